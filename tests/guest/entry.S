@@ -1,0 +1,230 @@
+/*
+ * The test guest's assembly entry points: exception and interrupt stubs,
+ * the three system-call entries (SYSCALL, INT 0x80, SYSENTER), the switch to
+ * ring 3 and back, and the counting loop whose instruction count is exact.
+ *
+ * Interrupt and INT 0x80 returns use IRETQ, which this machine's nested KVM
+ * cannot emulate (ARCHITECTURE.md section 10): only the `timer` and `user`
+ * workloads take them, and those run under TCG. Exceptions never return.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "arch.h"
+
+    .text
+    .code64
+
+/* ---- count ---------------------------------------------------------------
+ * uint64_t hp_count_loop(uint64_t n), n >= 1: returns n + (n-1) + ... + 1.
+ * Executed instructions, from the xor to the ret inclusive: 2 + 3n + 1 =
+ * 3n + 3 (model.h: hp_count_insns). Uses no memory besides the ret's pop. */
+    .globl hp_count_loop
+hp_count_loop:
+    xor %eax, %eax
+    mov %rdi, %rcx
+1:  add %rcx, %rax
+    dec %rcx
+    jnz 1b
+    ret
+
+/* ---- exceptions ----------------------------------------------------------
+ * Vectors 0-31 push (vector, error code or 0) and call hp_exception(frame),
+ * which reports and ends the run. */
+.macro EXCEPTION vec, has_error
+    .globl hp_exception_\vec
+hp_exception_\vec:
+    .if \has_error == 0
+    push $0
+    .endif
+    push $\vec
+    jmp exception_common
+.endm
+
+EXCEPTION 0, 0
+EXCEPTION 1, 0
+EXCEPTION 2, 0
+EXCEPTION 3, 0
+EXCEPTION 4, 0
+EXCEPTION 5, 0
+EXCEPTION 6, 0
+EXCEPTION 7, 0
+EXCEPTION 8, 1
+EXCEPTION 9, 0
+EXCEPTION 10, 1
+EXCEPTION 11, 1
+EXCEPTION 12, 1
+EXCEPTION 13, 1
+EXCEPTION 14, 1
+EXCEPTION 15, 0
+EXCEPTION 16, 0
+EXCEPTION 17, 1
+EXCEPTION 18, 0
+EXCEPTION 19, 0
+EXCEPTION 20, 0
+EXCEPTION 21, 1
+EXCEPTION 22, 0
+EXCEPTION 23, 0
+EXCEPTION 24, 0
+EXCEPTION 25, 0
+EXCEPTION 26, 0
+EXCEPTION 27, 0
+EXCEPTION 28, 0
+EXCEPTION 29, 1
+EXCEPTION 30, 1
+EXCEPTION 31, 0
+
+exception_common:
+    mov %rsp, %rdi              /* [vector, error, rip, cs, rflags, rsp, ss] */
+    and $-16, %rsp
+    call hp_exception
+1:  cli
+    hlt
+    jmp 1b
+
+    .section .rodata
+    .balign 8
+    .globl hp_exception_stubs
+hp_exception_stubs:
+    .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad hp_exception_\v
+    .endr
+    .text
+
+/* ---- interrupts ----------------------------------------------------------
+ * Saves the caller-saved registers, calls hp_interrupt(vector), returns with
+ * IRETQ. Interrupts arrive only in ring 0 (ring-3 code runs with IF=0); the
+ * CPU aligns the stack to 16 bytes before pushing its 5-word frame, so after
+ * 9 more words the call below is made on an aligned stack. */
+.macro INTERRUPT vec
+    .globl hp_interrupt_\vec
+hp_interrupt_\vec:
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    mov $\vec, %edi
+    call hp_interrupt
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    iretq
+.endm
+
+/* ---- system calls --------------------------------------------------------
+ * All three entries call hp_syscall(nr, a, b, mechanism) with nr in %rax and
+ * the arguments in %rdi, %rsi, and return its value in %rax. Every other
+ * register survives the call, except those the instruction itself uses:
+ * SYSCALL takes %rcx and %r11, SYSENTER takes %rcx (user stack) and %rdx
+ * (return address) from the caller. */
+.macro SAVE_SYSCALL_REGS
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+.endm
+
+.macro RESTORE_SYSCALL_REGS
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+.endm
+
+.macro CALL_HP_SYSCALL mechanism
+    mov %rsi, %rdx
+    mov %rdi, %rsi
+    mov %rax, %rdi
+    mov $\mechanism, %ecx
+    call hp_syscall
+.endm
+
+    .globl hp_syscall_entry
+hp_syscall_entry:
+    mov %rsp, syscall_user_rsp(%rip)
+    mov hp_kernel_stack_top(%rip), %rsp
+    pushq syscall_user_rsp(%rip)
+    SAVE_SYSCALL_REGS               /* 9 words: realign below */
+    sub $8, %rsp
+    CALL_HP_SYSCALL 0
+    add $8, %rsp
+    RESTORE_SYSCALL_REGS
+    pop %rsp
+    sysretq
+
+    .globl hp_int80_entry
+hp_int80_entry:                     /* CPU pushed 5 words on the TSS stack */
+    SAVE_SYSCALL_REGS
+    sub $8, %rsp
+    CALL_HP_SYSCALL 1
+    add $8, %rsp
+    RESTORE_SYSCALL_REGS
+    iretq
+
+    .globl hp_sysenter_entry
+hp_sysenter_entry:                  /* %rsp = IA32_SYSENTER_ESP */
+    SAVE_SYSCALL_REGS
+    CALL_HP_SYSCALL 2
+    RESTORE_SYSCALL_REGS
+    sysexitq                        /* %rip = %rdx, %rsp = %rcx */
+
+/* ---- ring 3 and back -----------------------------------------------------
+ * uint64_t hp_run_user(void (*entry)(uint64_t), uint64_t arg, void *stack_top)
+ * Runs entry(arg) in ring 3 (IF=0) on the given stack and returns the value
+ * ring 3 passes to hp_leave_user. */
+    .globl hp_run_user
+hp_run_user:
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, kernel_saved_rsp(%rip)
+    mov %rdi, %rcx                  /* SYSRET: %rip = %rcx */
+    mov %rsi, %rdi                  /* entry's argument */
+    mov $0x2, %r11d                 /* SYSRET: %rflags = %r11 (IF=0) */
+    mov %rdx, %rsp
+    sysretq
+
+/* void hp_leave_user(uint64_t value): called from hp_syscall (ring 0) for
+ * HP_SYS_EXIT; abandons the system-call frame and returns from hp_run_user. */
+    .globl hp_leave_user
+hp_leave_user:
+    mov kernel_saved_rsp(%rip), %rsp
+    mov %rdi, %rax
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    ret
+
+INTERRUPT 0x40
+INTERRUPT 0xff
+INTERRUPT 0x27
+INTERRUPT 0x2f
+
+    .section .bss
+    .balign 8
+syscall_user_rsp: .skip 8
+kernel_saved_rsp: .skip 8

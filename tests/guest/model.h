@@ -1,0 +1,139 @@
+/*
+ * The test guest's arithmetic, shared by the guest (which runs it on real
+ * loads, stores, ports and system calls) and by the host-side tests (which
+ * compute from it the exact value each RESULT line must carry). Only pure
+ * functions and constants live here; what the guest does with them on the
+ * machine is in the workload files.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HPTEST_MODEL_H
+#define HPTEST_MODEL_H
+
+#include <stdint.h>
+
+/* FNV-1a, 64-bit, folded one byte at a time: every checksum the guest
+ * reports is this over a documented byte sequence. */
+#define HP_FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define HP_FNV_PRIME UINT64_C(0x100000001b3)
+
+static inline uint64_t hp_fnv_byte(uint64_t h, uint8_t b)
+{
+    return (h ^ b) * HP_FNV_PRIME;
+}
+
+/* Folds a 64-bit value in, least significant byte first. */
+static inline uint64_t hp_fnv_u64(uint64_t h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        h = hp_fnv_byte(h, (uint8_t)(v >> (8 * i)));
+    }
+    return h;
+}
+
+/* Knuth's MMIX linear congruential generator. */
+static inline uint64_t hp_lcg_next(uint64_t x)
+{
+    return x * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+}
+
+/* --- count N --------------------------------------------------------------
+ * The loop adds N, N-1, ..., 1: the value is N(N+1)/2 modulo 2^64. */
+static inline uint64_t hp_count_value(uint64_t n)
+{
+    /* One of n, n+1 is even; halve it first so the product wraps like the
+     * guest's 64-bit adds do. */
+    return (n % 2 == 0) ? (n / 2) * (n + 1) : n * ((n + 1) / 2);
+}
+
+/* Executed guest instructions from the first instruction of hp_count_loop to
+ * its ret, inclusive (see count.S). */
+static inline uint64_t hp_count_insns(uint64_t n)
+{
+    return 3 * n + 3;
+}
+
+/* --- mem N ----------------------------------------------------------------
+ * A 64 KiB buffer, zeroed first. Iteration i (0-based) advances the LCG
+ * state x, then stores the low `size` bytes of x at offset (x >> 33) & 0xfff8
+ * and loads `size` bytes (zero-extended) from offset (x >> 17) & 0xfff8,
+ * where size = 1 << (i & 3). The checksum folds every loaded value. */
+#define HP_MEM_BUFFER_SIZE 0x10000u
+#define HP_MEM_SEED UINT64_C(0x243f6a8885a308d3)
+
+static inline uint32_t hp_mem_size(uint64_t i) { return 1u << (i & 3); }
+static inline uint32_t hp_mem_store_offset(uint64_t x) { return (uint32_t)(x >> 33) & 0xfff8u; }
+static inline uint32_t hp_mem_load_offset(uint64_t x) { return (uint32_t)(x >> 17) & 0xfff8u; }
+
+/* --- user N ---------------------------------------------------------------
+ * Ring-3 code makes N system calls; call i uses mechanism i % 3 (SYSCALL,
+ * INT 0x80, SYSENTER), number 1 + i % 4, arguments (i, acc) where acc is the
+ * user side's running value. The kernel folds (mechanism, number, a, b) of
+ * every call into its log; the user folds every return value into acc as
+ * acc = acc * 31 + ret. The workload's value is hp_fnv_u64(log, acc). */
+enum hp_syscall_mechanism {
+    HP_VIA_SYSCALL = 0,
+    HP_VIA_INT80 = 1,
+    HP_VIA_SYSENTER = 2,
+};
+
+enum hp_syscall_number {
+    HP_SYS_EXIT = 0,  /* leave ring 3 with a value; not counted */
+    HP_SYS_ADD = 1,   /* a + b */
+    HP_SYS_XOR = 2,   /* a ^ b */
+    HP_SYS_MIX = 3,   /* a * 3 + b */
+    HP_SYS_COUNT = 4, /* calls handled so far, this one included */
+};
+
+static inline uint64_t hp_syscall_result(uint64_t nr, uint64_t a, uint64_t b, uint64_t calls)
+{
+    switch (nr) {
+    case HP_SYS_ADD:
+        return a + b;
+    case HP_SYS_XOR:
+        return a ^ b;
+    case HP_SYS_MIX:
+        return a * 3 + b;
+    case HP_SYS_COUNT:
+        return calls;
+    default:
+        return UINT64_MAX; /* unknown number */
+    }
+}
+
+static inline uint64_t hp_syscall_log(uint64_t log, uint64_t via, uint64_t nr, uint64_t a, uint64_t b)
+{
+    log = hp_fnv_u64(log, via);
+    log = hp_fnv_u64(log, nr);
+    log = hp_fnv_u64(log, a);
+    return hp_fnv_u64(log, b);
+}
+
+/* --- io N -----------------------------------------------------------------
+ * Iteration i writes, then reads back: the serial port's scratch register,
+ * CMOS NVRAM byte 0x60 + i % 16, and the IOAPIC's redirection entry 23 (kept
+ * masked); and reads the PCI vendor/device id of 00:00.0 and the IOAPIC's
+ * version register's maximum-redirection-entry field. Before the loop it
+ * reads the CMOS base-memory size (bytes 0x15, 0x16). Everything read is
+ * folded into the checksum in that order. */
+#define HP_IO_SCRATCH_PORT 0x3ff
+#define HP_IO_CMOS_FIRST 0x60
+#define HP_IO_IOAPIC_PIN 23
+
+static inline uint8_t hp_io_scratch_value(uint64_t i) { return (uint8_t)(i * 29 + 7); }
+static inline uint8_t hp_io_cmos_index(uint64_t i) { return (uint8_t)(HP_IO_CMOS_FIRST + i % 16); }
+static inline uint8_t hp_io_cmos_value(uint64_t i) { return (uint8_t)(i * 113 + 61); }
+/* Masked (bit 16), fixed delivery, vector 0x30..0x3f. */
+static inline uint32_t hp_io_redir_value(uint64_t i) { return 0x10000u | (0x30u + (uint32_t)(i % 16)); }
+
+/* --- timer N --------------------------------------------------------------
+ * The LAPIC timer in periodic mode; the value is the number of timer
+ * interrupts the guest took, which must be N. */
+#define HP_TIMER_VECTOR 0x40
+
+/* --- disk N ---------------------------------------------------------------
+ * Reads N sectors from LBA 0 of the primary ATA master (PIO); the value is
+ * FNV-1a over their bytes. */
+#define HP_DISK_SECTOR 512u
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * The test guest's workloads. Each returns the value its RESULT line
+ * reports, or ends the run with an ERROR line; model.h defines the values.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HPTEST_WORKLOADS_H
+#define HPTEST_WORKLOADS_H
+
+#include <stdint.h>
+
+uint64_t hp_count_loop(uint64_t n); /* entry.S */
+uint64_t workload_mem(uint64_t n);
+uint64_t workload_user(uint64_t n);
+uint64_t workload_timer(uint64_t n);
+uint64_t workload_io(uint64_t n);
+uint64_t workload_disk(uint64_t sectors);
+
+#endif

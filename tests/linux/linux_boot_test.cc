@@ -1,0 +1,104 @@
+// Boots a stock Debian kernel with a busybox initramfs (made by
+// make-linux-guest) under the emulator with TCG, and checks the exact lines
+// our static guest program hplinux prints: the kernel release, checksums of
+// data moved through a tmpfs file and a pipe, and a child's exit status.
+// The host computes the expected checksums itself from the shared pattern.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "hplinux_pattern.h"
+#include "run.h"
+
+namespace {
+
+using hypanda::test::build_root;
+using hypanda::test::debug_exit_status;
+using hypanda::test::emulator;
+using hypanda::test::lines_starting_with;
+using hypanda::test::run;
+
+constexpr std::chrono::seconds kBootLimit{240};
+
+std::string guest_dir() { return build_root() + "/tests/linux"; }
+
+bool readable(const std::string& path) { return std::ifstream(path).good(); }
+
+// The first line of a file, or empty if there is none.
+std::string first_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// "HPLINUX <what> <bytes> 0x<fnv>" for the pattern hplinux moves around,
+// computed here on the host.
+std::string checksum_line(const char* what, size_t bytes, uint64_t seed) {
+    std::vector<unsigned char> data(bytes);
+    hplinux_fill(data.data(), data.size(), seed);
+    const uint64_t hash = hplinux_fnv1a64(HPLINUX_FNV64_INIT, data.data(), data.size());
+    char line[96];
+    std::snprintf(line, sizeof line, "HPLINUX %s %zu 0x%016" PRIx64, what, bytes, hash);
+    return line;
+}
+
+// The one guest line starting with `prefix`; a description of the problem
+// instead when there is none or more than one, so the comparison fails
+// with a readable message.
+std::string only_line(const std::string& out, const std::string& prefix) {
+    const auto lines = lines_starting_with(out, prefix);
+    if (lines.size() == 1) {
+        return lines[0];
+    }
+    return "<" + std::to_string(lines.size()) + " lines start with '" + prefix + "'>";
+}
+
+TEST(LinuxGuest, BootsUnderTcgAndRunsTheSyscallChecks) {
+    const std::string dir = guest_dir();
+    for (const char* file : {"vmlinuz", "initramfs.cpio.gz", "kernel-release"}) {
+        ASSERT_TRUE(readable(dir + "/" + file))
+            << dir << "/" << file << " is missing; build the guest first "
+            << "(ninja -C build tests/linux/" << file << ")";
+    }
+    const std::string release = first_line(dir + "/kernel-release");
+    ASSERT_FALSE(release.empty()) << dir << "/kernel-release is empty";
+
+    const auto result = run(
+        {emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor",
+         "none", "-no-reboot", "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+         "-kernel", dir + "/vmlinuz", "-initrd", dir + "/initramfs.cpio.gz", "-append",
+         "console=ttyS0 panic=-1"},
+        kBootLimit);
+
+    EXPECT_FALSE(result.timed_out) << "the guest did not stop within " << kBootLimit.count()
+                                   << " s";
+    EXPECT_EQ(result.exit_status, debug_exit_status(0))
+        << "the guest should stop with 'hplinux exit 0' (code 3 means a check failed)";
+
+    const std::string& out = result.out;
+    EXPECT_EQ(only_line(out, "HPLINUX kernel "), "HPLINUX kernel " + release);
+    EXPECT_EQ(only_line(out, "HPLINUX file "),
+              checksum_line("file", HPLINUX_FILE_BYTES, HPLINUX_FILE_SEED));
+    EXPECT_EQ(only_line(out, "HPLINUX fork-exit "), "HPLINUX fork-exit 42");
+    EXPECT_EQ(only_line(out, "HPLINUX pipe "),
+              checksum_line("pipe", HPLINUX_PIPE_BYTES, HPLINUX_PIPE_SEED));
+    EXPECT_EQ(only_line(out, "HPLINUX done"), "HPLINUX done");
+    EXPECT_EQ(lines_starting_with(out, "HPLINUX error"), std::vector<std::string>{});
+
+    if (::testing::Test::HasFailure()) {
+        std::cout << "---- guest serial output ----\n"
+                  << out << "\n---- emulator stderr ----\n"
+                  << result.err << "\n---- end ----" << std::endl;
+    }
+}
+
+}  // namespace

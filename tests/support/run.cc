@@ -1,0 +1,167 @@
+// Child-process runner for the integration tests (see run.h).
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "run.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+extern char** environ;
+
+namespace hypanda::test {
+namespace {
+
+// Owns one file descriptor.
+class ScopedFd {
+public:
+    explicit ScopedFd(int fd = -1) : fd_(fd) {}
+    ScopedFd(const ScopedFd&) = delete;
+    ScopedFd& operator=(const ScopedFd&) = delete;
+    ~ScopedFd() { reset(); }
+    int get() const { return fd_; }
+    void reset() {
+        if (fd_ >= 0) {
+            close(fd_);
+        }
+        fd_ = -1;
+    }
+
+private:
+    int fd_;
+};
+
+struct Pipe {
+    ScopedFd read_end;
+    ScopedFd write_end;
+};
+
+Pipe make_pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        std::fprintf(stderr, "fatal: pipe2: %s\n", std::strerror(errno));
+        std::abort();
+    }
+    return Pipe{ScopedFd(fds[0]), ScopedFd(fds[1])};
+}
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv, std::chrono::seconds limit) {
+    RunResult result;
+    Pipe out = make_pipe();
+    Pipe err = make_pipe();
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out.write_end.get(), STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err.write_end.get(), STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+
+    std::vector<char*> cargv;
+    for (const auto& a : argv) {
+        cargv.push_back(const_cast<char*>(a.c_str()));
+    }
+    cargv.push_back(nullptr);
+
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    out.write_end.reset();
+    err.write_end.reset();
+    if (rc != 0) {
+        result.err = "cannot start " + argv[0] + ": " + std::strerror(rc);
+        return result;
+    }
+
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    pollfd fds[2] = {{out.read_end.get(), POLLIN, 0}, {err.read_end.get(), POLLIN, 0}};
+    std::string* sinks[2] = {&result.out, &result.err};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            result.timed_out = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        int n = poll(fds, 2, static_cast<int>(left.count()));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                continue;
+            }
+            char buf[4096];
+            ssize_t got = read(fds[i].fd, buf, sizeof buf);
+            if (got > 0) {
+                sinks[i]->append(buf, static_cast<size_t>(got));
+            } else if (got == 0 || errno != EINTR) {
+                fds[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) {
+        result.exit_status = WEXITSTATUS(status);
+    }
+    return result;
+}
+
+std::string build_root() {
+    const char* root = std::getenv("HYPANDA_BUILD_ROOT");
+    if (root == nullptr || *root == '\0') {
+        std::fprintf(stderr,
+                     "error: HYPANDA_BUILD_ROOT is not set; run the tests with "
+                     "'meson test -C build' or 'make check'\n");
+        std::exit(2);
+    }
+    return root;
+}
+
+std::string emulator() { return build_root() + "/bin/hypanda-system-x86_64"; }
+
+std::vector<std::string> lines_starting_with(const std::string& text,
+                                             const std::string& prefix) {
+    std::vector<std::string> found;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        if (line.compare(0, prefix.size(), prefix) == 0) {
+            found.push_back(line);
+        }
+    }
+    return found;
+}
+
+std::vector<std::string> guest_args(const std::string& append,
+                                    const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {
+        emulator(), "-display", "none", "-serial", "stdio", "-monitor", "none",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-kernel", build_root() + "/tests/guest/hptest.elf",
+        "-append", append,
+    };
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+}  // namespace hypanda::test

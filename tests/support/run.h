@@ -1,0 +1,49 @@
+// Runs the emulator (or any program) as a child process for integration
+// tests: bounded in time, output captured, exit status decoded. A test that
+// hangs is a failed test with the output so far, never a stuck suite.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hypanda::test {
+
+struct RunResult {
+    // Exit status when the process exited normally; empty when it was killed
+    // by a signal (including our own kill at the time limit).
+    std::optional<int> exit_status;
+    bool timed_out = false;
+    std::string out;  // standard output
+    std::string err;  // standard error
+};
+
+// Runs argv[0] with the given arguments. After `limit` the child gets
+// SIGKILL and the result says timed_out.
+[[nodiscard]] RunResult run(const std::vector<std::string>& argv,
+                            std::chrono::seconds limit);
+
+// The build tree's root, from HYPANDA_BUILD_ROOT (set by meson for every
+// test); aborts the test program with a clear message when unset.
+[[nodiscard]] std::string build_root();
+
+// build_root()/bin/hypanda-system-x86_64.
+[[nodiscard]] std::string emulator();
+
+// Lines of `text` that start with `prefix`.
+[[nodiscard]] std::vector<std::string> lines_starting_with(const std::string& text,
+                                                           const std::string& prefix);
+
+// The arguments every test-guest run shares: no display, the first serial
+// port on standard output, the debug-exit device at 0xf4, the guest kernel,
+// and the workload command line. Extra QEMU arguments follow.
+[[nodiscard]] std::vector<std::string> guest_args(const std::string& append,
+                                                  const std::vector<std::string>& extra = {});
+
+// QEMU's isa-debug-exit turns the guest's code C into exit status 2*C+1.
+[[nodiscard]] constexpr int debug_exit_status(int guest_code) { return guest_code * 2 + 1; }
+
+}  // namespace hypanda::test
