@@ -1,0 +1,40 @@
+# Front door to the meson build. The two commands a new user runs:
+#   make demo    install what is missing (Debian packages), build, and show
+#                the emulator running the test guest
+#   make check   the same set-up, then every test suite
+# Both are incremental: with nothing changed, QEMU is not rebuilt.
+
+BUILD ?= build
+SUITES ?=
+
+.PHONY: all deps setup build demo check check-fast clean
+
+all: build
+
+deps:
+	@tools/install-deps
+
+setup: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) >/dev/null
+
+build: setup
+	@ninja -C $(BUILD)
+
+demo: build
+	@tools/demo $(BUILD)
+
+# SUITES="unit guest" runs only those suites.
+check: build
+	@meson test -C $(BUILD) --print-errorlogs $(foreach s,$(SUITES),--suite $(s)) > $(BUILD)/check.log 2>&1; \
+	  status=$$?; \
+	  grep -E '^ *[0-9]+/[0-9]+ ' $(BUILD)/check.log; \
+	  [ $$status = 0 ] || { echo "--- failing tests' logs ($(BUILD)/check.log)"; sed -n '/^=\{20,\}/,$$p' $(BUILD)/check.log; }; \
+	  tools/test-summary $(BUILD)/meson-logs/testlog.junit.xml; \
+	  exit $$status
+
+# The suites that need neither /dev/kvm nor a kernel download.
+check-fast:
+	@$(MAKE) --no-print-directory check SUITES="unit guest"
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,144 @@
+// Boots the test guest under TCG and checks every workload's RESULT line
+// against the host-side model, and that bad input ends in one clear ERROR
+// line with the documented exit code instead of a hang.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "expected.h"
+#include "run.h"
+
+namespace hypanda::test {
+namespace {
+
+constexpr std::chrono::seconds kLimit{60};
+// The user workload needs SYSENTER in 64-bit mode: an Intel vendor string.
+const std::vector<std::string> kIntelCpu = {"-cpu", "qemu64,vendor=GenuineIntel"};
+
+std::string describe(const RunResult& r) {
+    std::string s = "exit status ";
+    s += r.exit_status ? std::to_string(*r.exit_status) : std::string("(killed)");
+    s += r.timed_out ? ", timed out" : "";
+    return s + "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
+}
+
+RunResult boot(const std::string& append, const std::vector<std::string>& extra = {}) {
+    return run(guest_args(append, extra), kLimit);
+}
+
+void expect_results(const RunResult& r, const std::vector<std::string>& lines) {
+    EXPECT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "), lines) << describe(r);
+    EXPECT_TRUE(lines_starting_with(r.out, "ERROR").empty()) << describe(r);
+}
+
+void expect_error(const RunResult& r, int code, const std::string& error_line) {
+    EXPECT_FALSE(r.timed_out) << describe(r);
+    EXPECT_EQ(r.exit_status, debug_exit_status(code)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "ERROR"), std::vector<std::string>{error_line}) << describe(r);
+    EXPECT_TRUE(lines_starting_with(r.out, "RESULT").empty()) << describe(r);
+}
+
+// A temporary file removed at the end of the test.
+class TempFile {
+public:
+    explicit TempFile(const std::vector<uint8_t>& contents) {
+        char name[] = "/tmp/hypanda-disk-XXXXXX";
+        int fd = mkstemp(name);
+        EXPECT_GE(fd, 0);
+        path_ = name;
+        EXPECT_EQ(write(fd, contents.data(), contents.size()), static_cast<ssize_t>(contents.size()));
+        close(fd);
+    }
+    ~TempFile() { unlink(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+TEST(Emulator, VersionKeepsQemuLineFirstAndNamesHypanda) {
+    RunResult r = run({emulator(), "--version"}, kLimit);
+    ASSERT_EQ(r.exit_status, 0) << describe(r);
+    EXPECT_EQ(r.out.rfind("QEMU emulator version 7.2.", 0), 0u) << r.out;
+    EXPECT_EQ(lines_starting_with(r.out, "Hypanda ").size(), 1u) << r.out;
+}
+
+TEST(GuestCount, ReportsTheSumOfOneToN) {
+    expect_results(boot("count 1000000"), {result_line("count", expected_count(1000000))});
+    EXPECT_EQ(expected_count(1000000), 500000500000u);
+}
+
+TEST(GuestCount, AcceptsHexAndTheSmallestN) {
+    expect_results(boot("count 0x10 count 1"),
+                   {result_line("count", expected_count(16)), result_line("count", 1)});
+}
+
+TEST(GuestMem, ChecksumMatchesTheModel) {
+    expect_results(boot("mem 200000"), {result_line("mem", expected_mem(200000))});
+}
+
+TEST(GuestUser, SyscallIntAndSysenterFromRing3MatchTheModel) {
+    expect_results(boot("user 30000", kIntelCpu), {result_line("user", expected_user(30000))});
+}
+
+TEST(GuestUser, RefusesANonIntelCpuWithAClearError) {
+    expect_error(boot("user 3"), 2,
+                 "ERROR user: SYSENTER is invalid in 64-bit mode on this CPU's vendor (not "
+                 "GenuineIntel); run with an Intel CPU model, e.g. -cpu qemu64,vendor=GenuineIntel");
+}
+
+TEST(GuestTimer, TakesExactlyNTimerInterrupts) {
+    expect_results(boot("timer 50"), {result_line("timer", 50)});
+}
+
+TEST(GuestIo, PortAndMmioReadsMatchThePcMachine) {
+    expect_results(boot("io 2000"), {result_line("io", expected_io(2000))});
+}
+
+TEST(GuestDisk, ChecksumOfSectorsMatchesTheImage) {
+    std::vector<uint8_t> image = make_disk_image(256 * 512, 7);
+    TempFile disk(image);
+    std::vector<std::string> drive = {"-drive", "file=" + disk.path() + ",format=raw,if=ide,index=0"};
+    expect_results(boot("disk 200 disk", drive),
+                   {result_line("disk", expected_disk(image, 200)), result_line("disk", expected_disk(image, 8))});
+}
+
+TEST(GuestDisk, WithoutADriveSaysSo) {
+    expect_error(boot("disk 1"), 2,
+                 "ERROR disk: no ATA drive on the primary channel (status 0x0000000000000000); "
+                 "attach one, e.g. -drive file=disk.img,format=raw,if=ide,index=0");
+}
+
+TEST(GuestChain, RunsWorkloadsInOrder) {
+    expect_results(boot("count 1000 mem 10 io 5 timer 3 user 7", kIntelCpu),
+                   {result_line("count", expected_count(1000)), result_line("mem", expected_mem(10)),
+                    result_line("io", expected_io(5)), result_line("timer", 3),
+                    result_line("user", expected_user(7))});
+}
+
+TEST(GuestArguments, UnknownWorkloadIsAnError) {
+    expect_error(boot("count 5 frobnicate 3"), 1,
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N]");
+}
+
+TEST(GuestArguments, MissingNumberIsAnError) {
+    expect_error(boot("count"), 1, "ERROR count needs a number, got nothing");
+    expect_error(boot("mem lots"), 1, "ERROR mem needs a number, got 'lots'");
+}
+
+TEST(GuestArguments, OutOfRangeIsAnError) {
+    expect_error(boot("count 0"), 1, "ERROR count 0 is out of range 1..1099511627776");
+    expect_error(boot("disk 257"), 1, "ERROR disk 257 is out of range 1..256");
+}
+
+TEST(GuestArguments, EmptyCommandLineIsAnError) {
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N]");
+}
+
+}  // namespace
+}  // namespace hypanda::test

@@ -1,0 +1,80 @@
+// The test guest under -accel kvm. This machine's /dev/kvm is a nested
+// software hypervisor that emulates guest code at about a million
+// instructions per second after the first port access, so the workloads are
+// short; the values must equal the model's, as under TCG. Skips (exit 77,
+// which meson reports as SKIP) when /dev/kvm is absent or not usable.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "expected.h"
+#include "run.h"
+
+namespace hypanda::test {
+namespace {
+
+constexpr std::chrono::seconds kLimit{120};
+
+std::string describe(const RunResult& r) {
+    std::string s = "exit status ";
+    s += r.exit_status ? std::to_string(*r.exit_status) : std::string("(killed)");
+    s += r.timed_out ? ", timed out" : "";
+    return s + "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
+}
+
+RunResult boot(const std::string& accel, const std::string& append) {
+    return run(guest_args(append, {"-accel", accel}), kLimit);
+}
+
+TEST(GuestUnderKvm, CountMatchesTheModel) {
+    RunResult r = boot("kvm", "count 100000");
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
+              std::vector<std::string>{result_line("count", expected_count(100000))})
+        << describe(r);
+}
+
+TEST(GuestUnderKvm, IoMatchesTheModelAndTcg) {
+    RunResult kvm = boot("kvm", "io 20");
+    RunResult tcg = boot("tcg", "io 20");
+    ASSERT_EQ(kvm.exit_status, debug_exit_status(0)) << describe(kvm);
+    ASSERT_EQ(tcg.exit_status, debug_exit_status(0)) << describe(tcg);
+    std::vector<std::string> want = {result_line("io", expected_io(20))};
+    EXPECT_EQ(lines_starting_with(kvm.out, "RESULT "), want) << describe(kvm);
+    EXPECT_EQ(lines_starting_with(tcg.out, "RESULT "), want) << describe(tcg);
+}
+
+TEST(GuestUnderKvm, BadArgumentsEndWithAnErrorNotAHang) {
+    RunResult r = boot("kvm", "count nope");
+    EXPECT_FALSE(r.timed_out) << describe(r);
+    EXPECT_EQ(r.exit_status, debug_exit_status(1)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "ERROR"),
+              std::vector<std::string>{"ERROR count needs a number, got 'nope'"})
+        << describe(r);
+}
+
+}  // namespace
+}  // namespace hypanda::test
+
+int main(int argc, char** argv) {
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        std::printf("SKIP: /dev/kvm is not available here (%s); the kvm suite needs it\n",
+                    access("/dev/kvm", F_OK) == 0 ? "cannot open it" : "absent");
+        return 77;
+    }
+    int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+    close(fd);
+    if (api != KVM_API_VERSION) {
+        std::printf("SKIP: /dev/kvm does not answer as KVM (API version %d); the kvm suite needs it\n", api);
+        return 77;
+    }
+    testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
