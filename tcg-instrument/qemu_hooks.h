@@ -12,9 +12,42 @@
 extern "C" {
 #endif
 
-/* Prints the Hypanda identity line after QEMU's own version lines, which stay
- * untouched because libvirt and other tools parse them. */
+typedef struct CPUState CPUState;
+typedef struct Monitor Monitor;
+typedef struct QDict QDict;
+struct DisasContextBase;
+
+/* softmmu/vl.c, version(): the Hypanda line after QEMU's own version lines,
+ * which stay untouched because libvirt and other tools parse them. */
 void hypanda_print_version(void);
+
+/* softmmu/vl.c, option parsing: -panda, -panda-plugin, -panda-arg. A
+ * malformed value is reported and the emulator exits with status 1. */
+void hypanda_cmdline_panda(const char *optarg);
+void hypanda_cmdline_panda_plugin(const char *optarg);
+void hypanda_cmdline_panda_arg(const char *optarg);
+
+/* softmmu/vl.c, after the machine is created and before the guest runs:
+ * registers the QMP commands and loads the command line's plugins (exits
+ * with status 1 if one cannot be loaded). */
+void hypanda_startup(void);
+
+/* softmmu/runstate.c, qemu_cleanup(), after the vCPUs stopped: unloads
+ * every plugin, so uninit_plugin runs on every orderly exit. */
+void hypanda_shutdown(void);
+
+/* accel/tcg/translator.c: at the start of a block's generated code, and
+ * before each instruction's. */
+void hypanda_gen_block_start(struct DisasContextBase *db, CPUState *cpu);
+void hypanda_gen_insn_start(struct DisasContextBase *db, CPUState *cpu);
+
+/* hmp-commands.hx: the PANDA monitor commands. */
+void hmp_panda_load_plugin(Monitor *mon, const QDict *qdict);
+void hmp_panda_unload_plugin(Monitor *mon, const QDict *qdict);
+void hmp_panda_enable_plugin(Monitor *mon, const QDict *qdict);
+void hmp_panda_disable_plugin(Monitor *mon, const QDict *qdict);
+void hmp_panda_list_plugins(Monitor *mon, const QDict *qdict);
+void hmp_panda_plugin_cmd(Monitor *mon, const QDict *qdict);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,206 @@
+/*
+ * The SDK's guest-state accessors on QEMU: registers (x86), PC, privilege
+ * level, address space, translation blocks, and guest memory. Memory
+ * access is RAM-only: a range that touches device memory fails as a whole
+ * and writes nothing.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "exec/address-spaces.h"
+#include "exec/exec-all.h"
+#include "exec/memory.h"
+#include "qemu/rcu.h"
+
+#include "hypanda/tcg-instrument/runtime/runtime.h"
+
+static CPUX86State *x86_env(CPUState *cpu)
+{
+    return &container_of(cpu, X86CPU, parent_obj)->env;
+}
+
+int panda_reg_read(CPUState *cpu, panda_reg reg, uint64_t *value)
+{
+    if (cpu == NULL || value == NULL) {
+        return -1;
+    }
+    CPUX86State *env = x86_env(cpu);
+    if (reg >= PANDA_REG_X86_RAX && reg <= PANDA_REG_X86_R15) {
+        *value = env->regs[reg - PANDA_REG_X86_RAX];
+        return 0;
+    }
+    switch (reg) {
+    case PANDA_REG_PC: *value = panda_current_pc(cpu); return 0;
+    case PANDA_REG_SP: *value = env->regs[R_ESP]; return 0;
+    case PANDA_REG_RETVAL: *value = env->regs[R_EAX]; return 0;
+    case PANDA_REG_X86_RIP: *value = panda_current_pc(cpu) - env->segs[R_CS].base; return 0;
+    case PANDA_REG_X86_RFLAGS: *value = cpu_compute_eflags(env); return 0;
+    case PANDA_REG_X86_CR0: *value = env->cr[0]; return 0;
+    case PANDA_REG_X86_CR2: *value = env->cr[2]; return 0;
+    case PANDA_REG_X86_CR3: *value = env->cr[3]; return 0;
+    case PANDA_REG_X86_CR4: *value = env->cr[4]; return 0;
+    case PANDA_REG_X86_EFER: *value = env->efer; return 0;
+    case PANDA_REG_X86_CS: *value = env->segs[R_CS].selector; return 0;
+    case PANDA_REG_X86_SS: *value = env->segs[R_SS].selector; return 0;
+    case PANDA_REG_X86_FS_BASE: *value = env->segs[R_FS].base; return 0;
+    case PANDA_REG_X86_GS_BASE: *value = env->segs[R_GS].base; return 0;
+    default: return -1;
+    }
+}
+
+int panda_reg_write(CPUState *cpu, panda_reg reg, uint64_t value)
+{
+    if (cpu == NULL) {
+        return -1;
+    }
+    CPUX86State *env = x86_env(cpu);
+    if (reg >= PANDA_REG_X86_RAX && reg <= PANDA_REG_X86_R15) {
+        env->regs[reg - PANDA_REG_X86_RAX] = value;
+        return 0;
+    }
+    switch (reg) {
+    case PANDA_REG_SP: env->regs[R_ESP] = value; return 0;
+    case PANDA_REG_RETVAL: env->regs[R_EAX] = value; return 0;
+    default: return -1; /* PC, flags, control and segment registers: read-only */
+    }
+}
+
+static const struct {
+    const char *name;
+    panda_reg reg;
+} reg_names[] = {
+    {"pc", PANDA_REG_PC}, {"sp", PANDA_REG_SP}, {"retval", PANDA_REG_RETVAL},
+    {"rax", PANDA_REG_X86_RAX}, {"rcx", PANDA_REG_X86_RCX}, {"rdx", PANDA_REG_X86_RDX},
+    {"rbx", PANDA_REG_X86_RBX}, {"rsp", PANDA_REG_X86_RSP}, {"rbp", PANDA_REG_X86_RBP},
+    {"rsi", PANDA_REG_X86_RSI}, {"rdi", PANDA_REG_X86_RDI}, {"r8", PANDA_REG_X86_R8},
+    {"r9", PANDA_REG_X86_R9}, {"r10", PANDA_REG_X86_R10}, {"r11", PANDA_REG_X86_R11},
+    {"r12", PANDA_REG_X86_R12}, {"r13", PANDA_REG_X86_R13}, {"r14", PANDA_REG_X86_R14},
+    {"r15", PANDA_REG_X86_R15}, {"rip", PANDA_REG_X86_RIP}, {"rflags", PANDA_REG_X86_RFLAGS},
+    {"cr0", PANDA_REG_X86_CR0}, {"cr2", PANDA_REG_X86_CR2}, {"cr3", PANDA_REG_X86_CR3},
+    {"cr4", PANDA_REG_X86_CR4}, {"efer", PANDA_REG_X86_EFER}, {"cs", PANDA_REG_X86_CS},
+    {"ss", PANDA_REG_X86_SS}, {"fs_base", PANDA_REG_X86_FS_BASE},
+    {"gs_base", PANDA_REG_X86_GS_BASE},
+};
+
+int panda_reg_from_name(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < ARRAY_SIZE(reg_names); i++) {
+        if (strcmp(reg_names[i].name, name) == 0) {
+            return reg_names[i].reg;
+        }
+    }
+    return -1;
+}
+
+target_ulong panda_current_pc(CPUState *cpu)
+{
+    uint64_t pc;
+    if (hypanda_callback_pc(&pc)) {
+        return pc;
+    }
+    CPUX86State *env = x86_env(cpu);
+    return env->eip + env->segs[R_CS].base;
+}
+
+int panda_privilege_level(CPUState *cpu)
+{
+    return x86_env(cpu)->hflags & HF_CPL_MASK;
+}
+
+bool panda_in_kernel(CPUState *cpu)
+{
+    return panda_privilege_level(cpu) == 0;
+}
+
+target_ulong panda_current_asid(CPUState *cpu)
+{
+    return x86_env(cpu)->cr[3];
+}
+
+int panda_cpu_index(CPUState *cpu)
+{
+    return cpu->cpu_index;
+}
+
+target_ulong panda_tb_pc(const TranslationBlock *tb)
+{
+    return tb->pc;
+}
+
+uint32_t panda_tb_size(const TranslationBlock *tb)
+{
+    return tb->size;
+}
+
+uint32_t panda_tb_icount(const TranslationBlock *tb)
+{
+    return tb->icount;
+}
+
+/* Whether [addr, addr+len) is all RAM (writable RAM when is_write). */
+static bool is_ram_range(hwaddr addr, hwaddr len, bool is_write)
+{
+    RCU_READ_LOCK_GUARD();
+    while (len > 0) {
+        hwaddr xlat, l = len;
+        MemoryRegion *mr = address_space_translate(&address_space_memory, addr, &xlat, &l,
+                                                   is_write, MEMTXATTRS_UNSPECIFIED);
+        if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
+            (is_write && mr->readonly)) {
+            return false;
+        }
+        addr += l;
+        len -= l;
+    }
+    return true;
+}
+
+int panda_physical_memory_rw(target_phys_addr_t addr, uint8_t *buf, int len, int is_write)
+{
+    if (buf == NULL || len < 0 || addr + (uint64_t)len < addr) {
+        return -1;
+    }
+    if (!is_ram_range(addr, len, is_write)) {
+        return -1;
+    }
+    MemTxResult r = address_space_rw(&address_space_memory, addr, MEMTXATTRS_UNSPECIFIED, buf, len,
+                                     is_write);
+    return r == MEMTX_OK ? 0 : -1;
+}
+
+target_ulong panda_virt_to_phys(CPUState *cpu, target_ulong addr)
+{
+    MemTxAttrs attrs;
+    hwaddr page = cpu_get_phys_page_attrs_debug(cpu, addr & TARGET_PAGE_MASK, &attrs);
+    if (page == (hwaddr)-1) {
+        return (target_ulong)-1;
+    }
+    return page + (addr & ~TARGET_PAGE_MASK);
+}
+
+int panda_virtual_memory_rw(CPUState *cpu, target_ulong addr, uint8_t *buf, int len, int is_write)
+{
+    if (cpu == NULL || buf == NULL || len < 0) {
+        return -1;
+    }
+    /* Check every page first, so a failure writes nothing. */
+    for (int done = 0; done < len;) {
+        target_ulong va = addr + done;
+        int chunk = MIN(len - done, (int)(TARGET_PAGE_SIZE - (va & ~TARGET_PAGE_MASK)));
+        target_ulong pa = panda_virt_to_phys(cpu, va);
+        if (pa == (target_ulong)-1 || !is_ram_range(pa, chunk, is_write)) {
+            return -1;
+        }
+        done += chunk;
+    }
+    for (int done = 0; done < len;) {
+        target_ulong va = addr + done;
+        int chunk = MIN(len - done, (int)(TARGET_PAGE_SIZE - (va & ~TARGET_PAGE_MASK)));
+        if (panda_physical_memory_rw(panda_virt_to_phys(cpu, va), buf + done, chunk, is_write) < 0) {
+            return -1;
+        }
+        done += chunk;
+    }
+    return 0;
+}

@@ -1,0 +1,95 @@
+// The plugin registry: which plugins are loaded, their callbacks in dispatch
+// order, and the arguments given to them. One per process.
+//
+// Thread safety: the callback lists are read by vCPU threads without locks,
+// so they change only when no vCPU runs guest code: before the guest
+// starts, with the vCPUs paused (monitor commands), or at a safe point
+// (requests made from inside callbacks, see sdk.cc). The plugin table
+// itself is guarded by a mutex for the readers that are not vCPUs.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#define PANDA_SDK_INTERNAL
+#include "panda/plugin.h"
+#include "args.h"
+
+namespace hypanda {
+
+struct Plugin {
+    int index = 0;           // stable id shown by list_plugins; never reused
+    int slot = 0;            // 0..kMaxPlugins-1, reused: the plugin's bit in masks
+    std::string path;        // as opened
+    std::string file_name;   // "panda_syscalls.so": the name the spec uses
+    std::string short_name;  // "syscalls": the name arguments are keyed by
+    void* handle = nullptr;  // dlopen handle, the plugin's `self`
+    uint64_t base = 0;       // load address
+    bool enabled = true;
+    bool initialised = false;
+    bool arg_error = false;  // a typed argument failed to parse during init
+    void (*uninit)(void*) = nullptr;
+};
+
+struct Callback {
+    Plugin* plugin;
+    panda_cb cb;
+};
+
+// At most this many plugins are loaded at once: translated code records in
+// a 64-bit mask which plugins instrumented an instruction.
+constexpr int kMaxPlugins = 64;
+
+class Registry {
+public:
+    static Registry& instance();
+
+    // Finds a plugin given by short name or file name: next to the binary
+    // (<bindir>/panda_plugins/), then in each folder of PANDA_PLUGIN_DIR
+    // (colon-separated). A name with a '/' is a path and is not searched.
+    Parsed<std::string> find(const std::string& name) const;
+
+    // dlopens `path`, checks its ABI version and symbols, records `args` for
+    // it and runs init_plugin. Errors name the plugin and the problem.
+    Parsed<Plugin*> load(const std::string& path, const KeyValues& args);
+
+    // Removes the plugin's callbacks, runs uninit_plugin and unmaps it
+    // (`unmap` false at process exit, where unmapping gains nothing).
+    void unload(Plugin* plugin, bool unmap = true);
+
+    // Unloads every plugin, newest first.
+    void unload_all(bool unmap);
+
+    void set_enabled(Plugin* plugin, bool enabled);
+    void add_callback(Plugin* plugin, panda_cb_type type, panda_cb cb);
+
+    Plugin* by_handle(void* handle) const;
+    Plugin* by_index(int index) const;
+    Plugin* by_name(const std::string& name) const;  // short or file name
+    std::vector<Plugin*> plugins() const;             // in load order
+
+    // Arguments, keyed by plugin short name, in the order given.
+    void add_args(const std::string& short_name, const KeyValues& args);
+    KeyValues args_for(const std::string& short_name) const;
+    std::vector<std::string> argument_owners() const;
+
+    // Dispatch lists, read by the vCPU threads.
+    const std::vector<Callback>& callbacks(panda_cb_type type) const { return lists_[type]; }
+
+private:
+    Registry() = default;
+    void remove_callbacks(Plugin* plugin);
+
+    mutable std::recursive_mutex mutex_;  // init_plugin may load another plugin
+    std::vector<std::unique_ptr<Plugin>> plugins_;
+    std::map<std::string, KeyValues> args_;
+    std::vector<Callback> lists_[PANDA_CB_LAST];
+    int next_index_ = 0;
+};
+
+}  // namespace hypanda
