@@ -43,8 +43,11 @@ void panda_monitor_printf(Monitor *mon, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Plugins may load, unload or disable plugins from their monitor callback:
+ * the vCPUs are paused meanwhile, as for the other commands. */
 static void run_plugin_cmd(Monitor *mon, GString *capture, const char *cmd)
 {
+    bool running = hypanda_pause_vcpus();
     command_monitor = mon;
     command_capture = capture;
     in_monitor_command = true;
@@ -52,6 +55,7 @@ static void run_plugin_cmd(Monitor *mon, GString *capture, const char *cmd)
     in_monitor_command = false;
     command_capture = NULL;
     command_monitor = NULL;
+    hypanda_resume_vcpus(running);
 }
 
 /* ---- Operations shared by HMP and QMP; NULL or an error message ---- */

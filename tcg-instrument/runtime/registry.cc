@@ -269,4 +269,9 @@ std::vector<std::string> Registry::argument_owners() const {
     return out;
 }
 
+void Registry::clear_arguments() {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    args_.clear();
+}
+
 }  // namespace hypanda

@@ -77,6 +77,7 @@ public:
     void add_args(const std::string& short_name, const KeyValues& args);
     KeyValues args_for(const std::string& short_name) const;
     std::vector<std::string> argument_owners() const;
+    void clear_arguments();  // forget every plugin's arguments
 
     // Dispatch lists, read by the vCPU threads.
     const std::vector<Callback>& callbacks(panda_cb_type type) const { return lists_[type]; }

@@ -1,10 +1,13 @@
 // The SDK's plugin-management and argument functions, and the runtime's C
 // interface to the QEMU glue (runtime.h).
 //
-// Requests made from inside a callback (a vCPU thread) that would change
-// the dispatch lists are queued and carried out at the next safe point,
-// when no vCPU runs guest code: registrations, unloads. Enabling and
-// disabling only flip a flag and take effect at once.
+// Requests that would change the dispatch lists (registrations, unloads)
+// are carried out at once only where that is safe: on the main thread,
+// outside any dispatch loop, with the vCPUs paused by the caller. Made from
+// a callback, they are queued: on a vCPU thread until the next safe point
+// (no vCPU runs guest code), on the main thread until the dispatch loop
+// that ran the callback ends. Enabling and disabling only flip a flag and
+// take effect at once.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <cstdarg>
@@ -34,6 +37,7 @@ bool safe_point_scheduled = false;
 
 thread_local uint64_t callback_pc;
 thread_local bool callback_pc_valid;
+thread_local int dispatch_depth;
 
 void run_pending(void*) {
     std::vector<std::function<void()>> work;
@@ -47,19 +51,34 @@ void run_pending(void*) {
     }
 }
 
-// Runs `fn` now when that is safe, else at the next safe point.
+// Runs `fn` now when that is safe, else queues it (see the top of file).
 void when_safe(std::function<void()> fn) {
-    if (!hypanda_host_on_vcpu_thread()) {
+    bool vcpu = hypanda_host_on_vcpu_thread();
+    if (!vcpu && dispatch_depth == 0) {
         fn();
         return;
     }
     std::lock_guard<std::mutex> lock(pending_mutex);
     pending.push_back(std::move(fn));
-    if (!safe_point_scheduled) {
+    if (vcpu && !safe_point_scheduled) {
         safe_point_scheduled = true;
         hypanda_host_at_safe_point(run_pending, nullptr);
     }
 }
+
+// Marks a dispatch loop on a thread that is not a vCPU's; what callbacks
+// queued meanwhile runs when the outermost loop ends.
+class MainThreadDispatch {
+public:
+    MainThreadDispatch() { dispatch_depth++; }
+    ~MainThreadDispatch() {
+        if (--dispatch_depth == 0 && !hypanda_host_on_vcpu_thread()) {
+            run_pending(nullptr);
+        }
+    }
+    MainThreadDispatch(const MainThreadDispatch&) = delete;
+    MainThreadDispatch& operator=(const MainThreadDispatch&) = delete;
+};
 
 char* dup_message(const std::string& s) { return strdup(s.c_str()); }
 
@@ -259,7 +278,7 @@ extern "C" const char* panda_parse_string_opt(panda_arg_list* args, const char* 
 extern "C" int hypanda_option_panda(const char* text) {
     auto parsed = parse_panda_option(text ? text : "");
     if (!parsed) {
-        hypanda_host_error(("-panda: " + parsed.error).c_str());
+        hypanda_host_error(parsed.error.c_str());  // QEMU names the option
         return -1;
     }
     for (auto& req : *parsed.value) {
@@ -270,7 +289,7 @@ extern "C" int hypanda_option_panda(const char* text) {
 
 extern "C" int hypanda_option_panda_plugin(const char* path) {
     if (path == nullptr || *path == '\0') {
-        hypanda_host_error("-panda-plugin: needs the path of a plugin file");
+        hypanda_host_error("needs the path of a plugin file");
         return -1;
     }
     std::string p = path;
@@ -284,7 +303,7 @@ extern "C" int hypanda_option_panda_plugin(const char* path) {
 extern "C" int hypanda_option_panda_arg(const char* text) {
     auto parsed = parse_panda_arg(text ? text : "");
     if (!parsed) {
-        hypanda_host_error(("-panda-arg: " + parsed.error).c_str());
+        hypanda_host_error(parsed.error.c_str());
         return -1;
     }
     Registry::instance().add_args(parsed.value->plugin, {{parsed.value->key, parsed.value->value}});
@@ -374,6 +393,7 @@ extern "C" int hypanda_plugin_count(void) {
 }
 
 extern "C" void hypanda_run_monitor(Monitor* mon, const char* cmd) {
+    MainThreadDispatch scope;
     for (const Callback& c : Registry::instance().callbacks(PANDA_CB_MONITOR)) {
         if (c.plugin->enabled) {
             c.cb.monitor(mon, cmd);

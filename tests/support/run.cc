@@ -10,7 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <fstream>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -121,6 +126,120 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::seconds limit) 
         result.exit_status = WEXITSTATUS(status);
     }
     return result;
+}
+
+Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+    char dir[] = "/tmp/hypanda-child-XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+        start_error_ = std::string("mkdtemp: ") + std::strerror(errno);
+        return;
+    }
+    dir_ = dir;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir_ + "/out").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir_ + "/err").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<char*> cargv;
+    for (const auto& a : argv) {
+        cargv.push_back(const_cast<char*>(a.c_str()));
+    }
+    cargv.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; e++) {
+        env_strings.push_back(*e);
+    }
+    env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> cenv;
+    for (auto& e : env_strings) {
+        cenv.push_back(e.data());
+    }
+    cenv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        pid_ = -1;
+        start_error_ = "cannot start " + argv[0] + ": " + std::strerror(rc);
+    }
+}
+
+Child::~Child() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) {
+        unlink((dir_ + "/out").c_str());
+        unlink((dir_ + "/err").c_str());
+        rmdir(dir_.c_str());
+    }
+}
+
+RunResult Child::wait(std::chrono::seconds limit) {
+    RunResult result;
+    if (pid_ <= 0) {
+        result.err = start_error_;
+        return result;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    for (;;) {
+        pid_t done = waitpid(pid_, &status, WNOHANG);
+        if (done == pid_) {
+            break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            result.timed_out = true;
+            kill(pid_, SIGKILL);
+            waitpid(pid_, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pid_ = -1;
+    if (WIFEXITED(status)) {
+        result.exit_status = WEXITSTATUS(status);
+    }
+    result.out = read_file(dir_ + "/out");
+    result.err = read_file(dir_ + "/err");
+    return result;
+}
+
+void Child::signal(int sig) {
+    if (pid_ > 0) {
+        kill(pid_, sig);
+    }
+}
+
+std::string Child::out_so_far() const { return read_file(dir_ + "/out"); }
+
+TempDir::TempDir() {
+    char dir[] = "/tmp/hypanda-test-XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+        std::fprintf(stderr, "fatal: mkdtemp: %s\n", std::strerror(errno));
+        std::abort();
+    }
+    path_ = dir;
+}
+
+TempDir::~TempDir() {
+    if (DIR* d = opendir(path_.c_str())) {
+        while (dirent* e = readdir(d)) {
+            std::string name = e->d_name;
+            if (name != "." && name != "..") {
+                unlink((path_ + "/" + name).c_str());
+            }
+        }
+        closedir(d);
+    }
+    rmdir(path_.c_str());
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 std::string build_root() {

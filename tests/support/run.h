@@ -26,6 +26,45 @@ struct RunResult {
 [[nodiscard]] RunResult run(const std::vector<std::string>& argv,
                             std::chrono::seconds limit);
 
+// A child started now and waited for later (while a test talks to its
+// monitor). Its output goes to files, so it never blocks on a full pipe.
+class Child {
+public:
+    explicit Child(const std::vector<std::string>& argv,
+                   const std::vector<std::string>& extra_env = {});
+    ~Child();  // kills the child if it is still running
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+
+    // Waits up to `limit` for the child to exit (then SIGKILL).
+    [[nodiscard]] RunResult wait(std::chrono::seconds limit);
+    void signal(int sig);
+    // Standard output so far.
+    [[nodiscard]] std::string out_so_far() const;
+
+private:
+    int pid_ = -1;
+    std::string dir_;
+    std::string start_error_;
+};
+
+// A fresh temporary folder, removed with its contents at destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+// The whole content of a file ("" if it cannot be read).
+[[nodiscard]] std::string read_file(const std::string& path);
+
 // The build tree's root, from HYPANDA_BUILD_ROOT (set by meson for every
 // test); aborts the test program with a clear message when unset.
 [[nodiscard]] std::string build_root();

@@ -1,0 +1,263 @@
+// The plugin registry and the SDK's management and argument functions, on
+// real plugins (tests/plugins/) loaded into this process with a fake host.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <string>
+
+#include "fake_host.h"
+#include "registry.h"
+#include "runtime.h"
+
+namespace hypanda::test {
+namespace {
+
+using testing::internal::CaptureStdout;
+using testing::internal::GetCapturedStdout;
+
+const std::string kPlugins = TEST_PLUGIN_DIR;
+
+std::string plugin(const std::string& name) { return kPlugins + "/panda_" + name + ".so"; }
+
+class RegistryTest : public testing::Test {
+protected:
+    void SetUp() override {
+        fake_host().reset();
+        unsetenv("PANDA_PLUGIN_DIR");
+    }
+    void TearDown() override {
+        CaptureStdout();
+        hypanda_unload_all_plugins(true);
+        GetCapturedStdout();
+        Registry::instance().clear_arguments();
+    }
+
+    // Loads through the monitor path; returns the error or "".
+    std::string load(const std::string& path, const std::string& args = "", int* index = nullptr) {
+        int i = -1;
+        char* name = nullptr;
+        char* err = hypanda_monitor_load(path.c_str(), args.c_str(), &i, &name);
+        std::string out = err ? err : "";
+        free(err);
+        free(name);
+        if (index != nullptr) {
+            *index = i;
+        }
+        return out;
+    }
+};
+
+TEST_F(RegistryTest, LoadsAPluginAndHandsItItsArguments) {
+    CaptureStdout();
+    int index = -1;
+    EXPECT_EQ(load(plugin("llvm_trace"), "base=dir,foo=bar", &index), "");
+    EXPECT_EQ(GetCapturedStdout(), "standin llvm_trace: init base=dir foo=bar\n");
+    Plugin* p = Registry::instance().by_name("panda_llvm_trace.so");
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p, Registry::instance().by_name("llvm_trace"));
+    EXPECT_EQ(p, Registry::instance().by_index(index));
+    EXPECT_EQ(panda_get_plugin_by_name("panda_llvm_trace.so"), p->handle);
+    EXPECT_NE(p->base, 0u);
+    EXPECT_EQ(hypanda_plugin_count(), 1);
+}
+
+TEST_F(RegistryTest, CommandLineArgumentsMergeWithPandaArg) {
+    ASSERT_EQ(hypanda_option_panda("stringsearch;callstack_instr;llvm_trace:base=dir,foo=bar"), 0);
+    ASSERT_EQ(hypanda_option_panda_arg("llvm_trace:extra=1"), 0);
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    CaptureStdout();
+    ASSERT_EQ(hypanda_load_startup_plugins(), 0) << testing::PrintToString(fake_host().errors);
+    EXPECT_EQ(GetCapturedStdout(),
+              "standin stringsearch: init\n"
+              "standin callstack_instr: init\n"
+              "standin llvm_trace: init extra=1 base=dir foo=bar\n");
+    std::vector<std::string> names;
+    for (Plugin* p : Registry::instance().plugins()) {
+        names.push_back(p->file_name);
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"panda_stringsearch.so", "panda_callstack_instr.so",
+                                               "panda_llvm_trace.so"}));
+}
+
+TEST_F(RegistryTest, SearchesNextToTheBinaryThenPandaPluginDir) {
+    fake_host().binary_dir = "/bin-dir";
+    setenv("PANDA_PLUGIN_DIR", ("/first:" + kPlugins).c_str(), 1);
+    auto found = Registry::instance().find("typed");
+    ASSERT_TRUE(found) << found.error;
+    EXPECT_EQ(*found.value, plugin("typed"));
+    EXPECT_EQ(Registry::instance().find("ghost").error,
+              "plugin 'ghost': not found; looked for /bin-dir/panda_plugins/panda_ghost.so, "
+              "/first/panda_ghost.so, " + kPlugins + "/panda_ghost.so (set PANDA_PLUGIN_DIR to add folders)");
+}
+
+TEST_F(RegistryTest, RefusesAPluginBuiltForAnotherAbi) {
+    EXPECT_EQ(load(plugin("badabi")),
+              "plugin 'badabi': built for SDK ABI 99, this emulator serves ABI 1; rebuild it against this SDK");
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+}
+
+TEST_F(RegistryTest, RefusesAPluginWithoutInitPlugin) {
+    EXPECT_EQ(load(plugin("noinit")), "plugin 'noinit': " + plugin("noinit") + " has no init_plugin function");
+}
+
+TEST_F(RegistryTest, RefusesAFileThatIsNotAPlugin) {
+    std::string path = testing::TempDir() + "panda_text.so";
+    std::ofstream(path) << "not an ELF file\n";
+    std::string err = load(path);
+    EXPECT_EQ(err.rfind("plugin 'text': cannot load " + path + ": ", 0), 0u) << err;
+    EXPECT_EQ(load("/nonexistent/panda_x.so"), "plugin '/nonexistent/panda_x.so': no such file");
+}
+
+TEST_F(RegistryTest, UnloadsAPluginWhoseInitFailsWithoutUninit) {
+    CaptureStdout();
+    EXPECT_EQ(load(plugin("failinit")), "plugin 'failinit': init_plugin returned false; plugin unloaded");
+    EXPECT_EQ(GetCapturedStdout(), "failinit: refusing\n");
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+}
+
+TEST_F(RegistryTest, RefusesToLoadOnePluginTwice) {
+    CaptureStdout();
+    int index = -1;
+    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    EXPECT_EQ(load(plugin("stringsearch")),
+              "plugin 'stringsearch': already loaded (index " + std::to_string(index) + ")");
+    GetCapturedStdout();
+}
+
+TEST_F(RegistryTest, TypedArgumentsParseAndReportErrors) {
+    CaptureStdout();
+    EXPECT_EQ(load(plugin("typed"), "n=0x10,flag=yes,ratio=0.25,name=x"), "");
+    EXPECT_EQ(GetCapturedStdout(), "typed: flag=1 n=16 ratio=0.25 name=x\n");
+    hypanda_unload_all_plugins(true);
+    Registry::instance().clear_arguments();
+
+    CaptureStdout();
+    EXPECT_EQ(load(plugin("typed"), "flag=perhaps"),
+              "plugin 'typed': not loaded: its arguments are wrong (see above)");
+    GetCapturedStdout();
+    EXPECT_EQ(fake_host().errors,
+              (std::vector<std::string>{
+                  "plugin 'typed': argument 'flag': 'perhaps' is not a boolean (true/false, yes/no, "
+                  "on/off, 1/0) (flag: a boolean)",
+                  "plugin 'typed': argument 'n': missing; give it with -panda-arg or -panda (n: a "
+                  "required count)"}));
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+}
+
+TEST_F(RegistryTest, ArgumentsForAPluginThatIsNotLoadedAreAnError) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    ASSERT_EQ(hypanda_option_panda("stringsearch"), 0);
+    ASSERT_EQ(hypanda_option_panda_arg("ghost:k=v"), 0);
+    CaptureStdout();
+    EXPECT_EQ(hypanda_load_startup_plugins(), -1);
+    GetCapturedStdout();
+    EXPECT_EQ(fake_host().errors,
+              (std::vector<std::string>{"-panda-arg: arguments for plugin 'ghost', which is not "
+                                        "loaded (loaded: stringsearch)"}));
+}
+
+TEST_F(RegistryTest, MalformedOptionsAreReported) {
+    EXPECT_EQ(hypanda_option_panda("a;;b"), -1);
+    EXPECT_EQ(hypanda_option_panda_arg("nokey"), -1);
+    EXPECT_EQ(hypanda_option_panda_plugin(""), -1);
+    EXPECT_EQ(fake_host().errors,
+              (std::vector<std::string>{"empty plugin name in 'a;;b'",
+                                        "'nokey' is not plugin:key=value",
+                                        "needs the path of a plugin file"}));
+}
+
+TEST_F(RegistryTest, BadIndexesAreReported) {
+    char* err = hypanda_monitor_unload(7);
+    EXPECT_STREQ(err, "unload_plugin: no plugin with index 7; no plugin is loaded");
+    free(err);
+    CaptureStdout();
+    int index = -1;
+    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    GetCapturedStdout();
+    err = hypanda_monitor_set_enabled(-1, false);
+    EXPECT_EQ(std::string(err), "disable_plugin: no plugin with index -1; loaded indexes: " +
+                                    std::to_string(index));
+    free(err);
+}
+
+TEST_F(RegistryTest, DisabledPluginsCallbacksDoNotRun) {
+    CaptureStdout();
+    int index = -1;
+    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    GetCapturedStdout();
+    CaptureStdout();
+    hypanda_run_monitor(nullptr, "stringsearch");
+    char* err = hypanda_monitor_set_enabled(index, false);
+    EXPECT_EQ(err, nullptr);
+    hypanda_run_monitor(nullptr, "stringsearch");
+    err = hypanda_monitor_set_enabled(index, true);
+    EXPECT_EQ(err, nullptr);
+    hypanda_run_monitor(nullptr, "stringsearch");
+    EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: here\nstandin stringsearch: here\n");
+}
+
+TEST_F(RegistryTest, UnloadRunsUninitAndRemovesCallbacks) {
+    CaptureStdout();
+    int index = -1;
+    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    char* err = hypanda_monitor_unload(index);
+    EXPECT_EQ(err, nullptr);
+    hypanda_run_monitor(nullptr, "stringsearch");
+    EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: init\nstandin stringsearch: uninit\n");
+    EXPECT_FALSE(hypanda_wants(PANDA_CB_MONITOR));
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+}
+
+TEST_F(RegistryTest, UnloadFromACallbackWaitsForTheSafePoint) {
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("stringsearch")), "");
+    fake_host().on_vcpu_thread = true;
+    panda_unload_plugin(panda_get_plugin_by_name("stringsearch"));
+    EXPECT_EQ(hypanda_plugin_count(), 1);  // still mapped: a callback may be running
+    hypanda_run_monitor(nullptr, "stringsearch");  // but its callbacks no longer run
+    fake_host().reach_safe_point();
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+    EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: init\nstandin stringsearch: uninit\n");
+}
+
+TEST_F(RegistryTest, OnePluginManagesAnother) {
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("manager")), "");
+    std::string cmd = "manager load " + plugin("callstack_instr");
+    hypanda_run_monitor(nullptr, cmd.c_str());
+    hypanda_run_monitor(nullptr, "callstack_instr");
+    hypanda_run_monitor(nullptr, "manager disable callstack_instr");
+    hypanda_run_monitor(nullptr, "callstack_instr");
+    hypanda_run_monitor(nullptr, "manager enable callstack_instr");
+    hypanda_run_monitor(nullptr, "callstack_instr");
+    hypanda_run_monitor(nullptr, "manager unload callstack_instr");
+    hypanda_run_monitor(nullptr, "manager disable callstack_instr");
+    EXPECT_EQ(GetCapturedStdout(),
+              "standin callstack_instr: init\n"
+              "manager: load " + plugin("callstack_instr") + ": ok\n"
+              "standin callstack_instr: here\n"
+              "manager: disabled callstack_instr\n"
+              "manager: enabled callstack_instr\n"
+              "standin callstack_instr: here\n"
+              "manager: unloaded callstack_instr\n"
+              "standin callstack_instr: uninit\n"
+              "manager: no plugin callstack_instr\n");
+}
+
+TEST_F(RegistryTest, RegistrationFromACallbackWaitsForTheSafePoint) {
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("manager")), "");
+    fake_host().on_vcpu_thread = true;
+    std::string cmd = "manager load " + plugin("llvm_trace");
+    hypanda_run_monitor(nullptr, cmd.c_str());
+    EXPECT_EQ(Registry::instance().callbacks(PANDA_CB_MONITOR).size(), 1u);
+    fake_host().reach_safe_point();
+    EXPECT_EQ(Registry::instance().callbacks(PANDA_CB_MONITOR).size(), 2u);
+    GetCapturedStdout();
+}
+
+}  // namespace
+}  // namespace hypanda::test
