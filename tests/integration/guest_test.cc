@@ -19,13 +19,6 @@ constexpr std::chrono::seconds kLimit{60};
 // The user workload needs SYSENTER in 64-bit mode: an Intel vendor string.
 const std::vector<std::string> kIntelCpu = {"-cpu", "qemu64,vendor=GenuineIntel"};
 
-std::string describe(const RunResult& r) {
-    std::string s = "exit status ";
-    s += r.exit_status ? std::to_string(*r.exit_status) : std::string("(killed)");
-    s += r.timed_out ? ", timed out" : "";
-    return s + "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
-}
-
 RunResult boot(const std::string& append, const std::vector<std::string>& extra = {}) {
     return run(guest_args(append, extra), kLimit);
 }

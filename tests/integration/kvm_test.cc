@@ -21,13 +21,6 @@ namespace {
 
 constexpr std::chrono::seconds kLimit{120};
 
-std::string describe(const RunResult& r) {
-    std::string s = "exit status ";
-    s += r.exit_status ? std::to_string(*r.exit_status) : std::string("(killed)");
-    s += r.timed_out ? ", timed out" : "";
-    return s + "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
-}
-
 RunResult boot(const std::string& accel, const std::string& append) {
     return run(guest_args(append, {"-accel", accel}), kLimit);
 }

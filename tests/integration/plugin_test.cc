@@ -24,13 +24,6 @@ namespace {
 constexpr std::chrono::seconds kLimit{60};
 const std::vector<std::string> kIntelCpu = {"-cpu", "qemu64,vendor=GenuineIntel"};
 
-std::string describe(const RunResult& r) {
-    std::string s = "exit status ";
-    s += r.exit_status ? std::to_string(*r.exit_status) : std::string("(killed)");
-    s += r.timed_out ? ", timed out" : "";
-    return s + "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
-}
-
 std::string hex(uint64_t v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);

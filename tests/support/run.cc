@@ -242,6 +242,13 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+std::string describe(const RunResult& r) {
+    std::string s = "exit status ";
+    s += r.exit_status ? std::to_string(*r.exit_status) : std::string("(killed)");
+    s += r.timed_out ? ", timed out" : "";
+    return s + "\n--- stdout\n" + r.out + "\n--- stderr\n" + r.err;
+}
+
 std::string build_root() {
     const char* root = std::getenv("HYPANDA_BUILD_ROOT");
     if (root == nullptr || *root == '\0') {

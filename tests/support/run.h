@@ -65,6 +65,9 @@ private:
 // The whole content of a file ("" if it cannot be read).
 [[nodiscard]] std::string read_file(const std::string& path);
 
+// Exit status, time-out and both outputs, for a failed assertion's message.
+[[nodiscard]] std::string describe(const RunResult& r);
+
 // The build tree's root, from HYPANDA_BUILD_ROOT (set by meson for every
 // test); aborts the test program with a clear message when unset.
 [[nodiscard]] std::string build_root();
