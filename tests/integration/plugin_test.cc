@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "elf.h"
+#include "elf_image.h"
 #include "expected.h"
 #include "model.h"
 #include "monitor.h"

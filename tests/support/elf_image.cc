@@ -1,7 +1,7 @@
 // The test guest's ELF image (see elf.h), read with <elf.h>'s structures.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "elf.h"
+#include "elf_image.h"
 
 #include <elf.h>
 
