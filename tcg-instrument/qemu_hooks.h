@@ -8,6 +8,8 @@
 #ifndef HYPANDA_TCG_INSTRUMENT_QEMU_HOOKS_H
 #define HYPANDA_TCG_INSTRUMENT_QEMU_HOOKS_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -15,6 +17,7 @@ extern "C" {
 typedef struct CPUState CPUState;
 typedef struct Monitor Monitor;
 typedef struct QDict QDict;
+typedef struct TranslationBlock TranslationBlock;
 struct DisasContextBase;
 
 /* softmmu/vl.c, version(): the Hypanda line after QEMU's own version lines,
@@ -36,10 +39,27 @@ void hypanda_startup(void);
  * every plugin, so uninit_plugin runs on every orderly exit. */
 void hypanda_shutdown(void);
 
-/* accel/tcg/translator.c: at the start of a block's generated code, and
- * before each instruction's. */
+/* accel/tcg/translator.c: before a block is translated (before_block_translate),
+ * at the start of its generated code (invalidate-opt, before_block_exec),
+ * before each instruction's (insn_exec, precise PC), and once translated
+ * (after_block_translate). */
+void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
 void hypanda_gen_block_start(struct DisasContextBase *db, CPUState *cpu);
 void hypanda_gen_insn_start(struct DisasContextBase *db, CPUState *cpu);
+void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb);
+
+/* tcg/tcg-op.c: before each way a block's generated code leaves it for the
+ * next block (goto_tb, lookup-and-goto-ptr, exit_tb to the main loop):
+ * after_block_exec. Not on the exit taken when the block does not run. */
+void hypanda_gen_block_end(void);
+
+/* accel/tcg/translate-all.c: the guest state is being restored after a
+ * fault inside a block (cb_cpu_restore_state). */
+void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
+
+/* target/i386/tcg/misc_helper.c: CPUID, the x86 guest hypercall, before it
+ * executes (guest_hypercall). */
+void hypanda_guest_hypercall(CPUState *cpu);
 
 /* hmp-commands.hx: the PANDA monitor commands. */
 void hmp_panda_load_plugin(Monitor *mon, const QDict *qdict);

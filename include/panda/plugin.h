@@ -242,7 +242,9 @@ int panda_reg_write(CPUState *cpu, panda_reg reg, uint64_t value);
 int panda_reg_from_name(const char *name);
 
 /* The guest PC: in insn_exec and insn_translate, the instruction's; in block
- * callbacks, the block's first instruction's. */
+ * callbacks, the block's first instruction's (in after_block_exec with
+ * precise PC on, its last one's); elsewhere the CPU's PC, which inside a
+ * block is exact only with precise PC on (panda_enable_precise_pc). */
 target_ulong panda_current_pc(CPUState *cpu);
 
 /* Current privilege level: 0 (kernel) to 3 (user) on x86. */
@@ -273,6 +275,31 @@ int panda_virtual_memory_rw(CPUState *cpu, target_ulong addr, uint8_t *buf, int 
 /* Guest-physical address `addr` maps to through `cpu`'s page tables, or
  * (target_ulong)-1 if unmapped. */
 target_ulong panda_virt_to_phys(CPUState *cpu, target_ulong addr);
+
+/* ---- Runtime control ------------------------------------------------------ */
+
+/* Drops all translated code; blocks are translated again as they run (so
+ * insn_translate and the translate callbacks run again). Safe from any
+ * callback: the flush happens once no vCPU runs guest code. */
+void panda_do_flush_tb(void);
+
+/* Turns translation-block chaining off and on. With chaining off every
+ * block returns to the emulator's main loop before the next one. Flushes
+ * translated code itself. */
+void panda_disable_tb_chaining(void);
+void panda_enable_tb_chaining(void);
+
+/* Precise PC: the generated code records each instruction's PC as it runs,
+ * so panda_current_pc (and PANDA_REG_PC) is the current instruction's in
+ * every callback, not only in the instruction callbacks. Costs a store per
+ * instruction. Flushes translated code itself. */
+void panda_enable_precise_pc(void);
+void panda_disable_precise_pc(void);
+
+/* Writes guest physical RAM, in the machine's RAM order (on a PC: from
+ * address 0 up to the PCI hole, then from 4 GiB on), to `out`. Reads the
+ * RAM's host copy only: the guest is not perturbed. */
+void panda_memsavep(FILE *out);
 
 /* ---- Monitor -------------------------------------------------------------- */
 

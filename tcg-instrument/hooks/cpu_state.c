@@ -13,6 +13,7 @@
 #include "exec/memory.h"
 #include "qemu/rcu.h"
 
+#include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
 static CPUX86State *x86_env(CPUState *cpu)
@@ -96,7 +97,7 @@ int panda_reg_from_name(const char *name)
 target_ulong panda_current_pc(CPUState *cpu)
 {
     uint64_t pc;
-    if (hypanda_callback_pc(&pc)) {
+    if (hypanda_callback_pc(&pc) || hypanda_precise_pc_value(cpu, &pc)) {
         return pc;
     }
     CPUX86State *env = x86_env(cpu);

@@ -9,5 +9,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+DEF_HELPER_FLAGS_3(panda_invalidate_opt, 0, void, ptr, ptr, i64)
 DEF_HELPER_FLAGS_3(panda_before_block_exec, 0, void, ptr, ptr, i64)
+DEF_HELPER_FLAGS_3(panda_after_block_exec, 0, void, ptr, ptr, i64)
 DEF_HELPER_FLAGS_3(panda_insn_exec, 0, void, ptr, i64, i64)

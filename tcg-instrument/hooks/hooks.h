@@ -15,4 +15,9 @@ void hypanda_register_qmp_commands(void);
 bool hypanda_pause_vcpus(void);
 void hypanda_resume_vcpus(bool were_running);
 
+/* Precise PC (control.c): whether the generated code stores each
+ * instruction's PC, and the stored value. */
+bool hypanda_precise_pc_enabled(void);
+bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc);
+
 #endif

@@ -1,9 +1,12 @@
 /*
- * Instrumentation emitted into translated code: at the start of a block
- * (before_block_exec) and before an instruction (insn_exec where an
- * insn_translate callback asked for it). Nothing is emitted for a callback
- * kind no plugin registered, so uninstrumented code is QEMU's own; the
- * registry flushes translated code whenever that changes.
+ * Instrumentation: the callbacks that run while a block is translated
+ * (before/after_block_translate, insn_translate), and the calls emitted
+ * into its generated code (before_block_exec_invalidate_opt and
+ * before_block_exec at its start, insn_exec and the precise-PC store before
+ * an instruction, after_block_exec before each exit to the next block).
+ * Nothing is emitted for a callback kind no plugin registered, so
+ * uninstrumented code is QEMU's own; the registry flushes translated code
+ * whenever that changes.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,10 +19,36 @@
 #include "tcg/tcg-op.h"
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
+#include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
+
+/* The block this thread is translating (translation is per vCPU thread). */
+static __thread TranslationBlock *translating;
+static __thread uint64_t translating_pc;
+
+void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t pc)
+{
+    translating = tb;
+    translating_pc = pc;
+    if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_TRANSLATE)) {
+        hypanda_run_before_block_translate(cpu, pc);
+    }
+}
+
+void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb)
+{
+    if (hypanda_wants(PANDA_CB_AFTER_BLOCK_TRANSLATE)) {
+        hypanda_run_after_block_translate(cpu, tb, translating_pc);
+    }
+    translating = NULL;
+}
 
 void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
 {
+    if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT)) {
+        gen_helper_panda_invalidate_opt(cpu_env, tcg_constant_ptr(db->tb),
+                                        tcg_constant_i64(db->pc_first));
+    }
     if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC)) {
         gen_helper_panda_before_block_exec(cpu_env, tcg_constant_ptr(db->tb),
                                            tcg_constant_i64(db->pc_first));
@@ -28,6 +57,10 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
 
 void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
 {
+    if (hypanda_precise_pc_enabled()) {
+        tcg_gen_st_i64(tcg_constant_i64(db->pc_next), cpu_env,
+                       offsetof(ArchCPU, parent_obj.hypanda_guest_pc) - offsetof(ArchCPU, env));
+    }
     if (!hypanda_wants(PANDA_CB_INSN_TRANSLATE)) {
         return;
     }
@@ -38,9 +71,51 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
     }
 }
 
+void hypanda_gen_block_end(void)
+{
+    if (translating != NULL && hypanda_wants(PANDA_CB_AFTER_BLOCK_EXEC)) {
+        gen_helper_panda_after_block_exec(cpu_env, tcg_constant_ptr(translating),
+                                          tcg_constant_i64(translating_pc));
+    }
+}
+
+void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb)
+{
+    if (hypanda_wants(PANDA_CB_CPU_RESTORE_STATE)) {
+        hypanda_run_cpu_restore_state(cpu, tb);
+    }
+}
+
+void hypanda_guest_hypercall(CPUState *cpu)
+{
+    if (hypanda_wants(PANDA_CB_GUEST_HYPERCALL)) {
+        hypanda_run_guest_hypercall(cpu);
+    }
+}
+
+/* At the start of the block, the guest state is exactly the block's entry
+ * state, so leaving for the main loop here loses nothing: the block is
+ * looked up again, found invalid, and translated anew. */
+void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
+{
+    CPUState *cpu = env_cpu(env);
+    if (hypanda_run_invalidate_opt(cpu, tb, pc)) {
+        tb_phys_invalidate(tb, -1);
+        cpu_loop_exit_noexc(cpu);
+    }
+}
+
 void HELPER(panda_before_block_exec)(void *env, void *tb, uint64_t pc)
 {
     hypanda_run_before_block_exec(env_cpu(env), tb, pc);
+}
+
+void HELPER(panda_after_block_exec)(void *env, void *tb, uint64_t pc)
+{
+    CPUState *cpu = env_cpu(env);
+    /* With precise PC on, "the current instruction" is the block's last. */
+    hypanda_precise_pc_value(cpu, &pc);
+    hypanda_run_after_block_exec(cpu, tb, pc);
 }
 
 void HELPER(panda_insn_exec)(void *env, uint64_t pc, uint64_t plugins)

@@ -196,7 +196,9 @@ void Registry::set_enabled(Plugin* plugin, bool enabled) {
 void Registry::add_callback(Plugin* plugin, panda_cb_type type, panda_cb cb) {
     lists_[type].push_back(Callback{plugin, cb});
     switch (type) {
+    case PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT:
     case PANDA_CB_BEFORE_BLOCK_EXEC:
+    case PANDA_CB_AFTER_BLOCK_EXEC:
     case PANDA_CB_INSN_TRANSLATE:
     case PANDA_CB_INSN_EXEC:
         // Decided at translation time: translate again.

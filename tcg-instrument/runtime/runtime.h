@@ -53,7 +53,14 @@ void hypanda_run_monitor(Monitor *mon, const char *cmd);
 /* Whether any plugin registered a callback of this kind. */
 bool hypanda_wants(panda_cb_type type);
 
+void hypanda_run_before_block_translate(CPUState *cpu, uint64_t pc);
+void hypanda_run_after_block_translate(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
+/* True if any callback asked to invalidate the block. */
+bool hypanda_run_invalidate_opt(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
 void hypanda_run_before_block_exec(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
+void hypanda_run_after_block_exec(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
+void hypanda_run_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
+void hypanda_run_guest_hypercall(CPUState *cpu);
 /* Asks every enabled plugin's insn_translate; returns the mask of plugin
  * slots that want this instruction instrumented (0: none). A plugin's
  * insn_exec then runs only for the instructions its own insn_translate

@@ -80,6 +80,29 @@ public:
     MainThreadDispatch& operator=(const MainThreadDispatch&) = delete;
 };
 
+// Sets the PC that panda_current_pc reports while callbacks run.
+class CallbackPc {
+public:
+    explicit CallbackPc(uint64_t pc) {
+        callback_pc = pc;
+        callback_pc_valid = true;
+    }
+    ~CallbackPc() { callback_pc_valid = false; }
+    CallbackPc(const CallbackPc&) = delete;
+    CallbackPc& operator=(const CallbackPc&) = delete;
+};
+
+// Calls `call(cb)` for every enabled plugin's callback of `type`.
+template <typename Call>
+void dispatch(panda_cb_type type, Call call) {
+    for (const Callback& c : Registry::instance().callbacks(type)) {
+        if (c.plugin->enabled) {
+            call(c.cb);
+        }
+    }
+}
+
+
 char* dup_message(const std::string& s) { return strdup(s.c_str()); }
 
 // The hidden part of a panda_arg_list: which plugin it belongs to, and the
@@ -394,11 +417,7 @@ extern "C" int hypanda_plugin_count(void) {
 
 extern "C" void hypanda_run_monitor(Monitor* mon, const char* cmd) {
     MainThreadDispatch scope;
-    for (const Callback& c : Registry::instance().callbacks(PANDA_CB_MONITOR)) {
-        if (c.plugin->enabled) {
-            c.cb.monitor(mon, cmd);
-        }
-    }
+    dispatch(PANDA_CB_MONITOR, [&](panda_cb cb) { cb.monitor(mon, cmd); });
 }
 
 // ---- Runtime: dispatch ----
@@ -407,41 +426,61 @@ extern "C" bool hypanda_wants(panda_cb_type type) {
     return !Registry::instance().callbacks(type).empty();
 }
 
+
+extern "C" void hypanda_run_before_block_translate(CPUState* cpu, uint64_t pc) {
+    CallbackPc at(pc);
+    dispatch(PANDA_CB_BEFORE_BLOCK_TRANSLATE, [&](panda_cb cb) { cb.before_block_translate(cpu, pc); });
+}
+
+extern "C" void hypanda_run_after_block_translate(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
+    CallbackPc at(pc);
+    dispatch(PANDA_CB_AFTER_BLOCK_TRANSLATE, [&](panda_cb cb) { cb.after_block_translate(cpu, tb); });
+}
+
+extern "C" bool hypanda_run_invalidate_opt(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
+    CallbackPc at(pc);
+    bool invalidate = false;
+    dispatch(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT,
+             [&](panda_cb cb) { invalidate |= cb.before_block_exec_invalidate_opt(cpu, tb); });
+    return invalidate;
+}
+
 extern "C" void hypanda_run_before_block_exec(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
-    callback_pc = pc;
-    callback_pc_valid = true;
-    for (const Callback& c : Registry::instance().callbacks(PANDA_CB_BEFORE_BLOCK_EXEC)) {
-        if (c.plugin->enabled) {
-            c.cb.before_block_exec(cpu, tb);
-        }
-    }
-    callback_pc_valid = false;
+    CallbackPc at(pc);
+    dispatch(PANDA_CB_BEFORE_BLOCK_EXEC, [&](panda_cb cb) { cb.before_block_exec(cpu, tb); });
+}
+
+extern "C" void hypanda_run_after_block_exec(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
+    CallbackPc at(pc);
+    dispatch(PANDA_CB_AFTER_BLOCK_EXEC, [&](panda_cb cb) { cb.after_block_exec(cpu, tb, nullptr); });
+}
+
+extern "C" void hypanda_run_cpu_restore_state(CPUState* cpu, TranslationBlock* tb) {
+    dispatch(PANDA_CB_CPU_RESTORE_STATE, [&](panda_cb cb) { cb.cb_cpu_restore_state(cpu, tb); });
+}
+
+extern "C" void hypanda_run_guest_hypercall(CPUState* cpu) {
+    dispatch(PANDA_CB_GUEST_HYPERCALL, [&](panda_cb cb) { cb.guest_hypercall(cpu); });
 }
 
 extern "C" uint64_t hypanda_run_insn_translate(CPUState* cpu, uint64_t pc) {
+    CallbackPc at(pc);
     uint64_t instrument = 0;
-    callback_pc = pc;
-    callback_pc_valid = true;
     for (const Callback& c : Registry::instance().callbacks(PANDA_CB_INSN_TRANSLATE)) {
-        if (c.plugin->enabled) {
-            if (c.cb.insn_translate(cpu, pc)) {
-                instrument |= uint64_t{1} << c.plugin->slot;
-            }
+        if (c.plugin->enabled && c.cb.insn_translate(cpu, pc)) {
+            instrument |= uint64_t{1} << c.plugin->slot;
         }
     }
-    callback_pc_valid = false;
     return instrument;
 }
 
 extern "C" void hypanda_run_insn_exec(CPUState* cpu, uint64_t pc, uint64_t plugins) {
-    callback_pc = pc;
-    callback_pc_valid = true;
+    CallbackPc at(pc);
     for (const Callback& c : Registry::instance().callbacks(PANDA_CB_INSN_EXEC)) {
         if (c.plugin->enabled && (plugins >> c.plugin->slot & 1)) {
             c.cb.insn_exec(cpu, pc);
         }
     }
-    callback_pc_valid = false;
 }
 
 extern "C" bool hypanda_callback_pc(uint64_t* pc) {

@@ -1,0 +1,103 @@
+/*
+ * The SDK's runtime control of the emulator: flushing translated code,
+ * translation-block chaining, precise PC, and physical-memory snapshots.
+ * Every switch that changes how code is translated flushes the translated
+ * code itself, so plugins need not (the PANDA manual's warning about
+ * flushing before changing translation is handled here).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "exec/exec-all.h"
+#include "exec/memory.h"
+#include "hw/boards.h"
+#include "hw/core/cpu.h"
+#include "sysemu/tcg.h"
+
+#include "hypanda/tcg-instrument/hooks/hooks.h"
+#include "hypanda/tcg-instrument/runtime/host.h"
+#include "hypanda/tcg-instrument/runtime/runtime.h"
+
+static bool precise_pc;
+static bool chaining_disabled;
+
+bool hypanda_precise_pc_enabled(void)
+{
+    return precise_pc;
+}
+
+bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc)
+{
+    if (!precise_pc) {
+        return false;
+    }
+    *pc = cpu->hypanda_guest_pc;
+    return true;
+}
+
+void panda_do_flush_tb(void)
+{
+    hypanda_host_flush_translations();
+}
+
+void panda_enable_precise_pc(void)
+{
+    if (!precise_pc) {
+        precise_pc = true;
+        hypanda_host_flush_translations();
+    }
+}
+
+void panda_disable_precise_pc(void)
+{
+    if (precise_pc) {
+        precise_pc = false;
+        hypanda_host_flush_translations();
+    }
+}
+
+static void set_chaining(bool enabled)
+{
+    CPUState *cpu;
+    if (chaining_disabled == !enabled) {
+        return;
+    }
+    chaining_disabled = !enabled;
+    CPU_FOREACH(cpu) {
+        if (enabled) {
+            cpu->tcg_cflags &= ~(CF_NO_GOTO_TB | CF_NO_GOTO_PTR);
+        } else {
+            cpu->tcg_cflags |= CF_NO_GOTO_TB | CF_NO_GOTO_PTR;
+        }
+    }
+    hypanda_host_flush_translations();
+}
+
+void panda_enable_tb_chaining(void)
+{
+    set_chaining(true);
+}
+
+void panda_disable_tb_chaining(void)
+{
+    set_chaining(false);
+}
+
+void panda_memsavep(FILE *out)
+{
+    MemoryRegion *ram = current_machine ? current_machine->ram : NULL;
+    if (out == NULL || ram == NULL) {
+        error_report("panda_memsavep: %s", out == NULL ? "no file given" : "this machine has no RAM");
+        return;
+    }
+    uint8_t *host = memory_region_get_ram_ptr(ram);
+    uint64_t size = memory_region_size(ram);
+    /* Guest RAM in the machine's own order (on a PC: below 4 GiB, then
+     * above), read from its host mapping: no device is touched, nothing in
+     * the guest changes. */
+    if (fwrite(host, 1, size, out) != size || fflush(out) != 0) {
+        error_report("panda_memsavep: writing %" PRIu64 " bytes of RAM failed: %s", size,
+                     strerror(errno));
+    }
+}
