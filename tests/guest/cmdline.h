@@ -22,6 +22,8 @@ enum hp_workload_kind {
     HP_WORKLOAD_TIMER,
     HP_WORKLOAD_IO,
     HP_WORKLOAD_DISK,
+    HP_WORKLOAD_HYPERCALL,
+    HP_WORKLOAD_FAULT,
     HP_WORKLOAD_KINDS,
 };
 

@@ -8,6 +8,7 @@
 
 #include "arch.h"
 #include "console.h"
+#include "workloads.h"
 
 struct __attribute__((packed)) descriptor_pointer {
     uint16_t limit;
@@ -132,10 +133,15 @@ static const char *const exception_names[32] = {
     "VMM communication", "security", "reserved",
 };
 
-/* frame: vector, error code, then the CPU's RIP, CS, RFLAGS, RSP, SS. */
-void hp_exception(const uint64_t *frame);
-void hp_exception(const uint64_t *frame)
+/* frame: vector, error code, then the CPU's RIP, CS, RFLAGS, RSP, SS.
+ * Returns only for a fault the running workload expects (then entry.S
+ * resumes the guest with IRETQ). */
+void hp_exception(uint64_t *frame);
+void hp_exception(uint64_t *frame)
 {
+    if (hp_fault_expected(frame)) {
+        return;
+    }
     uint64_t cr2;
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
     hp_error_begin();

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "arch.h"
+#include "model.h"
 
     .text
     .code64
@@ -25,6 +26,47 @@ hp_count_loop:
 1:  add %rcx, %rax
     dec %rcx
     jnz 1b
+    ret
+
+/* ---- hypercall -----------------------------------------------------------
+ * uint64_t hp_hypercall_loop(uint64_t n), n >= 1: n CPUIDs, the x86 guest
+ * hypercall, with EAX = HP_HYPERCALL_MAGIC, EBX = i, ECX = 3i + 1 for
+ * i = 0..n-1 (model.h). Returns n. */
+    .globl hp_hypercall_loop
+hp_hypercall_loop:
+    push %rbx
+    xor %r8d, %r8d
+1:  mov $HP_HYPERCALL_MAGIC, %eax
+    mov %r8, %rbx
+    lea 1(%r8, %r8, 2), %rcx
+    cpuid
+    inc %r8
+    cmp %rdi, %r8
+    jne 1b
+    mov %r8, %rax
+    pop %rbx
+    ret
+
+/* ---- fault ---------------------------------------------------------------
+ * uint64_t hp_fault_loop(uint64_t n, uint64_t base), n >= 1: n loads from
+ * the unmapped addresses base + 4096 i, each a page fault that fault.c's
+ * handler skips by advancing RIP over the 3-byte load at hp_fault_insn.
+ * Returns n. */
+    .globl hp_fault_loop
+hp_fault_loop:
+    push %rbx
+    xor %ecx, %ecx
+1:  mov %rcx, %rax
+    shl $12, %rax
+    add %rsi, %rax
+    .globl hp_fault_insn
+hp_fault_insn:
+    mov (%rax), %rbx            /* 48 8b 18 */
+    inc %rcx
+    cmp %rdi, %rcx
+    jne 1b
+    mov %rcx, %rax
+    pop %rbx
     ret
 
 /* ---- exceptions ----------------------------------------------------------
@@ -73,13 +115,37 @@ EXCEPTION 29, 1
 EXCEPTION 30, 1
 EXCEPTION 31, 0
 
+/* hp_exception(frame) reports the exception and ends the run, unless the
+ * fault was one a workload expects (fault.c): then it advances the saved
+ * RIP and returns, and the faulting code resumes. */
 exception_common:
-    mov %rsp, %rdi              /* [vector, error, rip, cs, rflags, rsp, ss] */
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbp
+    mov %rsp, %rbp
+    lea 80(%rsp), %rdi          /* [vector, error, rip, cs, rflags, rsp, ss] */
     and $-16, %rsp
     call hp_exception
-1:  cli
-    hlt
-    jmp 1b
+    mov %rbp, %rsp
+    pop %rbp
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    add $16, %rsp               /* vector and error code */
+    iretq
 
     .section .rodata
     .balign 8

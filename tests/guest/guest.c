@@ -54,7 +54,7 @@ static void report(enum hp_workload_kind kind, uint64_t value)
     con_puts("RESULT ");
     con_puts(hp_workload_name(kind));
     con_puts(" ");
-    if (kind == HP_WORKLOAD_COUNT || kind == HP_WORKLOAD_TIMER) {
+    if (kind == HP_WORKLOAD_COUNT || kind == HP_WORKLOAD_TIMER || kind == HP_WORKLOAD_HYPERCALL) {
         con_put_dec(value);
     } else {
         con_put_hex(value);
@@ -71,6 +71,8 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_TIMER: return workload_timer(w->arg);
     case HP_WORKLOAD_IO: return workload_io(w->arg);
     case HP_WORKLOAD_DISK: return workload_disk(w->arg);
+    case HP_WORKLOAD_HYPERCALL: return hp_hypercall_loop(w->arg);
+    case HP_WORKLOAD_FAULT: return workload_fault(w->arg);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
     }
 }

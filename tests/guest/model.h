@@ -10,6 +10,11 @@
 #ifndef HPTEST_MODEL_H
 #define HPTEST_MODEL_H
 
+#define HP_HYPERCALL_MAGIC 0x4879706e /* "Hypn" */
+#define HP_FAULT_BASE 0x100000000     /* 4 GiB: the guest maps only below */
+#define HP_FAULT_INSN_LENGTH 3
+
+#ifndef __ASSEMBLER__
 #include <stdint.h>
 
 /* FNV-1a, 64-bit, folded one byte at a time: every checksum the guest
@@ -136,4 +141,17 @@ static inline uint32_t hp_io_redir_value(uint64_t i) { return 0x10000u | (0x30u 
  * FNV-1a over their bytes. */
 #define HP_DISK_SECTOR 512u
 
+/* --- hypercall N ------------------------------------------------------------
+ * hp_hypercall_loop (entry.S): CPUID i (0-based) has EAX = HP_HYPERCALL_MAGIC,
+ * EBX = i, ECX = 3i + 1. The value is N, the CPUIDs executed. */
+static inline uint64_t hp_hypercall_ebx(uint64_t i) { return i; }
+static inline uint64_t hp_hypercall_ecx(uint64_t i) { return 3 * i + 1; }
+
+/* --- fault N -----------------------------------------------------------------
+ * hp_fault_loop (entry.S): load i (0-based) reads HP_FAULT_BASE + 4096 i, an
+ * unmapped address: a page fault, which the guest skips. The value is FNV-1a
+ * of the faulting addresses (CR2) in order. */
+static inline uint64_t hp_fault_address(uint64_t i) { return HP_FAULT_BASE + 4096 * i; }
+
+#endif /* __ASSEMBLER__ */
 #endif

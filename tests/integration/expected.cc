@@ -70,9 +70,17 @@ uint64_t expected_disk(const std::vector<uint8_t>& image, uint64_t sectors) {
     return sum;
 }
 
+uint64_t expected_fault(uint64_t n) {
+    uint64_t sum = HP_FNV_OFFSET;
+    for (uint64_t i = 0; i < n; i++) {
+        sum = hp_fnv_u64(sum, hp_fault_address(i));
+    }
+    return sum;
+}
+
 std::string result_line(const std::string& workload, uint64_t value) {
     char buf[64];
-    if (workload == "count" || workload == "timer") {
+    if (workload == "count" || workload == "timer" || workload == "hypercall") {
         std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(value));
     } else {
         std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(value));

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "expected.h"
+#include "model.h"
 #include "run.h"
 
 namespace hypanda::test {
@@ -107,6 +108,15 @@ TEST(GuestDisk, WithoutADriveSaysSo) {
                  "attach one, e.g. -drive file=disk.img,format=raw,if=ide,index=0");
 }
 
+TEST(GuestHypercall, ExecutesNCpuidHypercalls) {
+    expect_results(boot("hypercall 1000"), {result_line("hypercall", 1000)});
+}
+
+TEST(GuestFault, TakesAndSkipsNPageFaults) {
+    expect_results(boot("fault 300"), {result_line("fault", expected_fault(300))});
+    EXPECT_EQ(hp_fault_address(2), 0x100002000u);
+}
+
 TEST(GuestChain, RunsWorkloadsInOrder) {
     expect_results(boot("count 1000 mem 10 io 5 timer 3 user 7", kIntelCpu),
                    {result_line("count", expected_count(1000)), result_line("mem", expected_mem(10)),
@@ -116,7 +126,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N]");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -130,7 +140,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N]");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N");
 }
 
 }  // namespace
