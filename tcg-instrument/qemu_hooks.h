@@ -53,8 +53,8 @@ void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb);
  * after_block_exec. Not on the exit taken when the block does not run. */
 void hypanda_gen_block_end(void);
 
-/* accel/tcg/translate-all.c: the guest state is being restored after a
- * fault inside a block (cb_cpu_restore_state). */
+/* accel/tcg/translate-all.c: the guest state has just been restored to the
+ * faulting instruction after a fault inside a block (cb_cpu_restore_state). */
 void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
 
 /* target/i386/tcg/misc_helper.c: CPUID, the x86 guest hypercall, before it

@@ -6,12 +6,14 @@
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,6 +101,46 @@ TEST(LinuxGuest, BootsUnderTcgAndRunsTheSyscallChecks) {
                   << out << "\n---- emulator stderr ----\n"
                   << result.err << "\n---- end ----" << std::endl;
     }
+}
+
+// Counts every executed block and instruction of the whole boot with
+// Hypanda's callbacks (the probe test plugin) and with QEMU's own plugin API
+// (tests/qemu-plugins/counter.c) in the same run: they must agree exactly.
+TEST(LinuxGuest, BootCountsAgreeWithQemuPluginApi) {
+    const std::string dir = guest_dir();
+    char tmpl[] = "/tmp/hypanda-linux-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string tmp = tmpl;
+    hypanda::test::Child child(
+        {emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none",
+         "-no-reboot", "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
+         dir + "/vmlinuz", "-initrd", dir + "/initramfs.cpio.gz", "-append", "console=ttyS0 panic=-1",
+         "-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" + tmp + "/qemu",
+         "-panda", "probe:cbs=bbe+insn,output=" + tmp + "/probe"},
+        {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    const auto result = child.wait(std::chrono::seconds(500));
+    EXPECT_EQ(result.exit_status, debug_exit_status(0)) << result.err;
+    EXPECT_EQ(only_line(result.out, "HPLINUX done"), "HPLINUX done");
+
+    auto count = [](const std::string& text, const std::string& name) {
+        std::istringstream in(text);
+        std::string key;
+        uint64_t value;
+        while (in >> key >> value) {
+            if (key == name) {
+                return value;
+            }
+        }
+        return UINT64_MAX;
+    };
+    const std::string qemu = hypanda::test::read_file(tmp + "/qemu");
+    const std::string probe = hypanda::test::read_file(tmp + "/probe");
+    EXPECT_GT(count(qemu, "blocks"), 100000000u) << qemu;
+    EXPECT_EQ(count(probe, "bbe"), count(qemu, "blocks"));
+    EXPECT_EQ(count(probe, "insn"), count(qemu, "insns"));
+    unlink((tmp + "/qemu").c_str());
+    unlink((tmp + "/probe").c_str());
+    rmdir(tmp.c_str());
 }
 
 }  // namespace

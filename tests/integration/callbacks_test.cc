@@ -1,0 +1,200 @@
+// The TCG callback set and the runtime control API, with exact numbers:
+// block and instruction counts agree with QEMU's own plugin API in the same
+// run, and per-block counts follow from the test guest's code.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "elf_image.h"
+#include "expected.h"
+#include "model.h"
+#include "run.h"
+
+namespace hypanda::test {
+namespace {
+
+constexpr std::chrono::seconds kLimit{120};
+
+std::string hex(uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return buf;
+}
+
+const ElfImage& guest_image() {
+    static ElfImage image = ElfImage::load(build_root() + "/tests/guest/hptest64.elf");
+    return image;
+}
+
+uint64_t symbol(const std::string& name) { return guest_image().symbols.at(name); }
+
+// "name value" lines, as the probe plugin and the QEMU counter write them.
+std::map<std::string, uint64_t> read_counts(const std::string& path) {
+    std::map<std::string, uint64_t> counts;
+    std::istringstream in(read_file(path));
+    std::string name;
+    uint64_t value;
+    while (in >> name >> value) {
+        counts[name] = value;
+    }
+    return counts;
+}
+
+struct Probed {
+    RunResult run;
+    std::map<std::string, uint64_t> probe;
+    std::map<std::string, uint64_t> qemu;  // empty unless asked for
+};
+
+// Boots the guest with the probe plugin (and QEMU's counter plugin when
+// `with_qemu_counter`), Intel vendor so every workload runs.
+Probed probe(const std::string& append, const std::string& probe_args, bool with_qemu_counter = false) {
+    TempDir dir;
+    std::vector<std::string> extra = {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                      "probe:output=" + dir.file("probe") + "," + probe_args};
+    if (with_qemu_counter) {
+        extra.insert(extra.end(), {"-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" +
+                                                  dir.file("qemu")});
+    }
+    Child child(guest_args(append, extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    Probed p{child.wait(kLimit), {}, {}};
+    p.probe = read_counts(dir.file("probe"));
+    if (with_qemu_counter) {
+        p.qemu = read_counts(dir.file("qemu"));
+    }
+    return p;
+}
+
+// hp_count_loop: xor (2 bytes), mov (3 bytes), then the loop label.
+uint64_t count_loop_label() {
+    uint64_t label = symbol("hp_count_loop") + 5;
+    EXPECT_EQ(guest_image().bytes_at(label, 3), (std::vector<uint8_t>{0x48, 0x01, 0xc8}));  // add %rcx,%rax
+    return label;
+}
+
+// The CPUID in hp_hypercall_loop.
+uint64_t cpuid_pc() {
+    uint64_t start = symbol("hp_hypercall_loop");
+    std::vector<uint8_t> code = guest_image().bytes_at(start, 32);
+    for (size_t i = 0; i + 1 < code.size(); i++) {
+        if (code[i] == 0x0f && code[i + 1] == 0xa2) {
+            return start + i;
+        }
+    }
+    ADD_FAILURE() << "no CPUID in hp_hypercall_loop";
+    return 0;
+}
+
+class AgreementWithQemuPluginApi : public testing::TestWithParam<const char*> {};
+
+TEST_P(AgreementWithQemuPluginApi, BlocksAndInstructionsAreCountedExactlyAlike) {
+    Probed p = probe(GetParam(), "cbs=bbe+insn", true);
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    ASSERT_GT(p.qemu["blocks"], 0u);
+    EXPECT_EQ(p.probe["bbe"], p.qemu["blocks"]);
+    EXPECT_EQ(p.probe["insn"], p.qemu["insns"]);
+}
+
+TEST_P(AgreementWithQemuPluginApi, StillAlikeWithChainingOff) {
+    Probed p = probe(GetParam(), "cbs=bbe+insn,nochain=1", true);
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(p.probe["bbe"], p.qemu["blocks"]);
+    EXPECT_EQ(p.probe["insn"], p.qemu["insns"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workloads, AgreementWithQemuPluginApi,
+                         testing::Values("count 20000", "mem 20000", "user 300", "timer 20", "io 200",
+                                         "fault 50", "hypercall 50"));
+
+TEST(BlockCallbacks, CountLoopBlocksRunAndTranslateAsTheCodeSays) {
+    const uint64_t n = 1000, label = count_loop_label();
+    // Blocks: [hp_count_loop .. jnz] once, [label .. jnz] n-1 times, [ret] once.
+    Probed p = probe("count " + std::to_string(n), "cbs=bbt+abt+bbe+abe,at=" + hex(label));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(p.probe["at_bbe"], n - 1);
+    EXPECT_EQ(p.probe["at_abe"], n - 1);
+    EXPECT_EQ(p.probe["at_bbt"], 1u);
+    EXPECT_EQ(p.probe["at_abt"], 1u);
+    EXPECT_EQ(p.probe["bbt"], p.probe["abt"]);
+    Probed entry = probe("count " + std::to_string(n), "cbs=bbe+abe,at=" + hex(symbol("hp_count_loop")));
+    EXPECT_EQ(entry.probe["at_bbe"], 1u);
+    EXPECT_EQ(entry.probe["at_abe"], 1u);
+}
+
+TEST(BlockCallbacks, InvalidateOptRetranslatesTheBlockBeforeItRuns) {
+    const uint64_t n = 1000, label = count_loop_label();
+    Probed p = probe("count " + std::to_string(n),
+                     "cbs=inv+bbe+abt,at=" + hex(label) + ",invalidate=" + hex(label));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"),
+              std::vector<std::string>{result_line("count", expected_count(n))});
+    EXPECT_EQ(p.probe["invalidated"], 1u);
+    EXPECT_EQ(p.probe["at_inv"], n);      // n-1 runs, plus the one that invalidated
+    EXPECT_EQ(p.probe["at_bbe"], n - 1);  // the invalidated attempt did not run
+    EXPECT_EQ(p.probe["at_abt"], 2u);     // translated again
+}
+
+TEST(HypercallCallback, SeesEveryMagicCpuidWithItsArguments) {
+    const uint64_t n = 40;
+    Probed p = probe("hypercall " + std::to_string(n), "cbs=hyp,precise=1,at=" + hex(cpuid_pc()));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    uint64_t ebx = 0, ecx = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        ebx += hp_hypercall_ebx(i);
+        ecx += hp_hypercall_ecx(i);
+    }
+    EXPECT_EQ(p.probe["hyp_magic"], n);
+    EXPECT_EQ(p.probe["hyp_ebx_sum"], ebx);
+    EXPECT_EQ(p.probe["hyp_ecx_sum"], ecx);
+    EXPECT_EQ(p.probe["at_hyp"], n);  // the current PC is the CPUID's
+}
+
+TEST(HypercallCallback, CpuidEndsItsBlock) {
+    const uint64_t n = 40;
+    Probed p = probe("hypercall " + std::to_string(n), "cbs=bbe,at=" + hex(cpuid_pc() + 2));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(p.probe["at_bbe"], n);
+}
+
+TEST(RestoreStateCallback, RunsForEveryFaultInsideABlockAtTheFaultingInstruction) {
+    const uint64_t n = 25;
+    Probed p = probe("fault " + std::to_string(n), "cbs=rst,at=" + hex(symbol("hp_fault_insn")));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"),
+              std::vector<std::string>{result_line("fault", expected_fault(n))});
+    EXPECT_EQ(p.probe["at_rst"], n);
+}
+
+TEST(RuntimeControl, FlushMakesBlocksTranslateAgain) {
+    const uint64_t label = count_loop_label();
+    const std::string append = "count 10 hypercall 1 count 10";
+    Probed kept = probe(append, "cbs=abt+hyp,at=" + hex(label));
+    Probed flushed = probe(append, "cbs=abt+hyp,flush_on_hypercall=1,at=" + hex(label));
+    ASSERT_EQ(kept.run.exit_status, debug_exit_status(0)) << describe(kept.run);
+    ASSERT_EQ(flushed.run.exit_status, debug_exit_status(0)) << describe(flushed.run);
+    EXPECT_EQ(kept.probe["at_abt"], 1u);
+    EXPECT_EQ(flushed.probe["at_abt"], 2u);
+}
+
+TEST(RuntimeControl, MemsavepWritesRamWithoutPerturbingTheGuest) {
+    TempDir dir;
+    const std::string append = "hypercall 1 count 100 mem 1000";
+    RunResult plain = run(guest_args(append), kLimit);
+    Probed p = probe(append, "cbs=hyp,memsave=" + dir.file("ram"));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"), lines_starting_with(plain.out, "RESULT"));
+    std::string ram = read_file(dir.file("ram"));
+    ASSERT_EQ(ram.size(), 128u << 20);  // -m default
+    uint64_t at = symbol("hp_count_loop");
+    std::vector<uint8_t> code = guest_image().bytes_at(at, 64);
+    ASSERT_EQ(code.size(), 64u);
+    EXPECT_EQ(std::vector<uint8_t>(ram.begin() + at, ram.begin() + at + 64), code);
+}
+
+}  // namespace
+}  // namespace hypanda::test

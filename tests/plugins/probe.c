@@ -1,0 +1,203 @@
+/*
+ * probe: a test plugin that registers the callbacks named in its `cbs`
+ * argument and counts what it sees, so tests can assert exact numbers.
+ *
+ * Arguments:
+ *   cbs=a+b+...   any of bbt (before_block_translate), abt
+ *                 (after_block_translate), inv (invalidate-opt), bbe
+ *                 (before_block_exec), abe (after_block_exec), insn (insn
+ *                 translate+exec on every instruction), hyp
+ *                 (guest_hypercall), rst (cb_cpu_restore_state)
+ *   at=PC         also count per-PC: blocks starting at PC (bbt/abt/inv/
+ *                 bbe/abe) and hypercalls/restores whose current PC is PC
+ *   invalidate=PC invalidate-opt returns true the first time it sees a
+ *                 block at PC
+ *   precise=1     panda_enable_precise_pc() at init
+ *   nochain=1     panda_disable_tb_chaining() at init
+ *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
+ *   memsave=FILE  panda_memsavep() into FILE at the first magic hypercall
+ *   output=FILE   where the counts go at uninit, one "name value" a line
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <panda/plugin.h>
+
+#define HYPERCALL_MAGIC 0x4879706e
+
+static uint64_t at_pc = UINT64_MAX, invalidate_pc = UINT64_MAX;
+static bool flush_on_hypercall;
+static char output[4096], memsave[4096];
+
+static uint64_t n_bbt, n_abt, n_inv, n_invalidated, n_bbe, n_abe, n_insn, n_hyp, n_rst;
+static uint64_t at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst;
+static uint64_t hyp_magic, hyp_ebx_sum, hyp_ecx_sum;
+static bool invalidated_once;
+
+static int on_bbt(CPUState *cpu, target_ulong pc)
+{
+    (void)cpu;
+    n_bbt++;
+    at_bbt += pc == at_pc;
+    return 0;
+}
+
+static int on_abt(CPUState *cpu, TranslationBlock *tb)
+{
+    (void)cpu;
+    n_abt++;
+    at_abt += panda_tb_pc(tb) == at_pc;
+    return 0;
+}
+
+static bool on_inv(CPUState *cpu, TranslationBlock *tb)
+{
+    (void)cpu;
+    n_inv++;
+    at_inv += panda_tb_pc(tb) == at_pc;
+    if (!invalidated_once && panda_tb_pc(tb) == invalidate_pc) {
+        invalidated_once = true;
+        n_invalidated++;
+        return true;
+    }
+    return false;
+}
+
+static int on_bbe(CPUState *cpu, TranslationBlock *tb)
+{
+    (void)cpu;
+    n_bbe++;
+    at_bbe += panda_tb_pc(tb) == at_pc;
+    return 0;
+}
+
+static int on_abe(CPUState *cpu, TranslationBlock *tb, TranslationBlock *next)
+{
+    (void)cpu;
+    (void)next;
+    n_abe++;
+    at_abe += panda_tb_pc(tb) == at_pc;
+    return 0;
+}
+
+static bool on_insn_translate(CPUState *cpu, target_ulong pc)
+{
+    (void)cpu;
+    (void)pc;
+    return true;
+}
+
+static int on_insn_exec(CPUState *cpu, target_ulong pc)
+{
+    (void)cpu;
+    (void)pc;
+    n_insn++;
+    return 0;
+}
+
+static int on_hyp(CPUState *cpu)
+{
+    uint64_t eax = 0, ebx = 0, ecx = 0;
+    n_hyp++;
+    at_hyp += panda_current_pc(cpu) == at_pc;
+    panda_reg_read(cpu, PANDA_REG_X86_RAX, &eax);
+    if ((uint32_t)eax != HYPERCALL_MAGIC) {
+        return 0;
+    }
+    panda_reg_read(cpu, PANDA_REG_X86_RBX, &ebx);
+    panda_reg_read(cpu, PANDA_REG_X86_RCX, &ecx);
+    hyp_magic++;
+    hyp_ebx_sum += ebx;
+    hyp_ecx_sum += ecx;
+    if (memsave[0] != '\0' && hyp_magic == 1) {
+        FILE *f = fopen(memsave, "wb");
+        if (f != NULL) {
+            panda_memsavep(f);
+            fclose(f);
+        }
+    }
+    if (flush_on_hypercall) {
+        panda_do_flush_tb();
+    }
+    return 0;
+}
+
+static int on_rst(CPUState *cpu, TranslationBlock *tb)
+{
+    (void)tb;
+    n_rst++;
+    at_rst += panda_current_pc(cpu) == at_pc;
+    return 0;
+}
+
+static bool has(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n) {
+        if ((p == list || p[-1] == '+') && (p[n] == '\0' || p[n] == '+')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool init_plugin(void *self)
+{
+    panda_arg_list *args = panda_get_args("probe");
+    const char *cbs = panda_parse_string_opt(args, "cbs", "", "callbacks to register");
+    at_pc = panda_parse_uint64_opt(args, "at", UINT64_MAX, "PC to count separately");
+    invalidate_pc = panda_parse_uint64_opt(args, "invalidate", UINT64_MAX, "block to invalidate once");
+    bool precise = panda_parse_bool_opt(args, "precise", "enable precise PC");
+    bool nochain = panda_parse_bool_opt(args, "nochain", "disable TB chaining");
+    flush_on_hypercall = panda_parse_bool_opt(args, "flush_on_hypercall", "flush at each hypercall");
+    snprintf(memsave, sizeof memsave, "%s", panda_parse_string_opt(args, "memsave", "", "snapshot file"));
+    snprintf(output, sizeof output, "%s", panda_parse_string_opt(args, "output", "", "counts file"));
+
+    panda_cb cb;
+    if (has(cbs, "bbt")) { cb.before_block_translate = on_bbt; panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_TRANSLATE, cb); }
+    if (has(cbs, "abt")) { cb.after_block_translate = on_abt; panda_register_callback(self, PANDA_CB_AFTER_BLOCK_TRANSLATE, cb); }
+    if (has(cbs, "inv")) { cb.before_block_exec_invalidate_opt = on_inv; panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT, cb); }
+    if (has(cbs, "bbe")) { cb.before_block_exec = on_bbe; panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC, cb); }
+    if (has(cbs, "abe")) { cb.after_block_exec = on_abe; panda_register_callback(self, PANDA_CB_AFTER_BLOCK_EXEC, cb); }
+    if (has(cbs, "insn")) {
+        cb.insn_translate = on_insn_translate;
+        panda_register_callback(self, PANDA_CB_INSN_TRANSLATE, cb);
+        cb.insn_exec = on_insn_exec;
+        panda_register_callback(self, PANDA_CB_INSN_EXEC, cb);
+    }
+    if (has(cbs, "hyp")) { cb.guest_hypercall = on_hyp; panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb); }
+    if (has(cbs, "rst")) { cb.cb_cpu_restore_state = on_rst; panda_register_callback(self, PANDA_CB_CPU_RESTORE_STATE, cb); }
+    panda_free_args(args);
+    if (precise) {
+        panda_enable_precise_pc();
+    }
+    if (nochain) {
+        panda_disable_tb_chaining();
+    }
+    return true;
+}
+
+void uninit_plugin(void *self)
+{
+    (void)self;
+    FILE *out = output[0] ? fopen(output, "w") : stdout;
+    if (out == NULL) {
+        return;
+    }
+    fprintf(out,
+            "bbt %" PRIu64 "\nabt %" PRIu64 "\ninv %" PRIu64 "\ninvalidated %" PRIu64 "\nbbe %" PRIu64
+            "\nabe %" PRIu64 "\ninsn %" PRIu64 "\nhyp %" PRIu64 "\nrst %" PRIu64 "\n",
+            n_bbt, n_abt, n_inv, n_invalidated, n_bbe, n_abe, n_insn, n_hyp, n_rst);
+    fprintf(out,
+            "at_bbt %" PRIu64 "\nat_abt %" PRIu64 "\nat_inv %" PRIu64 "\nat_bbe %" PRIu64
+            "\nat_abe %" PRIu64 "\nat_hyp %" PRIu64 "\nat_rst %" PRIu64 "\n",
+            at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst);
+    fprintf(out, "hyp_magic %" PRIu64 "\nhyp_ebx_sum %" PRIu64 "\nhyp_ecx_sum %" PRIu64 "\n", hyp_magic,
+            hyp_ebx_sum, hyp_ecx_sum);
+    if (out != stdout) {
+        fclose(out);
+    }
+}
