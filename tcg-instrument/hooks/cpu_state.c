@@ -97,7 +97,10 @@ int panda_reg_from_name(const char *name)
 target_ulong panda_current_pc(CPUState *cpu)
 {
     uint64_t pc;
-    if (hypanda_callback_pc(&pc) || hypanda_precise_pc_value(cpu, &pc)) {
+    if (hypanda_cb_pc_valid) {
+        return hypanda_cb_pc;
+    }
+    if (hypanda_precise_pc_value(cpu, &pc)) {
         return pc;
     }
     CPUX86State *env = x86_env(cpu);

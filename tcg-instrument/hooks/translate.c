@@ -22,6 +22,22 @@
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
+/* Runs `call` for every enabled callback of `type`, with `pc` as the
+ * current PC for panda_current_pc. Inline, so each helper is one loop. */
+#define DISPATCH(type, pc, call)                                            \
+    do {                                                                    \
+        const HypandaCallbackList *list_ = &hypanda_callbacks[type];        \
+        hypanda_cb_pc = (pc);                                               \
+        hypanda_cb_pc_valid = true;                                         \
+        for (size_t i_ = 0; i_ < list_->count; i_++) {                      \
+            const HypandaCallback *c = &list_->entries[i_];                 \
+            if (*c->enabled) {                                              \
+                call;                                                       \
+            }                                                               \
+        }                                                                   \
+        hypanda_cb_pc_valid = false;                                        \
+    } while (0)
+
 /* The block this thread is translating (translation is per vCPU thread). */
 static __thread TranslationBlock *translating;
 static __thread uint64_t translating_pc;
@@ -30,16 +46,12 @@ void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t
 {
     translating = tb;
     translating_pc = pc;
-    if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_TRANSLATE)) {
-        hypanda_run_before_block_translate(cpu, pc);
-    }
+    DISPATCH(PANDA_CB_BEFORE_BLOCK_TRANSLATE, pc, c->cb.before_block_translate(cpu, pc));
 }
 
 void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb)
 {
-    if (hypanda_wants(PANDA_CB_AFTER_BLOCK_TRANSLATE)) {
-        hypanda_run_after_block_translate(cpu, tb, translating_pc);
-    }
+    DISPATCH(PANDA_CB_AFTER_BLOCK_TRANSLATE, translating_pc, c->cb.after_block_translate(cpu, tb));
     translating = NULL;
 }
 
@@ -64,7 +76,11 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
     if (!hypanda_wants(PANDA_CB_INSN_TRANSLATE)) {
         return;
     }
-    uint64_t plugins = hypanda_run_insn_translate(cpu, db->pc_next);
+    /* The plugins whose insn_translate said yes: only their insn_exec runs
+     * for this instruction. */
+    uint64_t plugins = 0;
+    DISPATCH(PANDA_CB_INSN_TRANSLATE, db->pc_next,
+             plugins |= c->cb.insn_translate(cpu, db->pc_next) ? c->plugin_bit : 0);
     if (plugins != 0 && hypanda_wants(PANDA_CB_INSN_EXEC)) {
         gen_helper_panda_insn_exec(cpu_env, tcg_constant_i64(db->pc_next),
                                    tcg_constant_i64(plugins));
@@ -82,14 +98,16 @@ void hypanda_gen_block_end(void)
 void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb)
 {
     if (hypanda_wants(PANDA_CB_CPU_RESTORE_STATE)) {
-        hypanda_run_cpu_restore_state(cpu, tb);
+        uint64_t pc = panda_current_pc(cpu);
+        DISPATCH(PANDA_CB_CPU_RESTORE_STATE, pc, c->cb.cb_cpu_restore_state(cpu, tb));
     }
 }
 
 void hypanda_guest_hypercall(CPUState *cpu)
 {
     if (hypanda_wants(PANDA_CB_GUEST_HYPERCALL)) {
-        hypanda_run_guest_hypercall(cpu);
+        uint64_t pc = panda_current_pc(cpu);
+        DISPATCH(PANDA_CB_GUEST_HYPERCALL, pc, c->cb.guest_hypercall(cpu));
     }
 }
 
@@ -99,7 +117,10 @@ void hypanda_guest_hypercall(CPUState *cpu)
 void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
 {
     CPUState *cpu = env_cpu(env);
-    if (hypanda_run_invalidate_opt(cpu, tb, pc)) {
+    bool invalidate = false;
+    DISPATCH(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT, pc,
+             invalidate |= c->cb.before_block_exec_invalidate_opt(cpu, tb));
+    if (invalidate) {
         tb_phys_invalidate(tb, -1);
         cpu_loop_exit_noexc(cpu);
     }
@@ -107,7 +128,8 @@ void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
 
 void HELPER(panda_before_block_exec)(void *env, void *tb, uint64_t pc)
 {
-    hypanda_run_before_block_exec(env_cpu(env), tb, pc);
+    CPUState *cpu = env_cpu(env);
+    DISPATCH(PANDA_CB_BEFORE_BLOCK_EXEC, pc, c->cb.before_block_exec(cpu, tb));
 }
 
 void HELPER(panda_after_block_exec)(void *env, void *tb, uint64_t pc)
@@ -115,10 +137,11 @@ void HELPER(panda_after_block_exec)(void *env, void *tb, uint64_t pc)
     CPUState *cpu = env_cpu(env);
     /* With precise PC on, "the current instruction" is the block's last. */
     hypanda_precise_pc_value(cpu, &pc);
-    hypanda_run_after_block_exec(cpu, tb, pc);
+    DISPATCH(PANDA_CB_AFTER_BLOCK_EXEC, pc, c->cb.after_block_exec(cpu, tb, NULL));
 }
 
 void HELPER(panda_insn_exec)(void *env, uint64_t pc, uint64_t plugins)
 {
-    hypanda_run_insn_exec(env_cpu(env), pc, plugins);
+    CPUState *cpu = env_cpu(env);
+    DISPATCH(PANDA_CB_INSN_EXEC, pc, if (c->plugin_bit & plugins) { c->cb.insn_exec(cpu, pc); });
 }

@@ -13,6 +13,12 @@
 
 #include "host.h"
 
+extern "C" {
+HypandaCallbackList hypanda_callbacks[PANDA_CB_LAST];
+__thread uint64_t hypanda_cb_pc;
+__thread bool hypanda_cb_pc_valid;
+}
+
 namespace hypanda {
 namespace {
 
@@ -144,13 +150,19 @@ Parsed<Plugin*> Registry::load(const std::string& path, const KeyValues& args) {
     return Result::ok(p);
 }
 
+void Registry::publish(int type) {
+    hypanda_callbacks[type] = HypandaCallbackList{lists_[type].data(), lists_[type].size()};
+}
+
 void Registry::remove_callbacks(Plugin* plugin) {
     bool removed = false;
-    for (auto& list : lists_) {
+    for (int type = 0; type < PANDA_CB_LAST; type++) {
+        auto& list = lists_[type];
         auto end = std::remove_if(list.begin(), list.end(),
-                                  [plugin](const Callback& c) { return c.plugin == plugin; });
+                                  [plugin](const Callback& c) { return c.owner == plugin; });
         removed |= end != list.end();
         list.erase(end, list.end());
+        publish(type);
     }
     if (removed) {
         hypanda_host_flush_translations();
@@ -188,13 +200,14 @@ void Registry::set_enabled(Plugin* plugin, bool enabled) {
     }
     plugin->enabled = enabled;
     // insn_translate decisions of a disabled plugin must not linger.
-    if (!lists_[PANDA_CB_INSN_TRANSLATE].empty()) {
+    if (hypanda_wants(PANDA_CB_INSN_TRANSLATE)) {
         hypanda_host_flush_translations();
     }
 }
 
 void Registry::add_callback(Plugin* plugin, panda_cb_type type, panda_cb cb) {
-    lists_[type].push_back(Callback{plugin, cb});
+    lists_[type].push_back(Callback{cb, &plugin->enabled, uint64_t{1} << plugin->slot, plugin});
+    publish(type);
     switch (type) {
     case PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT:
     case PANDA_CB_BEFORE_BLOCK_EXEC:

@@ -19,6 +19,7 @@
 #define PANDA_SDK_INTERNAL
 #include "panda/plugin.h"
 #include "args.h"
+#include "runtime.h"
 
 namespace hypanda {
 
@@ -36,10 +37,7 @@ struct Plugin {
     void (*uninit)(void*) = nullptr;
 };
 
-struct Callback {
-    Plugin* plugin;
-    panda_cb cb;
-};
+using Callback = HypandaCallback;
 
 // At most this many plugins are loaded at once: translated code records in
 // a 64-bit mask which plugins instrumented an instruction.
@@ -85,6 +83,7 @@ public:
 private:
     Registry() = default;
     void remove_callbacks(Plugin* plugin);
+    void publish(int type);  // hands lists_[type] to the instrumentation
 
     mutable std::recursive_mutex mutex_;  // init_plugin may load another plugin
     std::vector<std::unique_ptr<Plugin>> plugins_;

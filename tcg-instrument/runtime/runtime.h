@@ -48,28 +48,37 @@ int hypanda_plugin_count(void);
 /* Delivers `cmd` to every enabled plugin's monitor callback. */
 void hypanda_run_monitor(Monitor *mon, const char *cmd);
 
-/* ---- Dispatch (vCPU threads) ---- */
+/* ---- Dispatch (vCPU threads) ----
+ *
+ * The callback lists as the instrumentation reads them: for each kind, the
+ * callbacks in dispatch order, each with its plugin's enabled flag and its
+ * plugin's bit for insn_translate masks. The registry republishes a list
+ * whenever it changes, which happens only when no vCPU runs guest code, so
+ * readers take no lock. */
+typedef struct HypandaCallback {
+    panda_cb cb;
+    const bool *enabled;
+    uint64_t plugin_bit;
+    void *owner; /* the registry's plugin */
+} HypandaCallback;
+
+typedef struct HypandaCallbackList {
+    const HypandaCallback *entries;
+    size_t count;
+} HypandaCallbackList;
+
+extern HypandaCallbackList hypanda_callbacks[PANDA_CB_LAST];
 
 /* Whether any plugin registered a callback of this kind. */
-bool hypanda_wants(panda_cb_type type);
+static inline bool hypanda_wants(panda_cb_type type)
+{
+    return hypanda_callbacks[type].count != 0;
+}
 
-void hypanda_run_before_block_translate(CPUState *cpu, uint64_t pc);
-void hypanda_run_after_block_translate(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
-/* True if any callback asked to invalidate the block. */
-bool hypanda_run_invalidate_opt(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
-void hypanda_run_before_block_exec(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
-void hypanda_run_after_block_exec(CPUState *cpu, TranslationBlock *tb, uint64_t pc);
-void hypanda_run_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
-void hypanda_run_guest_hypercall(CPUState *cpu);
-/* Asks every enabled plugin's insn_translate; returns the mask of plugin
- * slots that want this instruction instrumented (0: none). A plugin's
- * insn_exec then runs only for the instructions its own insn_translate
- * accepted. */
-uint64_t hypanda_run_insn_translate(CPUState *cpu, uint64_t pc);
-void hypanda_run_insn_exec(CPUState *cpu, uint64_t pc, uint64_t plugins);
-
-/* The PC of the callback running on this thread, if it has one. */
-bool hypanda_callback_pc(uint64_t *pc);
+/* The PC panda_current_pc reports while a callback with a known PC runs
+ * on this thread (set by the dispatching code). */
+extern __thread uint64_t hypanda_cb_pc;
+extern __thread bool hypanda_cb_pc_valid;
 
 #ifdef __cplusplus
 }

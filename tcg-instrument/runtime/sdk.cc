@@ -35,8 +35,6 @@ std::mutex pending_mutex;
 std::vector<std::function<void()>> pending;
 bool safe_point_scheduled = false;
 
-thread_local uint64_t callback_pc;
-thread_local bool callback_pc_valid;
 thread_local int dispatch_depth;
 
 void run_pending(void*) {
@@ -80,23 +78,12 @@ public:
     MainThreadDispatch& operator=(const MainThreadDispatch&) = delete;
 };
 
-// Sets the PC that panda_current_pc reports while callbacks run.
-class CallbackPc {
-public:
-    explicit CallbackPc(uint64_t pc) {
-        callback_pc = pc;
-        callback_pc_valid = true;
-    }
-    ~CallbackPc() { callback_pc_valid = false; }
-    CallbackPc(const CallbackPc&) = delete;
-    CallbackPc& operator=(const CallbackPc&) = delete;
-};
 
 // Calls `call(cb)` for every enabled plugin's callback of `type`.
 template <typename Call>
 void dispatch(panda_cb_type type, Call call) {
     for (const Callback& c : Registry::instance().callbacks(type)) {
-        if (c.plugin->enabled) {
+        if (*c.enabled) {
             call(c.cb);
         }
     }
@@ -420,72 +407,3 @@ extern "C" void hypanda_run_monitor(Monitor* mon, const char* cmd) {
     dispatch(PANDA_CB_MONITOR, [&](panda_cb cb) { cb.monitor(mon, cmd); });
 }
 
-// ---- Runtime: dispatch ----
-
-extern "C" bool hypanda_wants(panda_cb_type type) {
-    return !Registry::instance().callbacks(type).empty();
-}
-
-
-extern "C" void hypanda_run_before_block_translate(CPUState* cpu, uint64_t pc) {
-    CallbackPc at(pc);
-    dispatch(PANDA_CB_BEFORE_BLOCK_TRANSLATE, [&](panda_cb cb) { cb.before_block_translate(cpu, pc); });
-}
-
-extern "C" void hypanda_run_after_block_translate(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
-    CallbackPc at(pc);
-    dispatch(PANDA_CB_AFTER_BLOCK_TRANSLATE, [&](panda_cb cb) { cb.after_block_translate(cpu, tb); });
-}
-
-extern "C" bool hypanda_run_invalidate_opt(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
-    CallbackPc at(pc);
-    bool invalidate = false;
-    dispatch(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT,
-             [&](panda_cb cb) { invalidate |= cb.before_block_exec_invalidate_opt(cpu, tb); });
-    return invalidate;
-}
-
-extern "C" void hypanda_run_before_block_exec(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
-    CallbackPc at(pc);
-    dispatch(PANDA_CB_BEFORE_BLOCK_EXEC, [&](panda_cb cb) { cb.before_block_exec(cpu, tb); });
-}
-
-extern "C" void hypanda_run_after_block_exec(CPUState* cpu, TranslationBlock* tb, uint64_t pc) {
-    CallbackPc at(pc);
-    dispatch(PANDA_CB_AFTER_BLOCK_EXEC, [&](panda_cb cb) { cb.after_block_exec(cpu, tb, nullptr); });
-}
-
-extern "C" void hypanda_run_cpu_restore_state(CPUState* cpu, TranslationBlock* tb) {
-    dispatch(PANDA_CB_CPU_RESTORE_STATE, [&](panda_cb cb) { cb.cb_cpu_restore_state(cpu, tb); });
-}
-
-extern "C" void hypanda_run_guest_hypercall(CPUState* cpu) {
-    dispatch(PANDA_CB_GUEST_HYPERCALL, [&](panda_cb cb) { cb.guest_hypercall(cpu); });
-}
-
-extern "C" uint64_t hypanda_run_insn_translate(CPUState* cpu, uint64_t pc) {
-    CallbackPc at(pc);
-    uint64_t instrument = 0;
-    for (const Callback& c : Registry::instance().callbacks(PANDA_CB_INSN_TRANSLATE)) {
-        if (c.plugin->enabled && c.cb.insn_translate(cpu, pc)) {
-            instrument |= uint64_t{1} << c.plugin->slot;
-        }
-    }
-    return instrument;
-}
-
-extern "C" void hypanda_run_insn_exec(CPUState* cpu, uint64_t pc, uint64_t plugins) {
-    CallbackPc at(pc);
-    for (const Callback& c : Registry::instance().callbacks(PANDA_CB_INSN_EXEC)) {
-        if (c.plugin->enabled && (plugins >> c.plugin->slot & 1)) {
-            c.cb.insn_exec(cpu, pc);
-        }
-    }
-}
-
-extern "C" bool hypanda_callback_pc(uint64_t* pc) {
-    if (callback_pc_valid) {
-        *pc = callback_pc;
-    }
-    return callback_pc_valid;
-}
