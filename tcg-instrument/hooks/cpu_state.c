@@ -100,6 +100,9 @@ target_ulong panda_current_pc(CPUState *cpu)
     if (hypanda_cb_pc_valid) {
         return hypanda_cb_pc;
     }
+    if (cpu->hypanda_cb_pc_valid) {
+        return cpu->hypanda_cb_pc;
+    }
     if (hypanda_precise_pc_value(cpu, &pc)) {
         return pc;
     }

@@ -7,9 +7,11 @@
  * Flags 0: plugin callbacks may read and write guest registers, so TCG
  * writes its register globals back before the call and reloads them after.
  *
- * SPDX-License-Identifier: GPL-2.0-or-later
+ * The panda_call_* helpers are never called themselves: they give the
+ * direct calls to plugin callbacks (translate.c) their calling convention,
+ * and translate.c points each emitted call at the plugin's function.
  */
 DEF_HELPER_FLAGS_3(panda_invalidate_opt, 0, void, ptr, ptr, i64)
-DEF_HELPER_FLAGS_3(panda_before_block_exec, 0, void, ptr, ptr, i64)
-DEF_HELPER_FLAGS_3(panda_after_block_exec, 0, void, ptr, ptr, i64)
-DEF_HELPER_FLAGS_3(panda_insn_exec, 0, void, ptr, i64, i64)
+DEF_HELPER_FLAGS_2(panda_call_ptr_ptr, 0, void, ptr, ptr)
+DEF_HELPER_FLAGS_3(panda_call_ptr_ptr_ptr, 0, void, ptr, ptr, ptr)
+DEF_HELPER_FLAGS_2(panda_call_ptr_i64, 0, void, ptr, i64)

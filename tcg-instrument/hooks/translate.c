@@ -8,6 +8,12 @@
  * uninstrumented code is QEMU's own; the registry flushes translated code
  * whenever that changes.
  *
+ * The exec callbacks are called directly from the generated code, one call
+ * per registered callback, each behind a test of its plugin's enabled flag
+ * (so enabling and disabling take effect at once, without retranslation).
+ * Translated code that names a plugin never runs after the plugin is
+ * unloaded: unloading flushes it before any vCPU runs again.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
@@ -38,6 +44,65 @@
         hypanda_cb_pc_valid = false;                                        \
     } while (0)
 
+#define CPU_FIELD(f) (offsetof(ArchCPU, parent_obj.f) - offsetof(ArchCPU, env))
+
+/* Points the call op just emitted (through a panda_call_* helper with the
+ * same arguments) at `fn`, as QEMU's own plugin code generator does. */
+static void retarget_last_call(void *fn)
+{
+    TCGOp *op = tcg_last_op();
+    g_assert(op->opc == INDEX_op_call);
+    op->args[TCGOP_CALLO(op) + TCGOP_CALLI(op)] = (uintptr_t)fn;
+}
+
+static TCGv_ptr gen_cpu_pointer(void)
+{
+    TCGv_ptr cpu = tcg_temp_new_ptr();
+    tcg_gen_addi_ptr(cpu, cpu_env, offsetof(ArchCPU, parent_obj) - offsetof(ArchCPU, env));
+    return cpu;
+}
+
+/* Sets (or clears) the PC panda_current_pc reports during the calls. */
+static void gen_callback_pc(uint64_t pc, bool valid)
+{
+    if (valid) {
+        tcg_gen_st_i64(tcg_constant_i64(pc), cpu_env, CPU_FIELD(hypanda_cb_pc));
+    }
+    tcg_gen_st_i32(tcg_constant_i32(valid), cpu_env, CPU_FIELD(hypanda_cb_pc_valid));
+}
+
+/* Emits "if (*c->enabled) c->cb(cpu, a, b)" through `emit`, which emits
+ * the call with the right helper prototype. */
+static void gen_guarded_call(const HypandaCallback *c, void (*emit)(TCGv_ptr cpu, void *a, void *b),
+                             void *a, void *b)
+{
+    TCGLabel *skip = gen_new_label();
+    TCGv_i32 enabled = tcg_temp_new_i32();
+    tcg_gen_ld8u_i32(enabled, tcg_constant_ptr(c->enabled), 0);
+    tcg_gen_brcondi_i32(TCG_COND_EQ, enabled, 0, skip);
+    tcg_temp_free_i32(enabled);
+    TCGv_ptr cpu = gen_cpu_pointer();
+    emit(cpu, a, b);
+    tcg_temp_free_ptr(cpu);
+    retarget_last_call(c->cb.cbaddr);
+    gen_set_label(skip);
+}
+
+static void emit_ptr_ptr(TCGv_ptr cpu, void *a, void *b)
+{
+    gen_helper_panda_call_ptr_ptr(cpu, tcg_constant_ptr(a));
+}
+
+static void emit_ptr_ptr_null(TCGv_ptr cpu, void *a, void *b)
+{
+    gen_helper_panda_call_ptr_ptr_ptr(cpu, tcg_constant_ptr(a), tcg_constant_ptr(NULL));
+}
+
+static void emit_ptr_i64(TCGv_ptr cpu, void *a, void *b)
+{
+    gen_helper_panda_call_ptr_i64(cpu, tcg_constant_i64((uintptr_t)a));
+}
+
 /* The block this thread is translating (translation is per vCPU thread). */
 static __thread TranslationBlock *translating;
 static __thread uint64_t translating_pc;
@@ -62,8 +127,12 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
                                         tcg_constant_i64(db->pc_first));
     }
     if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC)) {
-        gen_helper_panda_before_block_exec(cpu_env, tcg_constant_ptr(db->tb),
-                                           tcg_constant_i64(db->pc_first));
+        const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
+        gen_callback_pc(db->pc_first, true);
+        for (size_t i = 0; i < list->count; i++) {
+            gen_guarded_call(&list->entries[i], emit_ptr_ptr, db->tb, NULL);
+        }
+        gen_callback_pc(0, false);
     }
 }
 
@@ -82,16 +151,33 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
     DISPATCH(PANDA_CB_INSN_TRANSLATE, db->pc_next,
              plugins |= c->cb.insn_translate(cpu, db->pc_next) ? c->plugin_bit : 0);
     if (plugins != 0 && hypanda_wants(PANDA_CB_INSN_EXEC)) {
-        gen_helper_panda_insn_exec(cpu_env, tcg_constant_i64(db->pc_next),
-                                   tcg_constant_i64(plugins));
+        const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_INSN_EXEC];
+        gen_callback_pc(db->pc_next, true);
+        for (size_t i = 0; i < list->count; i++) {
+            if (list->entries[i].plugin_bit & plugins) {
+                gen_guarded_call(&list->entries[i], emit_ptr_i64, (void *)(uintptr_t)db->pc_next, NULL);
+            }
+        }
+        gen_callback_pc(0, false);
     }
 }
 
 void hypanda_gen_block_end(void)
 {
     if (translating != NULL && hypanda_wants(PANDA_CB_AFTER_BLOCK_EXEC)) {
-        gen_helper_panda_after_block_exec(cpu_env, tcg_constant_ptr(translating),
-                                          tcg_constant_i64(translating_pc));
+        const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_AFTER_BLOCK_EXEC];
+        /* With precise PC on, "the current instruction" is the block's last,
+         * which panda_current_pc then reports. */
+        bool block_pc = !hypanda_precise_pc_enabled();
+        if (block_pc) {
+            gen_callback_pc(translating_pc, true);
+        }
+        for (size_t i = 0; i < list->count; i++) {
+            gen_guarded_call(&list->entries[i], emit_ptr_ptr_null, translating, NULL);
+        }
+        if (block_pc) {
+            gen_callback_pc(0, false);
+        }
     }
 }
 
@@ -126,22 +212,19 @@ void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
     }
 }
 
-void HELPER(panda_before_block_exec)(void *env, void *tb, uint64_t pc)
+/* Prototypes only (see helpers.h): every call emitted through them is
+ * pointed at a plugin's callback before the code is generated. */
+void HELPER(panda_call_ptr_ptr)(void *cpu, void *a)
 {
-    CPUState *cpu = env_cpu(env);
-    DISPATCH(PANDA_CB_BEFORE_BLOCK_EXEC, pc, c->cb.before_block_exec(cpu, tb));
+    g_assert_not_reached();
 }
 
-void HELPER(panda_after_block_exec)(void *env, void *tb, uint64_t pc)
+void HELPER(panda_call_ptr_ptr_ptr)(void *cpu, void *a, void *b)
 {
-    CPUState *cpu = env_cpu(env);
-    /* With precise PC on, "the current instruction" is the block's last. */
-    hypanda_precise_pc_value(cpu, &pc);
-    DISPATCH(PANDA_CB_AFTER_BLOCK_EXEC, pc, c->cb.after_block_exec(cpu, tb, NULL));
+    g_assert_not_reached();
 }
 
-void HELPER(panda_insn_exec)(void *env, uint64_t pc, uint64_t plugins)
+void HELPER(panda_call_ptr_i64)(void *cpu, uint64_t a)
 {
-    CPUState *cpu = env_cpu(env);
-    DISPATCH(PANDA_CB_INSN_EXEC, pc, if (c->plugin_bit & plugins) { c->cb.insn_exec(cpu, pc); });
+    g_assert_not_reached();
 }
