@@ -8,6 +8,7 @@
 #ifndef HYPANDA_TCG_INSTRUMENT_QEMU_HOOKS_H
 #define HYPANDA_TCG_INSTRUMENT_QEMU_HOOKS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -56,6 +57,22 @@ void hypanda_gen_block_end(void);
 /* accel/tcg/translate-all.c: the guest state has just been restored to the
  * faulting instruction after a fault inside a block (cb_cpu_restore_state). */
 void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
+
+/* accel/tcg/cputlb.c: every guest data access on the slow path, which all
+ * accesses take while the memory callbacks are on (TLB_HYPANDA_MEMCB). Loads
+ * are reported after they happen, with the value; stores before, once the
+ * page is known to be writable. `by_helper` tells accesses QEMU's C code
+ * makes (the cpu_ld and cpu_st functions: descriptor tables, interrupt frames, IRET...)
+ * from those of the generated code. `env` is the CPUArchState. */
+bool hypanda_memcb_enabled(void);
+
+/* accel/tcg/cpu-exec.c: an interrupt or exception is being delivered (its
+ * memory accesses belong to no instruction); false again after it, and
+ * after any longjmp back to the execution loop. */
+void hypanda_delivering_interrupt(bool delivering);
+void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper);
+void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper,
+                       uintptr_t retaddr);
 
 /* target/i386/tcg/misc_helper.c: CPUID, the x86 guest hypercall, before it
  * executes (guest_hypercall). */

@@ -283,6 +283,25 @@ target_ulong panda_virt_to_phys(CPUState *cpu, target_ulong addr);
  * callback: the flush happens once no vCPU runs guest code. */
 void panda_do_flush_tb(void);
 
+/* Turns the memory callbacks (virt/phys_mem_read/write) on and off; they are
+ * off by default because every guest memory access then takes QEMU's slow
+ * path. While on, the PC passed to them is the accessing instruction's
+ * (precise PC is implied). Flushes TLBs and translated code itself. */
+void panda_enable_memcb(void);
+void panda_disable_memcb(void);
+
+/* Where the memory access being reported comes from; valid inside a memory
+ * callback (PANDA_MEM_BY_INSN outside them). */
+typedef enum panda_mem_origin {
+    PANDA_MEM_BY_INSN = 0,     /* an instruction's own load or store */
+    PANDA_MEM_BY_HELPER = 1,   /* emulator code working for an instruction:
+                                  descriptor tables, IRET's frame, ... */
+    PANDA_MEM_BY_DELIVERY = 2, /* delivering an interrupt or exception (the
+                                  frame pushed, the IDT read), between
+                                  instructions */
+} panda_mem_origin;
+panda_mem_origin panda_mem_access_origin(void);
+
 /* Turns translation-block chaining off and on. With chaining off every
  * block returns to the emulator's main loop before the next one. Flushes
  * translated code itself. */

@@ -15,6 +15,7 @@
 #include "hw/core/cpu.h"
 #include "sysemu/tcg.h"
 
+#include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
@@ -22,14 +23,16 @@
 static bool precise_pc;
 static bool chaining_disabled;
 
+/* The memory callbacks need each access's PC, so they turn the PC stores
+ * on too. */
 bool hypanda_precise_pc_enabled(void)
 {
-    return precise_pc;
+    return precise_pc || hypanda_memcb_enabled();
 }
 
 bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc)
 {
-    if (!precise_pc) {
+    if (!hypanda_precise_pc_enabled()) {
         return false;
     }
     *pc = cpu->hypanda_guest_pc;

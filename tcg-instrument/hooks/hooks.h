@@ -20,4 +20,20 @@ void hypanda_resume_vcpus(bool were_running);
 bool hypanda_precise_pc_enabled(void);
 bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc);
 
+/* Runs `call` for every enabled callback of `type`, with `pc` as the
+ * current PC for panda_current_pc. Inline, so each caller is one loop. Needs runtime.h. */
+#define DISPATCH(type, pc, call)                                            \
+    do {                                                                    \
+        const HypandaCallbackList *list_ = &hypanda_callbacks[type];        \
+        hypanda_cb_pc = (pc);                                               \
+        hypanda_cb_pc_valid = true;                                         \
+        for (size_t i_ = 0; i_ < list_->count; i_++) {                      \
+            const HypandaCallback *c = &list_->entries[i_];                 \
+            if (*c->enabled) {                                              \
+                call;                                                       \
+            }                                                               \
+        }                                                                   \
+        hypanda_cb_pc_valid = false;                                        \
+    } while (0)
+
 #endif

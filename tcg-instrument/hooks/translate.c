@@ -28,21 +28,6 @@
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
-/* Runs `call` for every enabled callback of `type`, with `pc` as the
- * current PC for panda_current_pc. Inline, so each helper is one loop. */
-#define DISPATCH(type, pc, call)                                            \
-    do {                                                                    \
-        const HypandaCallbackList *list_ = &hypanda_callbacks[type];        \
-        hypanda_cb_pc = (pc);                                               \
-        hypanda_cb_pc_valid = true;                                         \
-        for (size_t i_ = 0; i_ < list_->count; i_++) {                      \
-            const HypandaCallback *c = &list_->entries[i_];                 \
-            if (*c->enabled) {                                              \
-                call;                                                       \
-            }                                                               \
-        }                                                                   \
-        hypanda_cb_pc_valid = false;                                        \
-    } while (0)
 
 #define CPU_FIELD(f) (offsetof(ArchCPU, parent_obj.f) - offsetof(ArchCPU, env))
 

@@ -16,6 +16,11 @@
  *   nochain=1     panda_disable_tb_chaining() at init
  *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
  *   memsave=FILE  panda_memsavep() into FILE at the first magic hypercall
+ *   mem           (in cbs) the four memory callbacks, after panda_enable_memcb;
+ *                 accesses whose PC is in [memlo, memhi) are counted and
+ *                 hashed (FNV-1a over pc, address, size, is-write), their
+ *                 physical address compared with the virtual one (the test
+ *                 guest maps 1:1), and each read's data compared with RAM
  *   output=FILE   where the counts go at uninit, one "name value" a line
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -36,6 +41,88 @@ static uint64_t n_bbt, n_abt, n_inv, n_invalidated, n_bbe, n_abe, n_insn, n_hyp,
 static uint64_t at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst;
 static uint64_t hyp_magic, hyp_ebx_sum, hyp_ecx_sum;
 static bool invalidated_once;
+static uint64_t mem_lo, mem_hi = UINT64_MAX;
+static uint64_t mem_reads, mem_writes, mem_hash = 0xcbf29ce484222325ull, mem_helper, mem_delivery,
+    mem_delivery_reads;
+static uint64_t mem_phys_reads, mem_phys_writes, mem_phys_mismatch, mem_data_checked,
+    mem_data_mismatch;
+
+static void hash_u64(uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        mem_hash = (mem_hash ^ (uint8_t)(v >> (8 * i))) * 0x100000001b3ull;
+    }
+}
+
+static void on_virt(target_ulong pc, target_ulong addr, target_ulong size, bool write)
+{
+    if (pc < mem_lo || pc >= mem_hi) {
+        return;
+    }
+    /* Delivery accesses are counted apart: QEMU's plugin API, the
+     * reference, does not see them. */
+    if (panda_mem_access_origin() == PANDA_MEM_BY_DELIVERY) {
+        mem_delivery++;
+        mem_delivery_reads += !write;
+        return;
+    }
+    if (write) {
+        mem_writes++;
+    } else {
+        mem_reads++;
+    }
+    mem_helper += panda_mem_access_origin() == PANDA_MEM_BY_HELPER;
+    hash_u64(pc);
+    hash_u64(addr);
+    hash_u64(size);
+    hash_u64(write);
+}
+
+static int on_virt_read(CPUState *cpu, target_ulong pc, target_ulong addr, target_ulong size, void *buf)
+{
+    (void)cpu;
+    (void)buf;
+    on_virt(pc, addr, size, false);
+    return 0;
+}
+
+static int on_virt_write(CPUState *cpu, target_ulong pc, target_ulong addr, target_ulong size, void *buf)
+{
+    (void)cpu;
+    (void)buf;
+    on_virt(pc, addr, size, true);
+    return 0;
+}
+
+static void on_phys(CPUState *cpu, target_ulong pc, target_ulong addr, target_ulong size, void *buf,
+                    bool write)
+{
+    if (pc < mem_lo || pc >= mem_hi) {
+        return;
+    }
+    uint64_t *n = write ? &mem_phys_writes : &mem_phys_reads;
+    (*n)++;
+    if (panda_virt_to_phys(cpu, addr) != addr) {
+        mem_phys_mismatch++;  /* the test guest maps virtual = physical */
+    }
+    uint8_t ram[8];
+    if (!write && size <= 8 && panda_physical_memory_rw(addr, ram, (int)size, 0) == 0) {
+        mem_data_checked++;
+        mem_data_mismatch += memcmp(ram, buf, size) != 0;
+    }
+}
+
+static int on_phys_read(CPUState *cpu, target_ulong pc, target_ulong addr, target_ulong size, void *buf)
+{
+    on_phys(cpu, pc, addr, size, buf, false);
+    return 0;
+}
+
+static int on_phys_write(CPUState *cpu, target_ulong pc, target_ulong addr, target_ulong size, void *buf)
+{
+    on_phys(cpu, pc, addr, size, buf, true);
+    return 0;
+}
 
 static int on_bbt(CPUState *cpu, target_ulong pc)
 {
@@ -153,6 +240,8 @@ bool init_plugin(void *self)
     bool precise = panda_parse_bool_opt(args, "precise", "enable precise PC");
     bool nochain = panda_parse_bool_opt(args, "nochain", "disable TB chaining");
     flush_on_hypercall = panda_parse_bool_opt(args, "flush_on_hypercall", "flush at each hypercall");
+    mem_lo = panda_parse_uint64_opt(args, "memlo", 0, "lowest PC whose accesses count");
+    mem_hi = panda_parse_uint64_opt(args, "memhi", UINT64_MAX, "PC above those whose accesses count");
     snprintf(memsave, sizeof memsave, "%s", panda_parse_string_opt(args, "memsave", "", "snapshot file"));
     snprintf(output, sizeof output, "%s", panda_parse_string_opt(args, "output", "", "counts file"));
 
@@ -170,6 +259,17 @@ bool init_plugin(void *self)
     }
     if (has(cbs, "hyp")) { cb.guest_hypercall = on_hyp; panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb); }
     if (has(cbs, "rst")) { cb.cb_cpu_restore_state = on_rst; panda_register_callback(self, PANDA_CB_CPU_RESTORE_STATE, cb); }
+    if (has(cbs, "mem")) {
+        cb.virt_mem_read = on_virt_read;
+        panda_register_callback(self, PANDA_CB_VIRT_MEM_READ, cb);
+        cb.virt_mem_write = on_virt_write;
+        panda_register_callback(self, PANDA_CB_VIRT_MEM_WRITE, cb);
+        cb.phys_mem_read = on_phys_read;
+        panda_register_callback(self, PANDA_CB_PHYS_MEM_READ, cb);
+        cb.phys_mem_write = on_phys_write;
+        panda_register_callback(self, PANDA_CB_PHYS_MEM_WRITE, cb);
+        panda_enable_memcb();
+    }
     panda_free_args(args);
     if (precise) {
         panda_enable_precise_pc();
@@ -197,6 +297,13 @@ void uninit_plugin(void *self)
             at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst);
     fprintf(out, "hyp_magic %" PRIu64 "\nhyp_ebx_sum %" PRIu64 "\nhyp_ecx_sum %" PRIu64 "\n", hyp_magic,
             hyp_ebx_sum, hyp_ecx_sum);
+    fprintf(out,
+            "mem_reads %" PRIu64 "\nmem_writes %" PRIu64 "\nmem_hash %" PRIu64 "\nmem_helper %" PRIu64
+            "\nmem_delivery %" PRIu64 "\nmem_delivery_reads %" PRIu64
+            "\nmem_phys_reads %" PRIu64 "\nmem_phys_writes %" PRIu64 "\nmem_phys_mismatch %" PRIu64
+            "\nmem_data_checked %" PRIu64 "\nmem_data_mismatch %" PRIu64 "\n",
+            mem_reads, mem_writes, mem_hash, mem_helper, mem_delivery, mem_delivery_reads, mem_phys_reads, mem_phys_writes,
+            mem_phys_mismatch, mem_data_checked, mem_data_mismatch);
     if (out != stdout) {
         fclose(out);
     }

@@ -1,0 +1,149 @@
+/*
+ * The memory callbacks: virt_mem_read/write and phys_mem_read/write, on
+ * after panda_enable_memcb(). While they are on, every TLB entry for data
+ * carries TLB_HYPANDA_MEMCB, so every guest data access (the generated
+ * code's and QEMU's C helpers') takes the slow path in cputlb.c, which
+ * calls the hooks below. Loads are reported after they happen, with the
+ * value read; stores before they happen, with the value to be written, once
+ * the page is known to be mapped and writable (so a store that faults is
+ * reported only when it is retried and succeeds).
+ *
+ * An access that crosses a page boundary is reported once to the virtual
+ * callbacks (its full size, at its first byte's virtual address) and once
+ * per page to the physical callbacks (each piece with its own physical
+ * address, size and bytes).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "exec/cpu_ldst.h"
+#include "exec/exec-all.h"
+#include "tcg/tcg.h"
+
+#include "hypanda/tcg-instrument/qemu_hooks.h"
+#include "hypanda/tcg-instrument/hooks/hooks.h"
+#include "hypanda/tcg-instrument/runtime/host.h"
+#include "hypanda/tcg-instrument/runtime/runtime.h"
+
+static bool memcb_on;
+static __thread panda_mem_origin access_origin;
+static __thread bool delivering;
+
+bool hypanda_memcb_enabled(void)
+{
+    return memcb_on;
+}
+
+static void set_memcb(bool on)
+{
+    CPUState *cpu;
+    if (memcb_on == on) {
+        return;
+    }
+    memcb_on = on;
+    /* Refill every TLB entry with (or without) TLB_HYPANDA_MEMCB, and
+     * retranslate so the PC of each instruction is stored for the
+     * callbacks. */
+    CPU_FOREACH(cpu) {
+        tlb_flush(cpu);
+    }
+    hypanda_host_flush_translations();
+}
+
+void panda_enable_memcb(void)
+{
+    set_memcb(true);
+}
+
+void panda_disable_memcb(void)
+{
+    set_memcb(false);
+}
+
+panda_mem_origin panda_mem_access_origin(void)
+{
+    return access_origin;
+}
+
+void hypanda_delivering_interrupt(bool on)
+{
+    delivering = on;
+}
+
+/* Guest-physical address of `addr` from the TLB entry the access just used
+ * (or the page tables, if that entry has been replaced since). */
+static uint64_t physical_address(CPUArchState *env, uint64_t addr, int mmu_idx)
+{
+    uintptr_t index = tlb_index(env, mmu_idx, addr);
+    CPUTLBEntry *entry = tlb_entry(env, mmu_idx, addr);
+    target_ulong page = addr & TARGET_PAGE_MASK;
+    if ((entry->addr_read & TARGET_PAGE_MASK) == page ||
+        (entry->addr_write & TARGET_PAGE_MASK) == page) {
+        CPUTLBEntryFull *full = &env_tlb(env)->d[mmu_idx].fulltlb[index];
+        return full->phys_addr + (addr & ~TARGET_PAGE_MASK);
+    }
+    return panda_virt_to_phys(env_cpu(env), addr);
+}
+
+static void report(CPUArchState *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper,
+                   bool write)
+{
+    const panda_cb_type virt = write ? PANDA_CB_VIRT_MEM_WRITE : PANDA_CB_VIRT_MEM_READ;
+    const panda_cb_type phys = write ? PANDA_CB_PHYS_MEM_WRITE : PANDA_CB_PHYS_MEM_READ;
+    if (!hypanda_wants(virt) && !hypanda_wants(phys)) {
+        return;
+    }
+    CPUState *cpu = env_cpu(env);
+    const uint64_t size = memop_size(get_memop(oi));
+    const int mmu_idx = get_mmuidx(oi);
+    const uint64_t pc = cpu->hypanda_guest_pc;
+    uint8_t bytes[8];
+    /* The bytes as they are (or will be) in guest memory: x86 is little-endian. */
+    for (uint64_t i = 0; i < size; i++) {
+        bytes[i] = value >> (8 * i);
+    }
+    access_origin = delivering ? PANDA_MEM_BY_DELIVERY
+                               : by_helper ? PANDA_MEM_BY_HELPER : PANDA_MEM_BY_INSN;
+    if (hypanda_wants(virt)) {
+        DISPATCH(virt, pc,
+                 write ? c->cb.virt_mem_write(cpu, pc, addr, size, bytes)
+                       : c->cb.virt_mem_read(cpu, pc, addr, size, bytes));
+    }
+    if (hypanda_wants(phys)) {
+        uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
+        for (uint64_t done = 0; done < size;) {
+            uint64_t piece = done == 0 ? first : size - done;
+            uint64_t pa = physical_address(env, addr + done, mmu_idx);
+            DISPATCH(phys, pc,
+                     write ? c->cb.phys_mem_write(cpu, pc, pa, piece, bytes + done)
+                           : c->cb.phys_mem_read(cpu, pc, pa, piece, bytes + done));
+            done += piece;
+        }
+    }
+    access_origin = PANDA_MEM_BY_INSN;
+}
+
+void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper)
+{
+    if (memcb_on) {
+        report(env, addr, oi, value, by_helper, false);
+    }
+}
+
+void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper,
+                       uintptr_t retaddr)
+{
+    if (!memcb_on) {
+        return;
+    }
+    /* Fault now if the store will fault, before reporting it. */
+    const uint64_t size = memop_size(get_memop(oi));
+    const int mmu_idx = get_mmuidx(oi);
+    uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
+    probe_access(env, addr, first, MMU_DATA_STORE, mmu_idx, retaddr);
+    if (first < size) {
+        probe_access(env, addr + first, size - first, MMU_DATA_STORE, mmu_idx, retaddr);
+    }
+    report(env, addr, oi, value, by_helper, true);
+}
