@@ -16,6 +16,7 @@
  *   nochain=1     panda_disable_tb_chaining() at init
  *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
  *   memsave=FILE  panda_memsavep() into FILE at the first magic hypercall
+ *   vmem          (in cbs) only the virtual-address memory callbacks
  *   mem           (in cbs) the four memory callbacks, after panda_enable_memcb;
  *                 accesses whose PC is in [memlo, memhi) are counted and
  *                 hashed (FNV-1a over pc, address, size, is-write), their
@@ -259,11 +260,14 @@ bool init_plugin(void *self)
     }
     if (has(cbs, "hyp")) { cb.guest_hypercall = on_hyp; panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb); }
     if (has(cbs, "rst")) { cb.cb_cpu_restore_state = on_rst; panda_register_callback(self, PANDA_CB_CPU_RESTORE_STATE, cb); }
-    if (has(cbs, "mem")) {
+    if (has(cbs, "mem") || has(cbs, "vmem")) {
         cb.virt_mem_read = on_virt_read;
         panda_register_callback(self, PANDA_CB_VIRT_MEM_READ, cb);
         cb.virt_mem_write = on_virt_write;
         panda_register_callback(self, PANDA_CB_VIRT_MEM_WRITE, cb);
+        panda_enable_memcb();
+    }
+    if (has(cbs, "mem")) {
         cb.phys_mem_read = on_phys_read;
         panda_register_callback(self, PANDA_CB_PHYS_MEM_READ, cb);
         cb.phys_mem_write = on_phys_write;
