@@ -15,6 +15,31 @@
     .text
     .code64
 
+/* The caller-saved registers but %rax (which carries results), in the
+ * order every stub below saves them. */
+.macro PUSH_SCRATCH
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+.endm
+
+.macro POP_SCRATCH
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+.endm
+
+
 /* ---- count ---------------------------------------------------------------
  * uint64_t hp_count_loop(uint64_t n), n >= 1: returns n + (n-1) + ... + 1.
  * Executed instructions, from the xor to the ret inclusive: 2 + 3n + 1 =
@@ -120,14 +145,7 @@ EXCEPTION 31, 0
  * RIP and returns, and the faulting code resumes. */
 exception_common:
     push %rax
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
+    PUSH_SCRATCH
     push %rbp
     mov %rsp, %rbp
     lea 80(%rsp), %rdi          /* [vector, error, rip, cs, rflags, rsp, ss] */
@@ -135,14 +153,7 @@ exception_common:
     call hp_exception
     mov %rbp, %rsp
     pop %rbp
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
+    POP_SCRATCH
     pop %rax
     add $16, %rsp               /* vector and error code */
     iretq
@@ -165,24 +176,10 @@ hp_exception_stubs:
     .globl hp_interrupt_\vec
 hp_interrupt_\vec:
     push %rax
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
+    PUSH_SCRATCH
     mov $\vec, %edi
     call hp_interrupt
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
+    POP_SCRATCH
     pop %rax
     iretq
 .endm
@@ -193,27 +190,6 @@ hp_interrupt_\vec:
  * register survives the call, except those the instruction itself uses:
  * SYSCALL takes %rcx and %r11, SYSENTER takes %rcx (user stack) and %rdx
  * (return address) from the caller. */
-.macro SAVE_SYSCALL_REGS
-    push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
-    push %r11
-.endm
-
-.macro RESTORE_SYSCALL_REGS
-    pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
-    pop %rcx
-.endm
 
 .macro CALL_HP_SYSCALL mechanism
     mov %rsi, %rdx
@@ -228,28 +204,28 @@ hp_syscall_entry:
     mov %rsp, syscall_user_rsp(%rip)
     mov hp_kernel_stack_top(%rip), %rsp
     pushq syscall_user_rsp(%rip)
-    SAVE_SYSCALL_REGS               /* 9 words: realign below */
+    PUSH_SCRATCH               /* 9 words: realign below */
     sub $8, %rsp
     CALL_HP_SYSCALL 0
     add $8, %rsp
-    RESTORE_SYSCALL_REGS
+    POP_SCRATCH
     pop %rsp
     sysretq
 
     .globl hp_int80_entry
 hp_int80_entry:                     /* CPU pushed 5 words on the TSS stack */
-    SAVE_SYSCALL_REGS
+    PUSH_SCRATCH
     sub $8, %rsp
     CALL_HP_SYSCALL 1
     add $8, %rsp
-    RESTORE_SYSCALL_REGS
+    POP_SCRATCH
     iretq
 
     .globl hp_sysenter_entry
 hp_sysenter_entry:                  /* %rsp = IA32_SYSENTER_ESP */
-    SAVE_SYSCALL_REGS
+    PUSH_SCRATCH
     CALL_HP_SYSCALL 2
-    RESTORE_SYSCALL_REGS
+    POP_SCRATCH
     sysexitq                        /* %rip = %rdx, %rsp = %rcx */
 
 /* ---- ring 3 and back -----------------------------------------------------
