@@ -24,6 +24,7 @@ enum hp_workload_kind {
     HP_WORKLOAD_DISK,
     HP_WORKLOAD_HYPERCALL,
     HP_WORKLOAD_FAULT,
+    HP_WORKLOAD_CROSS,
     HP_WORKLOAD_KINDS,
 };
 

@@ -73,6 +73,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_DISK: return workload_disk(w->arg);
     case HP_WORKLOAD_HYPERCALL: return hp_hypercall_loop(w->arg);
     case HP_WORKLOAD_FAULT: return workload_fault(w->arg);
+    case HP_WORKLOAD_CROSS: return workload_cross(w->arg);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
     }
 }

@@ -47,3 +47,19 @@ uint64_t workload_mem(uint64_t n)
     }
     return sum;
 }
+
+/* cross N (model.h): accesses that straddle the first page of `cross`. */
+static uint8_t cross[2 * 4096] __attribute__((aligned(4096)));
+
+uint64_t workload_cross(uint64_t n)
+{
+    volatile uint64_t *p = (volatile uint64_t *)(cross + HP_CROSS_PAGE_OFFSET);
+    uint64_t x = HP_MEM_SEED;
+    uint64_t sum = HP_FNV_OFFSET;
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_lcg_next(x);
+        *p = x;
+        sum = hp_fnv_u64(sum, *p);
+    }
+    return sum;
+}

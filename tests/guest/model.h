@@ -153,5 +153,11 @@ static inline uint64_t hp_hypercall_ecx(uint64_t i) { return 3 * i + 1; }
  * of the faulting addresses (CR2) in order. */
 static inline uint64_t hp_fault_address(uint64_t i) { return HP_FAULT_BASE + 4096 * i; }
 
+/* --- cross N -----------------------------------------------------------------
+ * N times: an 8-byte store, then an 8-byte load, at 3 bytes before a page
+ * boundary, so each access crosses it. Values from the LCG seeded with
+ * HP_MEM_SEED; the value is FNV-1a of the loaded values. */
+#define HP_CROSS_PAGE_OFFSET 0xffd
+
 #endif /* __ASSEMBLER__ */
 #endif

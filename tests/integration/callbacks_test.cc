@@ -135,9 +135,11 @@ TEST_P(MemoryAgreement, AccessesMatchQemuPluginApiAndRam) {
     EXPECT_EQ(ours["mem_reads"], qemu["mem_reads"]);
     EXPECT_EQ(ours["mem_writes"], qemu["mem_writes"]);
     EXPECT_EQ(ours["mem_hash"], qemu["mem_hash"]);
-    // Physical callbacks: one per access here (nothing crosses a page),
-    // at the physical address (the guest maps 1:1), with the bytes in RAM.
-    EXPECT_EQ(ours["mem_phys_reads"], ours["mem_reads"] + ours["mem_delivery_reads"]);
+    // Physical callbacks: one per access, one more for each access that
+    // crosses a page; at the physical address (the guest maps 1:1), with the
+    // bytes in RAM.
+    EXPECT_EQ(ours["mem_phys_reads"] + ours["mem_phys_writes"],
+              ours["mem_reads"] + ours["mem_writes"] + ours["mem_delivery"] + ours["cross_second"]);
     EXPECT_EQ(ours["mem_phys_mismatch"], 0u);
     EXPECT_GT(ours["mem_data_checked"], 0u);
     EXPECT_EQ(ours["mem_data_mismatch"], 0u);
@@ -151,7 +153,19 @@ TEST_P(MemoryAgreement, AccessesMatchQemuPluginApiAndRam) {
 
 INSTANTIATE_TEST_SUITE_P(Workloads, MemoryAgreement,
                          testing::Values("count 1000", "mem 3000", "io 50", "user 30", "timer 5",
-                                         "fault 5", "hypercall 3"));
+                                         "fault 5", "hypercall 3", "cross 20"));
+
+TEST(MemoryCallbacks, APageCrossingAccessIsOneVirtualAndTwoPhysicalReports) {
+    const uint64_t n = 40;
+    Probed p = probe("cross " + std::to_string(n), "cbs=mem,memlo=0x100000,memhi=0x200000");
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"),
+              std::vector<std::string>{result_line("cross", expected_cross(n))});
+    EXPECT_EQ(p.probe["cross_virt"], 2 * n);    // n stores, n loads, 8 bytes each
+    EXPECT_EQ(p.probe["cross_first"], 2 * n);   // 3 bytes up to the boundary
+    EXPECT_EQ(p.probe["cross_second"], 2 * n);  // then 5 bytes on the next page
+    EXPECT_EQ(p.probe["mem_data_mismatch"], 0u);
+}
 
 TEST(BlockCallbacks, CountLoopBlocksRunAndTranslateAsTheCodeSays) {
     const uint64_t n = 1000, label = count_loop_label();

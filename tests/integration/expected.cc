@@ -78,6 +78,16 @@ uint64_t expected_fault(uint64_t n) {
     return sum;
 }
 
+uint64_t expected_cross(uint64_t n) {
+    uint64_t x = HP_MEM_SEED;
+    uint64_t sum = HP_FNV_OFFSET;
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_lcg_next(x);
+        sum = hp_fnv_u64(sum, x);
+    }
+    return sum;
+}
+
 std::string result_line(const std::string& workload, uint64_t value) {
     char buf[64];
     if (workload == "count" || workload == "timer" || workload == "hypercall") {

@@ -25,6 +25,7 @@ uint64_t expected_user(uint64_t n);
 uint64_t expected_io(uint64_t n, const PcMachineFacts& facts = {});
 uint64_t expected_disk(const std::vector<uint8_t>& image, uint64_t sectors);
 uint64_t expected_fault(uint64_t n);
+uint64_t expected_cross(uint64_t n);
 
 // "RESULT <name> <value>" as the guest prints it: decimal for count and
 // timer, 0x and 16 hex digits for the checksums.

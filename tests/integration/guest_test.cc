@@ -117,6 +117,10 @@ TEST(GuestFault, TakesAndSkipsNPageFaults) {
     EXPECT_EQ(hp_fault_address(2), 0x100002000u);
 }
 
+TEST(GuestCross, PageCrossingAccessesReadBackWhatWasStored) {
+    expect_results(boot("cross 100"), {result_line("cross", expected_cross(100))});
+}
+
 TEST(GuestChain, RunsWorkloadsInOrder) {
     expect_results(boot("count 1000 mem 10 io 5 timer 3 user 7", kIntelCpu),
                    {result_line("count", expected_count(1000)), result_line("mem", expected_mem(10)),
@@ -126,7 +130,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -140,7 +144,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N");
 }
 
 }  // namespace

@@ -47,6 +47,11 @@ static uint64_t mem_reads, mem_writes, mem_hash = 0xcbf29ce484222325ull, mem_hel
     mem_delivery_reads;
 static uint64_t mem_phys_reads, mem_phys_writes, mem_phys_mismatch, mem_data_checked,
     mem_data_mismatch;
+/* Accesses crossing a page at offset 0xffd (the guest's cross workload):
+ * virtual ones of 8 bytes, physical first pieces (3 bytes at 0x...ffd) and
+ * second pieces (5 bytes at the next page's start, right after a first). */
+static uint64_t cross_virt, cross_first, cross_second;
+static bool after_first;
 
 static void hash_u64(uint64_t v)
 {
@@ -67,6 +72,7 @@ static void on_virt(target_ulong pc, target_ulong addr, target_ulong size, bool 
         mem_delivery_reads += !write;
         return;
     }
+    cross_virt += size == 8 && (addr & 0xfff) == 0xffd;
     if (write) {
         mem_writes++;
     } else {
@@ -103,6 +109,10 @@ static void on_phys(CPUState *cpu, target_ulong pc, target_ulong addr, target_ul
     }
     uint64_t *n = write ? &mem_phys_writes : &mem_phys_reads;
     (*n)++;
+    bool first = size == 3 && (addr & 0xfff) == 0xffd;
+    cross_second += after_first && size == 5 && (addr & 0xfff) == 0;
+    cross_first += first;
+    after_first = first;
     if (panda_virt_to_phys(cpu, addr) != addr) {
         mem_phys_mismatch++;  /* the test guest maps virtual = physical */
     }
@@ -308,6 +318,8 @@ void uninit_plugin(void *self)
             "\nmem_data_checked %" PRIu64 "\nmem_data_mismatch %" PRIu64 "\n",
             mem_reads, mem_writes, mem_hash, mem_helper, mem_delivery, mem_delivery_reads, mem_phys_reads, mem_phys_writes,
             mem_phys_mismatch, mem_data_checked, mem_data_mismatch);
+    fprintf(out, "cross_virt %" PRIu64 "\ncross_first %" PRIu64 "\ncross_second %" PRIu64 "\n", cross_virt,
+            cross_first, cross_second);
     if (out != stdout) {
         fclose(out);
     }
