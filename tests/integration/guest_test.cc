@@ -37,23 +37,6 @@ void expect_error(const RunResult& r, int code, const std::string& error_line) {
     EXPECT_TRUE(lines_starting_with(r.out, "RESULT").empty()) << describe(r);
 }
 
-// A temporary file removed at the end of the test.
-class TempFile {
-public:
-    explicit TempFile(const std::vector<uint8_t>& contents) {
-        char name[] = "/tmp/hypanda-disk-XXXXXX";
-        int fd = mkstemp(name);
-        EXPECT_GE(fd, 0);
-        path_ = name;
-        EXPECT_EQ(write(fd, contents.data(), contents.size()), static_cast<ssize_t>(contents.size()));
-        close(fd);
-    }
-    ~TempFile() { unlink(path_.c_str()); }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
 
 TEST(Emulator, VersionKeepsQemuLineFirstAndNamesHypanda) {
     RunResult r = run({emulator(), "--version"}, kLimit);
@@ -96,8 +79,10 @@ TEST(GuestIo, PortAndMmioReadsMatchThePcMachine) {
 
 TEST(GuestDisk, ChecksumOfSectorsMatchesTheImage) {
     std::vector<uint8_t> image = make_disk_image(256 * 512, 7);
-    TempFile disk(image);
-    std::vector<std::string> drive = {"-drive", "file=" + disk.path() + ",format=raw,if=ide,index=0"};
+    TempDir dir;
+    std::ofstream(dir.file("disk.img"), std::ios::binary)
+        .write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+    std::vector<std::string> drive = {"-drive", "file=" + dir.file("disk.img") + ",format=raw,if=ide,index=0"};
     expect_results(boot("disk 200 disk", drive),
                    {result_line("disk", expected_disk(image, 200)), result_line("disk", expected_disk(image, 8))});
 }
