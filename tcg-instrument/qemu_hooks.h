@@ -78,6 +78,26 @@ void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bo
  * executes (guest_hypercall). */
 void hypanda_guest_hypercall(CPUState *cpu);
 
+/* linux-user/main.c, just before the first guest instruction: loads the
+ * plugins named with -panda/-panda-plugin (argv0 locates panda_plugins/). */
+void hypanda_user_startup(const char *argv0);
+
+/* linux-user/exit.c, preexit_cleanup(): the process is about to end (exit,
+ * exit_group, or a fatal signal); plugins get their uninit_plugin. */
+void hypanda_user_exit(void);
+
+/* linux-user/syscall.c, do_syscall(): around every guest system call, with
+ * the raw arguments; `fcntl_flags_tbl` is syscall.c's flag translation
+ * table (a const bitmask_transtbl *). Not called for exit/exit_group, which
+ * do not return. */
+void hypanda_user_before_syscall(CPUState *cpu, const void *fcntl_flags_tbl, int num,
+                                 int64_t arg1, int64_t arg2, int64_t arg3, int64_t arg4,
+                                 int64_t arg5, int64_t arg6, int64_t arg7, int64_t arg8);
+void hypanda_user_after_syscall(CPUState *cpu, const void *fcntl_flags_tbl, int num,
+                                int64_t arg1, int64_t arg2, int64_t arg3, int64_t arg4,
+                                int64_t arg5, int64_t arg6, int64_t arg7, int64_t arg8,
+                                int64_t ret);
+
 /* hmp-commands.hx: the PANDA monitor commands. */
 void hmp_panda_load_plugin(Monitor *mon, const QDict *qdict);
 void hmp_panda_unload_plugin(Monitor *mon, const QDict *qdict);

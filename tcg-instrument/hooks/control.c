@@ -1,6 +1,6 @@
 /*
  * The SDK's runtime control of the emulator: flushing translated code,
- * translation-block chaining, precise PC, and physical-memory snapshots.
+ * translation-block chaining and precise PC.
  * Every switch that changes how code is translated flushes the translated
  * code itself, so plugins need not (the PANDA manual's warning about
  * flushing before changing translation is handled here).
@@ -10,8 +10,6 @@
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
 #include "exec/exec-all.h"
-#include "exec/memory.h"
-#include "hw/boards.h"
 #include "hw/core/cpu.h"
 #include "sysemu/tcg.h"
 
@@ -85,22 +83,4 @@ void panda_enable_tb_chaining(void)
 void panda_disable_tb_chaining(void)
 {
     set_chaining(false);
-}
-
-void panda_memsavep(FILE *out)
-{
-    MemoryRegion *ram = current_machine ? current_machine->ram : NULL;
-    if (out == NULL || ram == NULL) {
-        error_report("panda_memsavep: %s", out == NULL ? "no file given" : "this machine has no RAM");
-        return;
-    }
-    uint8_t *host = memory_region_get_ram_ptr(ram);
-    uint64_t size = memory_region_size(ram);
-    /* Guest RAM in the machine's own order (on a PC: below 4 GiB, then
-     * above), read from its host mapping: no device is touched, nothing in
-     * the guest changes. */
-    if (fwrite(host, 1, size, out) != size || fflush(out) != 0) {
-        error_report("panda_memsavep: writing %" PRIu64 " bytes of RAM failed: %s", size,
-                     strerror(errno));
-    }
 }

@@ -1,6 +1,8 @@
 /*
- * The plugin runtime on QEMU: the host services it needs (runtime/host.h),
- * the command-line options, start-up and shut-down.
+ * The plugin runtime on QEMU: the host services it needs (runtime/host.h)
+ * and the command-line options, shared by the system emulator and
+ * linux-user. Start-up and shut-down differ between the two: host_system.c
+ * and user.c.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -9,8 +11,6 @@
 #include "qemu/error-report.h"
 #include "exec/exec-all.h"
 #include "hw/core/cpu.h"
-#include "sysemu/cpus.h"
-#include "sysemu/runstate.h"
 #include "sysemu/tcg.h"
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
@@ -65,11 +65,6 @@ const char *hypanda_host_binary_dir(void)
     return qemu_get_exec_dir();
 }
 
-void hypanda_host_request_exit(void)
-{
-    qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
-}
-
 void hypanda_cmdline_panda(const char *optarg)
 {
     if (hypanda_option_panda(optarg) < 0) {
@@ -88,42 +83,5 @@ void hypanda_cmdline_panda_arg(const char *optarg)
 {
     if (hypanda_option_panda_arg(optarg) < 0) {
         exit(1);
-    }
-}
-
-/* exit() can end the emulator from a device (isa-debug-exit) without
- * qemu_cleanup(); plugins still get their uninit_plugin. */
-static void unload_at_exit(void)
-{
-    hypanda_unload_all_plugins(false);
-}
-
-void hypanda_startup(void)
-{
-    hypanda_register_qmp_commands();
-    atexit(unload_at_exit);
-    if (hypanda_load_startup_plugins() < 0) {
-        exit(1);
-    }
-}
-
-void hypanda_shutdown(void)
-{
-    hypanda_unload_all_plugins(false);
-}
-
-bool hypanda_pause_vcpus(void)
-{
-    bool running = runstate_is_running();
-    if (running) {
-        pause_all_vcpus();
-    }
-    return running;
-}
-
-void hypanda_resume_vcpus(bool were_running)
-{
-    if (were_running) {
-        resume_all_vcpus();
     }
 }
