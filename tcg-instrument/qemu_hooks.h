@@ -50,9 +50,19 @@ void hypanda_gen_insn_start(struct DisasContextBase *db, CPUState *cpu);
 void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb);
 
 /* tcg/tcg-op.c: before each way a block's generated code leaves it for the
- * next block (goto_tb, lookup-and-goto-ptr, exit_tb to the main loop):
- * after_block_exec. Not on the exit taken when the block does not run. */
-void hypanda_gen_block_end(void);
+ * next block: after_block_exec. `exit` is the goto_tb exit number (0 or 1,
+ * a chained jump), or one of the two below. Not on the exit taken when the
+ * block does not run. */
+enum {
+    HYPANDA_EXIT_TO_MAIN_LOOP = -1, /* exit_tb(NULL): back to cpu_exec */
+    HYPANDA_EXIT_BY_LOOKUP = -2,    /* lookup_and_goto_ptr: indirect jump */
+};
+void hypanda_gen_block_end(int exit);
+
+/* accel/tcg/cpu-exec.c: the translated block the lookup at an indirect
+ * jump would go to from the current state, or NULL (not translated yet,
+ * or breakpoints set). */
+TranslationBlock *hypanda_lookup_next_tb(CPUState *cpu);
 
 /* accel/tcg/translate-all.c: the guest state has just been restored to the
  * faulting instruction after a fault inside a block (cb_cpu_restore_state). */

@@ -12,6 +12,7 @@
  * and translate.c points each emitted call at the plugin's function.
  */
 DEF_HELPER_FLAGS_3(panda_invalidate_opt, 0, void, ptr, ptr, i64)
+DEF_HELPER_FLAGS_1(panda_next_tb, 0, ptr, ptr)
 DEF_HELPER_FLAGS_2(panda_call_ptr_ptr, 0, void, ptr, ptr)
 DEF_HELPER_FLAGS_3(panda_call_ptr_ptr_ptr, 0, void, ptr, ptr, ptr)
 DEF_HELPER_FLAGS_2(panda_call_ptr_i64, 0, void, ptr, i64)

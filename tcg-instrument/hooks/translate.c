@@ -58,8 +58,8 @@ static void gen_callback_pc(uint64_t pc, bool valid)
 
 /* Emits "if (*c->enabled) c->cb(cpu, a, b)" through `emit`, which emits
  * the call with the right helper prototype. */
-static void gen_guarded_call(const HypandaCallback *c, void (*emit)(TCGv_ptr cpu, void *a, void *b),
-                             void *a, void *b)
+static void gen_guarded_call(const HypandaCallback *c,
+                             void (*emit)(TCGv_ptr cpu, void *a, TCGv_ptr b), void *a, TCGv_ptr b)
 {
     TCGLabel *skip = gen_new_label();
     TCGv_i32 enabled = tcg_temp_new_i32();
@@ -73,17 +73,17 @@ static void gen_guarded_call(const HypandaCallback *c, void (*emit)(TCGv_ptr cpu
     gen_set_label(skip);
 }
 
-static void emit_ptr_ptr(TCGv_ptr cpu, void *a, void *b)
+static void emit_ptr_ptr(TCGv_ptr cpu, void *a, TCGv_ptr b)
 {
     gen_helper_panda_call_ptr_ptr(cpu, tcg_constant_ptr(a));
 }
 
-static void emit_ptr_ptr_null(TCGv_ptr cpu, void *a, void *b)
+static void emit_ptr_ptr_ptr(TCGv_ptr cpu, void *a, TCGv_ptr b)
 {
-    gen_helper_panda_call_ptr_ptr_ptr(cpu, tcg_constant_ptr(a), tcg_constant_ptr(NULL));
+    gen_helper_panda_call_ptr_ptr_ptr(cpu, tcg_constant_ptr(a), b);
 }
 
-static void emit_ptr_i64(TCGv_ptr cpu, void *a, void *b)
+static void emit_ptr_i64(TCGv_ptr cpu, void *a, TCGv_ptr b)
 {
     gen_helper_panda_call_ptr_i64(cpu, tcg_constant_i64((uintptr_t)a));
 }
@@ -147,23 +147,47 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
     }
 }
 
-void hypanda_gen_block_end(void)
+/* The block a block exit goes to, as far as it is known when the exit runs
+ * (NULL when it is not): a chained jump's destination is in the TB's
+ * jmp_dest[] once linked (the low bit is a lock tag); an indirect jump's
+ * is looked up as QEMU's own lookup will; the main loop may deliver an
+ * interrupt first, so there it is unknown. */
+static TCGv_ptr gen_next_tb(TranslationBlock *tb, int exit)
 {
-    if (translating != NULL && hypanda_wants(PANDA_CB_AFTER_BLOCK_EXEC)) {
-        const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_AFTER_BLOCK_EXEC];
-        /* With precise PC on, "the current instruction" is the block's last,
-         * which panda_current_pc then reports. */
-        bool block_pc = !hypanda_precise_pc_enabled();
-        if (block_pc) {
-            gen_callback_pc(translating_pc, true);
-        }
-        for (size_t i = 0; i < list->count; i++) {
-            gen_guarded_call(&list->entries[i], emit_ptr_ptr_null, translating, NULL);
-        }
-        if (block_pc) {
-            gen_callback_pc(0, false);
-        }
+    /* A local temp: it lives across the branches of the guarded calls. */
+    TCGv_ptr next = tcg_temp_local_new_ptr();
+    if (exit >= 0) {
+        QEMU_BUILD_BUG_ON(sizeof(void *) != sizeof(uint64_t));
+        tcg_gen_ld_ptr(next, tcg_constant_ptr(&tb->jmp_dest[exit]), 0);
+        tcg_gen_andi_i64((TCGv_i64)next, (TCGv_i64)next, ~(uint64_t)1);
+    } else if (exit == HYPANDA_EXIT_BY_LOOKUP) {
+        gen_helper_panda_next_tb(next, cpu_env);
+    } else {
+        tcg_gen_mov_ptr(next, tcg_constant_ptr(NULL));
     }
+    return next;
+}
+
+void hypanda_gen_block_end(int exit)
+{
+    if (translating == NULL || !hypanda_wants(PANDA_CB_AFTER_BLOCK_EXEC)) {
+        return;
+    }
+    const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_AFTER_BLOCK_EXEC];
+    /* With precise PC on, "the current instruction" is the block's last,
+     * which panda_current_pc then reports. */
+    bool block_pc = !hypanda_precise_pc_enabled();
+    TCGv_ptr next = gen_next_tb(translating, exit);
+    if (block_pc) {
+        gen_callback_pc(translating_pc, true);
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        gen_guarded_call(&list->entries[i], emit_ptr_ptr_ptr, translating, next);
+    }
+    if (block_pc) {
+        gen_callback_pc(0, false);
+    }
+    tcg_temp_free_ptr(next);
 }
 
 void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb)
@@ -195,6 +219,11 @@ void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
         tb_phys_invalidate(tb, -1);
         cpu_loop_exit_noexc(cpu);
     }
+}
+
+void *HELPER(panda_next_tb)(void *env)
+{
+    return hypanda_lookup_next_tb(env_cpu(env));
 }
 
 /* Prototypes only (see helpers.h): every call emitted through them is

@@ -182,6 +182,35 @@ TEST(BlockCallbacks, CountLoopBlocksRunAndTranslateAsTheCodeSays) {
     EXPECT_EQ(entry.probe["at_abe"], 1u);
 }
 
+TEST(BlockCallbacks, AfterBlockExecNamesTheBlockThatRunsNext) {
+    const uint64_t n = 1000, label = count_loop_label();
+    Probed p = probe("count " + std::to_string(n), "cbs=bbe+abe,at=" + hex(label));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    // The loop block's jump back to itself is chained from its second run
+    // on (the first run's exit links it); its last run falls through to a
+    // block not yet linked. So n-3 of its n-1 runs name itself as next.
+    EXPECT_EQ(p.probe["at_abe_next_self"], n - 3);
+    // Every block named as next is the one whose before_block_exec follows
+    // (the count workload takes no interrupt in between).
+    EXPECT_GE(p.probe["abe_next"], n - 3);
+    EXPECT_EQ(p.probe["abe_next_match"], p.probe["abe_next"]);
+    EXPECT_EQ(p.probe["abe_next_mismatch"], 0u);
+}
+
+TEST(BlockCallbacks, AfterBlockExecNamesIndirectJumpTargets) {
+    // Chaining off: goto_tb is never used, indirect jumps go through the
+    // main loop, so next_tb is always NULL.
+    Probed off = probe("count 1000", "cbs=bbe+abe,nochain=1");
+    ASSERT_EQ(off.run.exit_status, debug_exit_status(0)) << describe(off.run);
+    EXPECT_EQ(off.probe["abe_next"], 0u);
+    // The mem workload's calls and returns are indirect jumps: their next
+    // block is looked up, and must be the block that then runs.
+    Probed on = probe("mem 64", "cbs=bbe+abe");
+    ASSERT_EQ(on.run.exit_status, debug_exit_status(0)) << describe(on.run);
+    EXPECT_GT(on.probe["abe_next"], 0u);
+    EXPECT_EQ(on.probe["abe_next_mismatch"], 0u);
+}
+
 TEST(BlockCallbacks, InvalidateOptRetranslatesTheBlockBeforeItRuns) {
     const uint64_t n = 1000, label = count_loop_label();
     Probed p = probe("count " + std::to_string(n),

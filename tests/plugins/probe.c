@@ -5,7 +5,9 @@
  * Arguments:
  *   cbs=a+b+...   any of bbt (before_block_translate), abt
  *                 (after_block_translate), inv (invalidate-opt), bbe
- *                 (before_block_exec), abe (after_block_exec), insn (insn
+ *                 (before_block_exec), abe (after_block_exec; with bbe,
+ *                 each non-NULL next_tb is checked against the block
+ *                 whose before_block_exec comes next), insn (insn
  *                 translate+exec on every instruction), hyp
  *                 (guest_hypercall), rst (cb_cpu_restore_state)
  *   at=PC         also count per-PC: blocks starting at PC (bbt/abt/inv/
@@ -164,20 +166,33 @@ static bool on_inv(CPUState *cpu, TranslationBlock *tb)
     return false;
 }
 
+/* after_block_exec's next_tb, checked against the block that runs next. */
+static TranslationBlock *announced_next;
+static uint64_t abe_next, abe_next_match, abe_next_mismatch, at_abe_next_self;
+
 static int on_bbe(CPUState *cpu, TranslationBlock *tb)
 {
     (void)cpu;
     n_bbe++;
     at_bbe += panda_tb_pc(tb) == at_pc;
+    if (announced_next != NULL) {
+        abe_next_match += tb == announced_next;
+        abe_next_mismatch += tb != announced_next;
+        announced_next = NULL;
+    }
     return 0;
 }
 
 static int on_abe(CPUState *cpu, TranslationBlock *tb, TranslationBlock *next)
 {
     (void)cpu;
-    (void)next;
     n_abe++;
     at_abe += panda_tb_pc(tb) == at_pc;
+    announced_next = next;
+    if (next != NULL) {
+        abe_next++;
+        at_abe_next_self += panda_tb_pc(tb) == at_pc && next == tb;
+    }
     return 0;
 }
 
@@ -309,6 +324,9 @@ void uninit_plugin(void *self)
             "at_bbt %" PRIu64 "\nat_abt %" PRIu64 "\nat_inv %" PRIu64 "\nat_bbe %" PRIu64
             "\nat_abe %" PRIu64 "\nat_hyp %" PRIu64 "\nat_rst %" PRIu64 "\n",
             at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst);
+    fprintf(out, "abe_next %" PRIu64 "\nabe_next_match %" PRIu64 "\nabe_next_mismatch %" PRIu64
+            "\nat_abe_next_self %" PRIu64 "\n", abe_next, abe_next_match, abe_next_mismatch,
+            at_abe_next_self);
     fprintf(out, "hyp_magic %" PRIu64 "\nhyp_ebx_sum %" PRIu64 "\nhyp_ecx_sum %" PRIu64 "\n", hyp_magic,
             hyp_ebx_sum, hyp_ecx_sum);
     fprintf(out,
