@@ -9,6 +9,7 @@
 #include "qemu/osdep.h"
 #include "cpu.h"
 #include "exec/exec-all.h"
+#include "tcg/tcg-op.h"
 
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
@@ -105,6 +106,36 @@ target_ulong panda_current_pc(CPUState *cpu)
     }
     CPUX86State *env = x86_env(cpu);
     return env->eip + env->segs[R_CS].base;
+}
+
+/* QEMU 7.2's x86 translator keeps EIP in a TCG global (static in its
+ * translate.c). The translator sets it before each exit and each helper
+ * that needs it, and QEMU restores it from the block when an exception
+ * interrupts one, so setting it to its true value at an instruction
+ * boundary is always safe, as long as it is set through that global: TCG
+ * may hold the global in a host register, and a raw store to its memory
+ * would be overwritten or ignored. The global is found once, by its
+ * place in CPUX86State; globals are the same in every thread's context. */
+static TCGv_i64 eip_global(void)
+{
+    static TCGv_i64 eip;
+    if (eip == NULL) {
+        for (int i = 0; i < tcg_ctx->nb_globals; i++) {
+            TCGTemp *ts = &tcg_ctx->temps[i];
+            if (ts->mem_base != NULL && ts->mem_base == tcgv_ptr_temp(cpu_env) &&
+                ts->mem_offset == offsetof(CPUX86State, eip) && ts->type == TCG_TYPE_I64) {
+                eip = temp_tcgv_i64(ts);
+                break;
+            }
+        }
+        g_assert(eip != NULL && "no TCG global for EIP");
+    }
+    return eip;
+}
+
+void hypanda_gen_store_guest_pc(TranslationBlock *tb, uint64_t pc)
+{
+    tcg_gen_movi_i64(eip_global(), pc - tb->cs_base);
 }
 
 int panda_privilege_level(CPUState *cpu)

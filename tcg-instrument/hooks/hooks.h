@@ -20,6 +20,10 @@ void hypanda_resume_vcpus(bool were_running);
 bool hypanda_precise_pc_enabled(void);
 bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc);
 
+/* Emits code that sets the guest's PC register to `pc`, an address of an
+ * instruction of `tb` about to run (cpu_state.c, per target). */
+void hypanda_gen_store_guest_pc(TranslationBlock *tb, uint64_t pc);
+
 /* Runs `call` for every enabled callback of `type`, with `pc` as the
  * current PC for panda_current_pc. Inline, so each caller is one loop. Needs runtime.h. */
 #define DISPATCH(type, pc, call)                                            \

@@ -47,7 +47,21 @@ static TCGv_ptr gen_cpu_pointer(void)
     return cpu;
 }
 
-/* Sets (or clears) the PC panda_current_pc reports during the calls. */
+/* Makes the guest's own PC register `pc` before calls made where it is
+ * exactly that (a block's or an instruction's start), for panda_current_pc:
+ * one store. With precise PC on, panda_current_pc reads the precise value,
+ * so that is the one stored. */
+static void gen_current_pc(TranslationBlock *tb, uint64_t pc)
+{
+    if (hypanda_precise_pc_enabled()) {
+        tcg_gen_st_i64(tcg_constant_i64(pc), cpu_env, CPU_FIELD(hypanda_guest_pc));
+    } else {
+        hypanda_gen_store_guest_pc(tb, pc);
+    }
+}
+
+/* Sets (or clears) the PC panda_current_pc reports during calls made where
+ * the guest's PC is not the one to report (after_block_exec). */
 static void gen_callback_pc(uint64_t pc, bool valid)
 {
     if (valid) {
@@ -113,11 +127,10 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
     }
     if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC)) {
         const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
-        gen_callback_pc(db->pc_first, true);
+        gen_current_pc(db->tb, db->pc_first);
         for (size_t i = 0; i < list->count; i++) {
             gen_guarded_call(&list->entries[i], emit_ptr_ptr, db->tb, NULL);
         }
-        gen_callback_pc(0, false);
     }
 }
 
@@ -137,13 +150,15 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
              plugins |= c->cb.insn_translate(cpu, db->pc_next) ? c->plugin_bit : 0);
     if (plugins != 0 && hypanda_wants(PANDA_CB_INSN_EXEC)) {
         const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_INSN_EXEC];
-        gen_callback_pc(db->pc_next, true);
+        if (!hypanda_precise_pc_enabled()) {
+            /* (With precise PC on, the store above already did this.) */
+            gen_current_pc(db->tb, db->pc_next);
+        }
         for (size_t i = 0; i < list->count; i++) {
             if (list->entries[i].plugin_bit & plugins) {
                 gen_guarded_call(&list->entries[i], emit_ptr_i64, (void *)(uintptr_t)db->pc_next, NULL);
             }
         }
-        gen_callback_pc(0, false);
     }
 }
 

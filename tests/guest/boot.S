@@ -20,6 +20,8 @@
 
     .section .bss
     .balign 4096
+    .globl hp_pml4
+hp_pml4:
 pml4:       .skip 4096
 pdpt:       .skip 4096
 pd:         .skip 4 * 4096

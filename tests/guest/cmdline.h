@@ -25,6 +25,7 @@ enum hp_workload_kind {
     HP_WORKLOAD_HYPERCALL,
     HP_WORKLOAD_FAULT,
     HP_WORKLOAD_CROSS,
+    HP_WORKLOAD_ALIAS,
     HP_WORKLOAD_KINDS,
 };
 

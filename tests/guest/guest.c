@@ -74,6 +74,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_HYPERCALL: return hp_hypercall_loop(w->arg);
     case HP_WORKLOAD_FAULT: return workload_fault(w->arg);
     case HP_WORKLOAD_CROSS: return workload_cross(w->arg);
+    case HP_WORKLOAD_ALIAS: return workload_alias(w->arg);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
     }
 }
@@ -90,7 +91,7 @@ void hp_main(uint32_t mbi_address)
     }
 
     struct hp_workload workloads[HP_MAX_WORKLOADS];
-    char err[160];
+    char err[256];
     int n = hp_parse_cmdline(cmdline, workloads, err, sizeof err);
     if (n < 0) {
         hp_fail(HP_EXIT_BAD_ARGUMENTS, err);

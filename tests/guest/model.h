@@ -159,5 +159,16 @@ static inline uint64_t hp_fault_address(uint64_t i) { return HP_FAULT_BASE + 409
  * HP_MEM_SEED; the value is FNV-1a of the loaded values. */
 #define HP_CROSS_PAGE_OFFSET 0xffd
 
+/* --- alias N -----------------------------------------------------------------
+ * hp_count_loop(N) run twice: at its own address, then at the same code
+ * mapped a second time HP_ALIAS_OFFSET higher (PML4 entry 1 repeats entry
+ * 0: the first 4 GiB again at 512 GiB). The value is the sum of both. */
+#define HP_ALIAS_OFFSET UINT64_C(0x8000000000)
+
+static inline uint64_t hp_alias_value(uint64_t n)
+{
+    return 2 * hp_count_value(n);
+}
+
 #endif /* __ASSEMBLER__ */
 #endif

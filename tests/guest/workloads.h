@@ -18,6 +18,7 @@ uint64_t workload_disk(uint64_t sectors);
 uint64_t hp_hypercall_loop(uint64_t n); /* entry.S */
 uint64_t workload_fault(uint64_t n);
 uint64_t workload_cross(uint64_t n);
+uint64_t workload_alias(uint64_t n);
 
 /* Called by the exception handler: true if the exception was a fault the
  * running workload expects, in which case `frame` (vector, error code,

@@ -197,6 +197,27 @@ TEST(BlockCallbacks, AfterBlockExecNamesTheBlockThatRunsNext) {
     EXPECT_EQ(p.probe["abe_next_mismatch"], 0u);
 }
 
+// The same physical code at two virtual addresses: each run is reported at
+// the address it ran at, in the block and instruction callbacks and by
+// panda_current_pc, with and without precise PC.
+TEST(BlockCallbacks, AliasedCodeIsReportedAtTheAddressItRanAt) {
+    const uint64_t n = 1000, label = count_loop_label();
+    for (const char* precise : {"", ",precise=1"}) {
+        for (uint64_t at : {label, label + HP_ALIAS_OFFSET}) {
+            SCOPED_TRACE(hex(at) + precise);
+            Probed p = probe("alias " + std::to_string(n), "cbs=bbe+insn,at=" + hex(at) + precise);
+            ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+            EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"),
+                      std::vector<std::string>{result_line("alias", hp_alias_value(n))});
+            // Per run of the loop: n-1 loop blocks, n executions of its add.
+            EXPECT_EQ(p.probe["at_bbe"], n - 1);
+            EXPECT_EQ(p.probe["at_bbe_current"], n - 1);
+            EXPECT_EQ(p.probe["at_insn"], n);
+            EXPECT_EQ(p.probe["at_insn_current"], n);
+        }
+    }
+}
+
 TEST(BlockCallbacks, AfterBlockExecNamesIndirectJumpTargets) {
     // Chaining off: goto_tb is never used, indirect jumps go through the
     // main loop, so next_tb is always NULL.

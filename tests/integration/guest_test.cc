@@ -106,6 +106,11 @@ TEST(GuestCross, PageCrossingAccessesReadBackWhatWasStored) {
     expect_results(boot("cross 100"), {result_line("cross", expected_cross(100))});
 }
 
+TEST(GuestAlias, RunsTheSameCodeFromTwoVirtualAddresses) {
+    expect_results(boot("alias 1000"), {result_line("alias", hp_alias_value(1000))});
+    EXPECT_EQ(hp_alias_value(1000), 1001000u);
+}
+
 TEST(GuestChain, RunsWorkloadsInOrder) {
     expect_results(boot("count 1000 mem 10 io 5 timer 3 user 7", kIntelCpu),
                    {result_line("count", expected_count(1000)), result_line("mem", expected_mem(10)),
@@ -115,7 +120,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -129,7 +134,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N");
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
  *                 translate+exec on every instruction), hyp
  *                 (guest_hypercall), rst (cb_cpu_restore_state)
  *   at=PC         also count per-PC: blocks starting at PC (bbt/abt/inv/
- *                 bbe/abe) and hypercalls/restores whose current PC is PC
+ *                 bbe/abe), instructions at PC (insn), hypercalls/restores
+ *                 whose current PC is PC, and whether panda_current_pc
+ *                 agrees in bbe and insn_exec
  *   invalidate=PC invalidate-opt returns true the first time it sees a
  *                 block at PC
  *   precise=1     panda_enable_precise_pc() at init
@@ -42,6 +44,9 @@ static char output[4096], memsave[4096];
 
 static uint64_t n_bbt, n_abt, n_inv, n_invalidated, n_bbe, n_abe, n_insn, n_hyp, n_rst;
 static uint64_t at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst;
+/* Instructions executed at at_pc, and how many of those (and of the blocks
+ * starting there) panda_current_pc also reported as at_pc. */
+static uint64_t at_insn, at_insn_current, at_bbe_current;
 static uint64_t hyp_magic, hyp_ebx_sum, hyp_ecx_sum;
 static bool invalidated_once;
 static uint64_t mem_lo, mem_hi = UINT64_MAX;
@@ -172,9 +177,11 @@ static uint64_t abe_next, abe_next_match, abe_next_mismatch, at_abe_next_self;
 
 static int on_bbe(CPUState *cpu, TranslationBlock *tb)
 {
-    (void)cpu;
     n_bbe++;
-    at_bbe += panda_tb_pc(tb) == at_pc;
+    if (panda_tb_pc(tb) == at_pc) {
+        at_bbe++;
+        at_bbe_current += panda_current_pc(cpu) == at_pc;
+    }
     if (announced_next != NULL) {
         abe_next_match += tb == announced_next;
         abe_next_mismatch += tb != announced_next;
@@ -205,9 +212,11 @@ static bool on_insn_translate(CPUState *cpu, target_ulong pc)
 
 static int on_insn_exec(CPUState *cpu, target_ulong pc)
 {
-    (void)cpu;
-    (void)pc;
     n_insn++;
+    if (pc == at_pc) {
+        at_insn++;
+        at_insn_current += panda_current_pc(cpu) == at_pc;
+    }
     return 0;
 }
 
@@ -324,6 +333,8 @@ void uninit_plugin(void *self)
             "at_bbt %" PRIu64 "\nat_abt %" PRIu64 "\nat_inv %" PRIu64 "\nat_bbe %" PRIu64
             "\nat_abe %" PRIu64 "\nat_hyp %" PRIu64 "\nat_rst %" PRIu64 "\n",
             at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst);
+    fprintf(out, "at_insn %" PRIu64 "\nat_insn_current %" PRIu64 "\nat_bbe_current %" PRIu64 "\n", at_insn,
+            at_insn_current, at_bbe_current);
     fprintf(out, "abe_next %" PRIu64 "\nabe_next_match %" PRIu64 "\nabe_next_mismatch %" PRIu64
             "\nat_abe_next_self %" PRIu64 "\n", abe_next, abe_next_match, abe_next_mismatch,
             at_abe_next_self);
