@@ -137,13 +137,18 @@ void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bo
     if (!memcb_on) {
         return;
     }
-    /* Fault now if the store will fault, before reporting it. */
+    /* Fault now if the store will fault, before reporting it. A store
+     * within one page whose TLB entry is present for writing, with no
+     * watchpoint, cannot fault: no probe needed (the usual case). */
     const uint64_t size = memop_size(get_memop(oi));
     const int mmu_idx = get_mmuidx(oi);
     uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
-    probe_access(env, addr, first, MMU_DATA_STORE, mmu_idx, retaddr);
-    if (first < size) {
-        probe_access(env, addr + first, size - first, MMU_DATA_STORE, mmu_idx, retaddr);
+    target_ulong tlb_addr = tlb_addr_write(tlb_entry(env, mmu_idx, addr));
+    if (first < size || !tlb_hit(tlb_addr, addr) || (tlb_addr & TLB_WATCHPOINT)) {
+        probe_access(env, addr, first, MMU_DATA_STORE, mmu_idx, retaddr);
+        if (first < size) {
+            probe_access(env, addr + first, size - first, MMU_DATA_STORE, mmu_idx, retaddr);
+        }
     }
     report(env, addr, oi, value, by_helper, true);
 }

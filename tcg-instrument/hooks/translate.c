@@ -9,8 +9,8 @@
  * whenever that changes.
  *
  * The exec callbacks are called directly from the generated code, one call
- * per registered callback, each behind a test of its plugin's enabled flag
- * (so enabling and disabling take effect at once, without retranslation).
+ * per registered callback of an enabled plugin (enabling or disabling a
+ * plugin retranslates, so it takes effect from the next block).
  * Translated code that names a plugin never runs after the plugin is
  * unloaded: unloading flushes it before any vCPU runs again.
  *
@@ -70,21 +70,21 @@ static void gen_callback_pc(uint64_t pc, bool valid)
     tcg_gen_st_i32(tcg_constant_i32(valid), cpu_env, CPU_FIELD(hypanda_cb_pc_valid));
 }
 
-/* Emits "if (*c->enabled) c->cb(cpu, a, b)" through `emit`, which emits
- * the call with the right helper prototype. */
-static void gen_guarded_call(const HypandaCallback *c,
-                             void (*emit)(TCGv_ptr cpu, void *a, TCGv_ptr b), void *a, TCGv_ptr b)
+/* Emits the call to c's callback through `emit`, which emits it with the
+ * right helper prototype; nothing for a disabled plugin. Whether a plugin
+ * is enabled is decided here, at translation time: enabling or disabling
+ * one flushes translated code (registry.cc), so it takes effect from the
+ * next block on, and the generated code has no test to pay for. */
+static void gen_plugin_call(const HypandaCallback *c,
+                            void (*emit)(TCGv_ptr cpu, void *a, TCGv_ptr b), void *a, TCGv_ptr b)
 {
-    TCGLabel *skip = gen_new_label();
-    TCGv_i32 enabled = tcg_temp_new_i32();
-    tcg_gen_ld8u_i32(enabled, tcg_constant_ptr(c->enabled), 0);
-    tcg_gen_brcondi_i32(TCG_COND_EQ, enabled, 0, skip);
-    tcg_temp_free_i32(enabled);
+    if (!*c->enabled) {
+        return;
+    }
     TCGv_ptr cpu = gen_cpu_pointer();
     emit(cpu, a, b);
     tcg_temp_free_ptr(cpu);
     retarget_last_call(c->cb.cbaddr);
-    gen_set_label(skip);
 }
 
 static void emit_ptr_ptr(TCGv_ptr cpu, void *a, TCGv_ptr b)
@@ -129,7 +129,7 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
         const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
         gen_current_pc(db->tb, db->pc_first);
         for (size_t i = 0; i < list->count; i++) {
-            gen_guarded_call(&list->entries[i], emit_ptr_ptr, db->tb, NULL);
+            gen_plugin_call(&list->entries[i], emit_ptr_ptr, db->tb, NULL);
         }
     }
 }
@@ -156,7 +156,7 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
         }
         for (size_t i = 0; i < list->count; i++) {
             if (list->entries[i].plugin_bit & plugins) {
-                gen_guarded_call(&list->entries[i], emit_ptr_i64, (void *)(uintptr_t)db->pc_next, NULL);
+                gen_plugin_call(&list->entries[i], emit_ptr_i64, (void *)(uintptr_t)db->pc_next, NULL);
             }
         }
     }
@@ -169,7 +169,7 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
  * interrupt first, so there it is unknown. */
 static TCGv_ptr gen_next_tb(TranslationBlock *tb, int exit)
 {
-    /* A local temp: it lives across the branches of the guarded calls. */
+    /* A local temp: it lives across the calls. */
     TCGv_ptr next = tcg_temp_local_new_ptr();
     if (exit >= 0) {
         QEMU_BUILD_BUG_ON(sizeof(void *) != sizeof(uint64_t));
@@ -197,7 +197,7 @@ void hypanda_gen_block_end(int exit)
         gen_callback_pc(translating_pc, true);
     }
     for (size_t i = 0; i < list->count; i++) {
-        gen_guarded_call(&list->entries[i], emit_ptr_ptr_ptr, translating, next);
+        gen_plugin_call(&list->entries[i], emit_ptr_ptr_ptr, translating, next);
     }
     if (block_pc) {
         gen_callback_pc(0, false);

@@ -199,10 +199,9 @@ void Registry::set_enabled(Plugin* plugin, bool enabled) {
         return;
     }
     plugin->enabled = enabled;
-    // insn_translate decisions of a disabled plugin must not linger.
-    if (hypanda_wants(PANDA_CB_INSN_TRANSLATE)) {
-        hypanda_host_flush_translations();
-    }
+    // Generated code calls only enabled plugins' exec callbacks, and keeps
+    // the insn_translate decisions it was made with: translate again.
+    hypanda_host_flush_translations();
 }
 
 void Registry::add_callback(Plugin* plugin, panda_cb_type type, panda_cb cb) {

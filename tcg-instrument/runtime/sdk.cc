@@ -207,7 +207,9 @@ extern "C" void panda_unload_plugin(void* plugin) {
         hypanda_host_error("panda_unload_plugin: the handle is not a loaded plugin's");
         return;
     }
-    p->enabled = false;  // no further callbacks even before the safe point
+    // Callbacks dispatched at run time stop now; calls in generated code stop
+    // after the current block, when unloading flushes it.
+    p->enabled = false;
     when_safe([p] { Registry::instance().unload(p); });
 }
 

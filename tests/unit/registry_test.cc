@@ -199,6 +199,22 @@ TEST_F(RegistryTest, DisabledPluginsCallbacksDoNotRun) {
     EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: here\nstandin stringsearch: here\n");
 }
 
+TEST_F(RegistryTest, EnablingOrDisablingRetranslates) {
+    // Generated code calls only enabled plugins: each change is a flush,
+    // and setting the state a plugin already has is not.
+    CaptureStdout();
+    int index = -1;
+    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    GetCapturedStdout();
+    const int before = fake_host().flushes;
+    free(hypanda_monitor_set_enabled(index, false));
+    EXPECT_EQ(fake_host().flushes, before + 1);
+    free(hypanda_monitor_set_enabled(index, false));
+    EXPECT_EQ(fake_host().flushes, before + 1);
+    free(hypanda_monitor_set_enabled(index, true));
+    EXPECT_EQ(fake_host().flushes, before + 2);
+}
+
 TEST_F(RegistryTest, UnloadRunsUninitAndRemovesCallbacks) {
     CaptureStdout();
     int index = -1;
