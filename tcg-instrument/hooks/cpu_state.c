@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "cpu.h"
 #include "exec/exec-all.h"
 #include "tcg/tcg-op.h"
@@ -54,15 +55,27 @@ int panda_reg_write(CPUState *cpu, panda_reg reg, uint64_t value)
         return -1;
     }
     CPUX86State *env = x86_env(cpu);
+    target_ulong *slot;
     if (reg >= PANDA_REG_X86_RAX && reg <= PANDA_REG_X86_R15) {
-        env->regs[reg - PANDA_REG_X86_RAX] = value;
-        return 0;
+        slot = &env->regs[reg - PANDA_REG_X86_RAX];
+    } else if (reg == PANDA_REG_SP) {
+        slot = &env->regs[R_ESP];
+    } else if (reg == PANDA_REG_RETVAL) {
+        slot = &env->regs[R_EAX];
+    } else {
+        return -1; /* PC, flags, control and segment registers: read-only */
     }
-    switch (reg) {
-    case PANDA_REG_SP: env->regs[R_ESP] = value; return 0;
-    case PANDA_REG_RETVAL: env->regs[R_EAX] = value; return 0;
-    default: return -1; /* PC, flags, control and segment registers: read-only */
+    if (!hypanda_note_register_write(cpu)) {
+        static bool said;
+        if (!said) {
+            said = true;
+            error_report("panda_reg_write: registers cannot be written from a memory callback "
+                         "(the instruction is half done); write them from insn_exec instead");
+        }
+        return -1;
     }
+    *slot = value;
+    return 0;
 }
 
 static const struct {
@@ -136,6 +149,17 @@ static TCGv_i64 eip_global(void)
 void hypanda_gen_store_guest_pc(TranslationBlock *tb, uint64_t pc)
 {
     tcg_gen_movi_i64(eip_global(), pc - tb->cs_base);
+}
+
+void hypanda_set_instruction_start(CPUState *cpu, uint64_t pc, uint64_t insn_data)
+{
+    CPUX86State *env = x86_env(cpu);
+    env->eip = pc - env->segs[R_CS].base;
+    /* The translator's cc_op at the instruction, as restore_state_to_opc
+     * applies it. */
+    if (insn_data != HYPANDA_NO_INSN_DATA && insn_data != CC_OP_DYNAMIC) {
+        env->cc_op = insn_data;
+    }
 }
 
 int panda_privilege_level(CPUState *cpu)

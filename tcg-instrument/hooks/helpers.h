@@ -6,6 +6,10 @@
  *
  * Flags 0: plugin callbacks may read and write guest registers, so TCG
  * writes its register globals back before the call and reloads them after.
+ * The two hottest, before_block_exec and insn_exec, are called with
+ * TCG_CALL_NO_WG instead: globals are written back (so plugins read the
+ * true registers) but not reloaded; a plugin that writes a register there
+ * makes the generated code call panda_restart (translate.c).
  *
  * The panda_call_* helpers are never called themselves: they give the
  * direct calls to plugin callbacks (translate.c) their calling convention,
@@ -13,6 +17,7 @@
  */
 DEF_HELPER_FLAGS_3(panda_invalidate_opt, 0, void, ptr, ptr, i64)
 DEF_HELPER_FLAGS_1(panda_next_tb, 0, ptr, ptr)
-DEF_HELPER_FLAGS_2(panda_call_ptr_ptr, 0, void, ptr, ptr)
 DEF_HELPER_FLAGS_3(panda_call_ptr_ptr_ptr, 0, void, ptr, ptr, ptr)
-DEF_HELPER_FLAGS_2(panda_call_ptr_i64, 0, void, ptr, i64)
+DEF_HELPER_FLAGS_2(panda_call_nowg_ptr_ptr, TCG_CALL_NO_WG, void, ptr, ptr)
+DEF_HELPER_FLAGS_2(panda_call_nowg_ptr_i64, TCG_CALL_NO_WG, void, ptr, i64)
+DEF_HELPER_FLAGS_5(panda_restart, 0, noreturn, ptr, ptr, i64, i64, i64)

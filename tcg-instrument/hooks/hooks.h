@@ -20,6 +20,22 @@ void hypanda_resume_vcpus(bool were_running);
 bool hypanda_precise_pc_enabled(void);
 bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc);
 
+/* Whether a plugin may write a guest register now (translate.c): not from a
+ * memory callback, where the code around the access keeps its own copies
+ * of the registers. Elsewhere it may; from before_block_exec and insn_exec
+ * this notes the write, so that the guest is resumed to see it. */
+bool hypanda_note_register_write(CPUState *cpu);
+
+/* Memory callbacks are running (memory.c), for the above. */
+void hypanda_in_memory_callbacks(bool running);
+
+/* Puts the guest at the start of the instruction at `pc` (cpu_state.c, per
+ * target): its PC and, from `insn_data` (the instruction's insn_start
+ * word 1), whatever else the translator keeps lazily; HYPANDA_NO_INSN_DATA
+ * at a block's start, where nothing is kept. */
+#define HYPANDA_NO_INSN_DATA UINT64_MAX
+void hypanda_set_instruction_start(CPUState *cpu, uint64_t pc, uint64_t insn_data);
+
 /* Emits code that sets the guest's PC register to `pc`, an address of an
  * instruction of `tb` about to run (cpu_state.c, per target). */
 void hypanda_gen_store_guest_pc(TranslationBlock *tb, uint64_t pc);

@@ -105,6 +105,7 @@ static void report(CPUArchState *env, uint64_t addr, uint32_t oi, uint64_t value
     }
     access_origin = delivering ? PANDA_MEM_BY_DELIVERY
                                : by_helper ? PANDA_MEM_BY_HELPER : PANDA_MEM_BY_INSN;
+    hypanda_in_memory_callbacks(true);
     if (hypanda_wants(virt)) {
         DISPATCH(virt, pc,
                  write ? c->cb.virt_mem_write(cpu, pc, addr, size, bytes)
@@ -121,6 +122,7 @@ static void report(CPUArchState *env, uint64_t addr, uint32_t oi, uint64_t value
             done += piece;
         }
     }
+    hypanda_in_memory_callbacks(false);
     access_origin = PANDA_MEM_BY_INSN;
 }
 

@@ -87,40 +87,64 @@ static void gen_plugin_call(const HypandaCallback *c,
     retarget_last_call(c->cb.cbaddr);
 }
 
-static void emit_ptr_ptr(TCGv_ptr cpu, void *a, TCGv_ptr b)
-{
-    gen_helper_panda_call_ptr_ptr(cpu, tcg_constant_ptr(a));
-}
-
 static void emit_ptr_ptr_ptr(TCGv_ptr cpu, void *a, TCGv_ptr b)
 {
     gen_helper_panda_call_ptr_ptr_ptr(cpu, tcg_constant_ptr(a), b);
-}
-
-static void emit_ptr_i64(TCGv_ptr cpu, void *a, TCGv_ptr b)
-{
-    gen_helper_panda_call_ptr_i64(cpu, tcg_constant_i64((uintptr_t)a));
 }
 
 /* The block this thread is translating (translation is per vCPU thread). */
 static __thread TranslationBlock *translating;
 static __thread uint64_t translating_pc;
 
+/* A check emitted after a direct call to a before_block_exec or insn_exec
+ * callback branches here when the callback wrote a guest register; the
+ * code for it goes after the block's last exit (see gen_restart_stubs). */
+typedef struct RestartStub {
+    TCGLabel *label;
+    const HypandaCallback *entry; /* the callback that was called */
+    uint64_t pc;                  /* the block's or the instruction's */
+    uint64_t plugins;             /* insn_exec: the plugins instrumenting it */
+    uint64_t insn_data;           /* insn_exec: its insn_start word 1 (x86: cc_op) */
+} RestartStub;
+
+#define MAX_RESTART_STUBS 2048
+static __thread RestartStub restart_stubs[MAX_RESTART_STUBS];
+static __thread int n_restart_stubs;
+
 void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t pc)
 {
     translating = tb;
     translating_pc = pc;
+    n_restart_stubs = 0;
     DISPATCH(PANDA_CB_BEFORE_BLOCK_TRANSLATE, pc, c->cb.before_block_translate(cpu, pc));
 }
 
+static void gen_restart_check(const HypandaCallback *c, uint64_t pc, uint64_t plugins,
+                              uint64_t insn_data);
+static void gen_restart_stubs(void);
+
 void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb)
 {
-    DISPATCH(PANDA_CB_AFTER_BLOCK_TRANSLATE, translating_pc, c->cb.after_block_translate(cpu, tb));
     translating = NULL;
+    gen_restart_stubs();
+    DISPATCH(PANDA_CB_AFTER_BLOCK_TRANSLATE, translating_pc, c->cb.after_block_translate(cpu, tb));
 }
+
+/* Blocks translated to resume after a plugin wrote a register in a
+ * before_block_exec or insn_exec callback (see HELPER(panda_restart)). Their
+ * own cflags keep them apart from ordinary blocks in QEMU's caches. */
+#define CF_HYPANDA_NO_BLOCK_START 0x00200000 /* no invalidate-opt, no before_block_exec */
+#define CF_HYPANDA_BARE 0x00400000           /* one instruction, no exec callbacks */
+QEMU_BUILD_BUG_ON((CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE) &
+                  (CF_COUNT_MASK | CF_NO_GOTO_TB | CF_NO_GOTO_PTR | CF_SINGLE_STEP | CF_LAST_IO |
+                   CF_MEMI_ONLY | CF_USE_ICOUNT | CF_INVALID | CF_PARALLEL | CF_NOIRQ |
+                   CF_CLUSTER_MASK));
 
 void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
 {
+    if (tb_cflags(db->tb) & (CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE)) {
+        return;
+    }
     if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT)) {
         gen_helper_panda_invalidate_opt(cpu_env, tcg_constant_ptr(db->tb),
                                         tcg_constant_i64(db->pc_first));
@@ -129,18 +153,29 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
         const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
         gen_current_pc(db->tb, db->pc_first);
         for (size_t i = 0; i < list->count; i++) {
-            gen_plugin_call(&list->entries[i], emit_ptr_ptr, db->tb, NULL);
+            const HypandaCallback *c = &list->entries[i];
+            if (*c->enabled) {
+                TCGv_ptr cpu_ptr = gen_cpu_pointer();
+                gen_helper_panda_call_nowg_ptr_ptr(cpu_ptr, tcg_constant_ptr(db->tb));
+                tcg_temp_free_ptr(cpu_ptr);
+                retarget_last_call(c->cb.cbaddr);
+                gen_restart_check(c, db->pc_first, 0, 0);
+            }
         }
     }
 }
 
 void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
 {
+    /* The instruction's insn_start words, for a restart (x86: its cc_op). */
+    TCGOp *start = tcg_last_op();
+    g_assert(start->opc == INDEX_op_insn_start);
+    const uint64_t insn_data = start->args[1];
     if (hypanda_precise_pc_enabled()) {
         tcg_gen_st_i64(tcg_constant_i64(db->pc_next), cpu_env,
                        offsetof(ArchCPU, parent_obj.hypanda_guest_pc) - offsetof(ArchCPU, env));
     }
-    if (!hypanda_wants(PANDA_CB_INSN_TRANSLATE)) {
+    if (!hypanda_wants(PANDA_CB_INSN_TRANSLATE) || (tb_cflags(db->tb) & CF_HYPANDA_BARE)) {
         return;
     }
     /* The plugins whose insn_translate said yes: only their insn_exec runs
@@ -155,8 +190,13 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
             gen_current_pc(db->tb, db->pc_next);
         }
         for (size_t i = 0; i < list->count; i++) {
-            if (list->entries[i].plugin_bit & plugins) {
-                gen_plugin_call(&list->entries[i], emit_ptr_i64, (void *)(uintptr_t)db->pc_next, NULL);
+            const HypandaCallback *c = &list->entries[i];
+            if ((c->plugin_bit & plugins) && *c->enabled) {
+                TCGv_ptr cpu_ptr = gen_cpu_pointer();
+                gen_helper_panda_call_nowg_ptr_i64(cpu_ptr, tcg_constant_i64(db->pc_next));
+                tcg_temp_free_ptr(cpu_ptr);
+                retarget_last_call(c->cb.cbaddr);
+                gen_restart_check(c, db->pc_next, plugins, insn_data);
             }
         }
     }
@@ -185,7 +225,8 @@ static TCGv_ptr gen_next_tb(TranslationBlock *tb, int exit)
 
 void hypanda_gen_block_end(int exit)
 {
-    if (translating == NULL || !hypanda_wants(PANDA_CB_AFTER_BLOCK_EXEC)) {
+    if (translating == NULL || !hypanda_wants(PANDA_CB_AFTER_BLOCK_EXEC) ||
+        (tb_cflags(translating) & CF_HYPANDA_BARE)) {
         return;
     }
     const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_AFTER_BLOCK_EXEC];
@@ -236,6 +277,98 @@ void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
     }
 }
 
+/*
+ * Register writes from before_block_exec and insn_exec. These callbacks are
+ * called directly with TCG_CALL_NO_WG: TCG writes the guest registers it
+ * holds back to CPUArchState before the call, so callbacks read them
+ * right, but keeps using its own copies afterwards, which is what makes
+ * them cheap. A write (panda_reg_write sets hypanda_regs_written) would be
+ * lost, so each call is followed by a test of that flag; when set, a stub
+ * after the block's last exit calls panda_restart, which runs the
+ * callbacks still due at this point, puts the guest back at the start of
+ * this instruction (or block), and resumes there in a block made for the
+ * purpose: for insn_exec the instruction alone with no exec callbacks (they
+ * have all run), for before_block_exec the block without its start
+ * callbacks. The guest sees the written registers; every callback runs
+ * once. The test costs a load and a branch, on which TCG keeps its copies.
+ */
+static __thread bool in_memory_callback;
+
+void hypanda_in_memory_callbacks(bool running)
+{
+    in_memory_callback = running;
+}
+
+bool hypanda_note_register_write(CPUState *cpu)
+{
+    if (in_memory_callback) {
+        return false;
+    }
+    /* Callbacks run from C (DISPATCH: hypercall, restore, translation,
+     * monitor, ...) are called where TCG holds no register copies. */
+    if (!hypanda_cb_pc_valid) {
+        cpu->hypanda_regs_written = 1;
+    }
+    return true;
+}
+
+static void gen_restart_check(const HypandaCallback *c, uint64_t pc, uint64_t plugins,
+                              uint64_t insn_data)
+{
+    if (n_restart_stubs == MAX_RESTART_STUBS) {
+        return; /* not reached: blocks have at most 512 instructions */
+    }
+    RestartStub *stub = &restart_stubs[n_restart_stubs++];
+    *stub = (RestartStub){gen_new_label(), c, pc, plugins, insn_data};
+    TCGv_i32 written = tcg_temp_new_i32();
+    tcg_gen_ld_i32(written, cpu_env, CPU_FIELD(hypanda_regs_written));
+    tcg_gen_brcondi_i32(TCG_COND_NE, written, 0, stub->label);
+    tcg_temp_free_i32(written);
+}
+
+static void gen_restart_stubs(void)
+{
+    if (n_restart_stubs == 0) {
+        return;
+    }
+    for (int i = 0; i < n_restart_stubs; i++) {
+        const RestartStub *stub = &restart_stubs[i];
+        gen_set_label(stub->label);
+        gen_helper_panda_restart(cpu_env, tcg_constant_ptr(stub->entry), tcg_constant_i64(stub->pc),
+                                 tcg_constant_i64(stub->plugins), tcg_constant_i64(stub->insn_data));
+    }
+    n_restart_stubs = 0;
+    tcg_gen_exit_tb(NULL, 0); /* not reached: panda_restart does not return */
+}
+
+void HELPER(panda_restart)(void *env, void *entry, uint64_t pc, uint64_t plugins, uint64_t insn_data)
+{
+    const HypandaCallback *c = entry;
+    CPUState *cpu = env_cpu(env);
+    const HypandaCallbackList *bbe = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
+    const bool block_start = c >= bbe->entries && c < bbe->entries + bbe->count;
+    const HypandaCallbackList *list = block_start ? bbe : &hypanda_callbacks[PANDA_CB_INSN_EXEC];
+    TranslationBlock *tb = NULL;
+    for (const HypandaCallback *d = c + 1; d < list->entries + list->count; d++) {
+        if (!*d->enabled) {
+            continue;
+        }
+        if (block_start) {
+            if (tb == NULL) {
+                tb = tcg_tb_lookup(GETPC());
+            }
+            d->cb.before_block_exec(cpu, tb);
+        } else if (d->plugin_bit & plugins) {
+            d->cb.insn_exec(cpu, pc);
+        }
+    }
+    cpu->hypanda_regs_written = 0;
+    hypanda_set_instruction_start(cpu, pc, block_start ? HYPANDA_NO_INSN_DATA : insn_data);
+    cpu->cflags_next_tb = curr_cflags(cpu) | CF_NOIRQ |
+                          (block_start ? CF_HYPANDA_NO_BLOCK_START : CF_HYPANDA_BARE | 1);
+    cpu_loop_exit(cpu);
+}
+
 void *HELPER(panda_next_tb)(void *env)
 {
     return hypanda_lookup_next_tb(env_cpu(env));
@@ -243,17 +376,17 @@ void *HELPER(panda_next_tb)(void *env)
 
 /* Prototypes only (see helpers.h): every call emitted through them is
  * pointed at a plugin's callback before the code is generated. */
-void HELPER(panda_call_ptr_ptr)(void *cpu, void *a)
+void HELPER(panda_call_nowg_ptr_ptr)(void *cpu, void *a)
+{
+    g_assert_not_reached();
+}
+
+void HELPER(panda_call_nowg_ptr_i64)(void *cpu, uint64_t a)
 {
     g_assert_not_reached();
 }
 
 void HELPER(panda_call_ptr_ptr_ptr)(void *cpu, void *a, void *b)
-{
-    g_assert_not_reached();
-}
-
-void HELPER(panda_call_ptr_i64)(void *cpu, uint64_t a)
 {
     g_assert_not_reached();
 }

@@ -218,6 +218,38 @@ TEST(BlockCallbacks, AliasedCodeIsReportedAtTheAddressItRanAt) {
     }
 }
 
+// Registers written from insn_exec and before_block_exec are seen by the
+// guest at once, and every callback still runs exactly once: RAX += 1
+// before each of the n adds of the count loop, RAX += 1000 before each of
+// its n-1 loop blocks.
+TEST(ExecCallbacks, RegisterWritesTakeEffectAtOnce) {
+    const uint64_t n = 1000, label = count_loop_label();
+    Probed plain = probe("count " + std::to_string(n), "cbs=bbe+insn,at=" + hex(label));
+    ASSERT_EQ(plain.run.exit_status, debug_exit_status(0)) << describe(plain.run);
+    EXPECT_EQ(plain.probe["at_insn"], n);
+    EXPECT_EQ(plain.probe["at_bbe"], n - 1);
+    for (const char* precise : {"", ",precise=1"}) {
+        SCOPED_TRACE(precise);
+        Probed insn = probe("count " + std::to_string(n),
+                            "cbs=bbe+insn,at=" + hex(label) + ",insn_add_rax=" + hex(label) + precise);
+        ASSERT_EQ(insn.run.exit_status, debug_exit_status(0)) << describe(insn.run);
+        EXPECT_EQ(lines_starting_with(insn.run.out, "RESULT"),
+                  std::vector<std::string>{result_line("count", expected_count(n) + n)});
+        // Each instrumented instruction's callbacks ran once, as without
+        // the writes (the boot's own totals vary with time: BIOS waits).
+        EXPECT_EQ(insn.probe["at_insn"], n);
+        EXPECT_EQ(insn.probe["at_bbe"], n - 1);
+
+        Probed bbe = probe("count " + std::to_string(n),
+                           "cbs=bbe+insn,at=" + hex(label) + ",bbe_add_rax=" + hex(label) + precise);
+        ASSERT_EQ(bbe.run.exit_status, debug_exit_status(0)) << describe(bbe.run);
+        EXPECT_EQ(lines_starting_with(bbe.run.out, "RESULT"),
+                  std::vector<std::string>{result_line("count", expected_count(n) + 1000 * (n - 1))});
+        EXPECT_EQ(bbe.probe["at_bbe"], n - 1);
+        EXPECT_EQ(bbe.probe["at_insn"], n);
+    }
+}
+
 TEST(BlockCallbacks, AfterBlockExecNamesIndirectJumpTargets) {
     // Chaining off: goto_tb is never used, indirect jumps go through the
     // main loop, so next_tb is always NULL.

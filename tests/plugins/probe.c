@@ -16,6 +16,10 @@
  *                 agrees in bbe and insn_exec
  *   invalidate=PC invalidate-opt returns true the first time it sees a
  *                 block at PC
+ *   insn_add_rax=PC   (with insn) RAX += 1 in insn_exec before each
+ *                 instruction at PC
+ *   bbe_add_rax=PC    (with bbe) RAX += 1000 in before_block_exec before
+ *                 each block starting at PC
  *   precise=1     panda_enable_precise_pc() at init
  *   nochain=1     panda_disable_tb_chaining() at init
  *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
@@ -171,6 +175,17 @@ static bool on_inv(CPUState *cpu, TranslationBlock *tb)
     return false;
 }
 
+/* Register writes from exec callbacks: RAX += 1 before each instruction at
+ * insn_add_pc, RAX += 1000 before each block starting at bbe_add_pc. */
+static uint64_t insn_add_pc = UINT64_MAX, bbe_add_pc = UINT64_MAX;
+
+static void add_to_rax(CPUState *cpu, uint64_t v)
+{
+    uint64_t rax = 0;
+    panda_reg_read(cpu, PANDA_REG_X86_RAX, &rax);
+    panda_reg_write(cpu, PANDA_REG_X86_RAX, rax + v);
+}
+
 /* after_block_exec's next_tb, checked against the block that runs next. */
 static TranslationBlock *announced_next;
 static uint64_t abe_next, abe_next_match, abe_next_mismatch, at_abe_next_self;
@@ -178,6 +193,9 @@ static uint64_t abe_next, abe_next_match, abe_next_mismatch, at_abe_next_self;
 static int on_bbe(CPUState *cpu, TranslationBlock *tb)
 {
     n_bbe++;
+    if (panda_tb_pc(tb) == bbe_add_pc) {
+        add_to_rax(cpu, 1000);
+    }
     if (panda_tb_pc(tb) == at_pc) {
         at_bbe++;
         at_bbe_current += panda_current_pc(cpu) == at_pc;
@@ -213,6 +231,9 @@ static bool on_insn_translate(CPUState *cpu, target_ulong pc)
 static int on_insn_exec(CPUState *cpu, target_ulong pc)
 {
     n_insn++;
+    if (pc == insn_add_pc) {
+        add_to_rax(cpu, 1);
+    }
     if (pc == at_pc) {
         at_insn++;
         at_insn_current += panda_current_pc(cpu) == at_pc;
@@ -272,6 +293,8 @@ bool init_plugin(void *self)
     const char *cbs = panda_parse_string_opt(args, "cbs", "", "callbacks to register");
     at_pc = panda_parse_uint64_opt(args, "at", UINT64_MAX, "PC to count separately");
     invalidate_pc = panda_parse_uint64_opt(args, "invalidate", UINT64_MAX, "block to invalidate once");
+    insn_add_pc = panda_parse_uint64_opt(args, "insn_add_rax", UINT64_MAX, "RAX += 1 before this instruction");
+    bbe_add_pc = panda_parse_uint64_opt(args, "bbe_add_rax", UINT64_MAX, "RAX += 1000 before this block");
     bool precise = panda_parse_bool_opt(args, "precise", "enable precise PC");
     bool nochain = panda_parse_bool_opt(args, "nochain", "disable TB chaining");
     flush_on_hypercall = panda_parse_bool_opt(args, "flush_on_hypercall", "flush at each hypercall");
