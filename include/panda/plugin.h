@@ -151,10 +151,15 @@ bool panda_load_plugin(const char *filename);
 
 /* Unloads a plugin: its callbacks stop, then its uninit_plugin runs and its
  * code is unmapped. Asked from inside a callback (also of the plugin
- * itself), this happens as soon as the callback has returned. */
+ * itself), this happens once the current block is done; until then only
+ * the calls already in that block's code (before_block_exec, insn_exec,
+ * after_block_exec) may still reach the plugin. */
 void panda_unload_plugin(void *plugin);
 
-/* Stops / resumes running a plugin's callbacks; it stays loaded. */
+/* Stops / resumes running a plugin's callbacks; it stays loaded. Asked from
+ * inside a callback, the exec callbacks of the current block's code are
+ * still made; from the next block on the change holds (translated code is
+ * redone). */
 void panda_disable_plugin(void *plugin);
 void panda_enable_plugin(void *plugin);
 
@@ -233,7 +238,12 @@ typedef enum panda_reg {
 } panda_reg;
 
 /* Reads / writes one register of `cpu`. Returns 0, or -1 for a register this
- * target does not have or that is read-only (CR registers, segments). */
+ * target does not have or that is read-only (PC, flags, CR registers,
+ * segments). A write from before_block_exec or insn_exec is seen by the
+ * block or instruction about to run (the engine resumes the guest there;
+ * the callbacks still due at that point run once). From a memory callback
+ * a write is refused (-1, and one error line): the instruction making the
+ * access is half done. */
 int panda_reg_read(CPUState *cpu, panda_reg reg, uint64_t *value);
 int panda_reg_write(CPUState *cpu, panda_reg reg, uint64_t value);
 

@@ -250,6 +250,19 @@ TEST(ExecCallbacks, RegisterWritesTakeEffectAtOnce) {
     }
 }
 
+TEST(MemoryCallbacks, RegisterWritesAreRefusedWithOneErrorLine) {
+    Probed p = probe("mem 64", "cbs=vmem,mem_reg_write=1");
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"),
+              std::vector<std::string>{result_line("mem", expected_mem(64))});
+    EXPECT_GT(p.probe["mem_reg_write_refused"], 64u);
+    EXPECT_EQ(p.probe["mem_reg_write_accepted"], 0u);
+    EXPECT_EQ(lines_starting_with(p.run.err, "").size(), 1u) << p.run.err;
+    EXPECT_NE(p.run.err.find("panda_reg_write: registers cannot be written from a memory callback"),
+              std::string::npos)
+        << p.run.err;
+}
+
 TEST(BlockCallbacks, AfterBlockExecNamesIndirectJumpTargets) {
     // Chaining off: goto_tb is never used, indirect jumps go through the
     // main loop, so next_tb is always NULL.

@@ -20,6 +20,8 @@
  *                 instruction at PC
  *   bbe_add_rax=PC    (with bbe) RAX += 1000 in before_block_exec before
  *                 each block starting at PC
+ *   mem_reg_write=1   (with vmem/mem) write RAX (unchanged) from every
+ *                 virt_mem_read and count how often that is refused
  *   precise=1     panda_enable_precise_pc() at init
  *   nochain=1     panda_disable_tb_chaining() at init
  *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
@@ -96,10 +98,22 @@ static void on_virt(target_ulong pc, target_ulong addr, target_ulong size, bool 
     hash_u64(write);
 }
 
+/* mem_reg_write=1: try to write RAX from every virt_mem_read; count refusals. */
+static bool mem_reg_write;
+static uint64_t mem_reg_write_refused, mem_reg_write_accepted;
+
 static int on_virt_read(CPUState *cpu, target_ulong pc, target_ulong addr, target_ulong size, void *buf)
 {
-    (void)cpu;
     (void)buf;
+    if (mem_reg_write) {
+        uint64_t rax = 0;
+        panda_reg_read(cpu, PANDA_REG_X86_RAX, &rax);
+        if (panda_reg_write(cpu, PANDA_REG_X86_RAX, rax) == 0) {
+            mem_reg_write_accepted++;
+        } else {
+            mem_reg_write_refused++;
+        }
+    }
     on_virt(pc, addr, size, false);
     return 0;
 }
@@ -295,6 +309,7 @@ bool init_plugin(void *self)
     invalidate_pc = panda_parse_uint64_opt(args, "invalidate", UINT64_MAX, "block to invalidate once");
     insn_add_pc = panda_parse_uint64_opt(args, "insn_add_rax", UINT64_MAX, "RAX += 1 before this instruction");
     bbe_add_pc = panda_parse_uint64_opt(args, "bbe_add_rax", UINT64_MAX, "RAX += 1000 before this block");
+    mem_reg_write = panda_parse_bool_opt(args, "mem_reg_write", "write RAX from virt_mem_read");
     bool precise = panda_parse_bool_opt(args, "precise", "enable precise PC");
     bool nochain = panda_parse_bool_opt(args, "nochain", "disable TB chaining");
     flush_on_hypercall = panda_parse_bool_opt(args, "flush_on_hypercall", "flush at each hypercall");
@@ -356,6 +371,8 @@ void uninit_plugin(void *self)
             "at_bbt %" PRIu64 "\nat_abt %" PRIu64 "\nat_inv %" PRIu64 "\nat_bbe %" PRIu64
             "\nat_abe %" PRIu64 "\nat_hyp %" PRIu64 "\nat_rst %" PRIu64 "\n",
             at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst);
+    fprintf(out, "mem_reg_write_refused %" PRIu64 "\nmem_reg_write_accepted %" PRIu64 "\n",
+            mem_reg_write_refused, mem_reg_write_accepted);
     fprintf(out, "at_insn %" PRIu64 "\nat_insn_current %" PRIu64 "\nat_bbe_current %" PRIu64 "\n", at_insn,
             at_insn_current, at_bbe_current);
     fprintf(out, "abe_next %" PRIu64 "\nabe_next_match %" PRIu64 "\nabe_next_mismatch %" PRIu64
