@@ -32,6 +32,8 @@ static const struct workload_spec specs[HP_WORKLOAD_KINDS] = {
     [HP_WORKLOAD_FAULT] = {"fault", 1, 100000, false, 0},
     [HP_WORKLOAD_CROSS] = {"cross", 1, 1000000, false, 0},
     [HP_WORKLOAD_ALIAS] = {"alias", 1, UINT64_C(1) << 40, false, 0},
+    [HP_WORKLOAD_SWITCH] = {"switch", 1, 1000000, false, 0},
+    [HP_WORKLOAD_SWITCHGPR] = {"switchgpr", 1, 1000000, false, 0},
 };
 
 const char *hp_workload_name(enum hp_workload_kind kind)
@@ -159,7 +161,7 @@ static void format_error(char *err, size_t size, const char *fmt, ...)
     }
 }
 
-#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N"
+#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N"
 
 const char *hp_skip_kernel_name(const char *cmdline)
 {

@@ -75,6 +75,8 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_FAULT: return workload_fault(w->arg);
     case HP_WORKLOAD_CROSS: return workload_cross(w->arg);
     case HP_WORKLOAD_ALIAS: return workload_alias(w->arg);
+    case HP_WORKLOAD_SWITCH: return workload_switch(w->arg, true);
+    case HP_WORKLOAD_SWITCHGPR: return workload_switch(w->arg, false);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
     }
 }

@@ -10,6 +10,8 @@
 #ifndef HPTEST_MODEL_H
 #define HPTEST_MODEL_H
 
+#include <panda/hypercall.h>
+
 #define HP_HYPERCALL_MAGIC 0x4879706e /* "Hypn" */
 #define HP_FAULT_BASE 0x100000000     /* 4 GiB: the guest maps only below */
 #define HP_FAULT_INSN_LENGTH 3
@@ -171,4 +173,47 @@ static inline uint64_t hp_alias_value(uint64_t n)
 }
 
 #endif /* __ASSEMBLER__ */
+
+/* --- switch N ----------------------------------------------------------------
+ * N steps. Step i (0-based) fills a 256-byte buffer with 32 LCG values
+ * (seeded with HP_SWITCH_SEED, continuing across steps), then makes a
+ * Hypanda hypercall, SWITCH_TO_TCG for even i and SWITCH_TO_KVM for odd i,
+ * with the last LCG value as the register pattern (switch.S), checks that
+ * no register changed and that the TSC did not go back, then folds the
+ * buffer's bytes into FNV-1a. The value is that hash: the same whether the
+ * switches happen or not. The guest also prints "SWITCHES k": how many of
+ * the hypercalls answered HYPANDA_HC_OK. */
+#define HP_SWITCH_PORT HYPANDA_HC_PORT
+#define HP_SWITCH_MAGIC HYPANDA_HC_MAGIC
+#define HP_SWITCH_SEED 0x5357495443480001 /* "SWITCH" 1 */
+#define HP_SWITCH_BUFFER 256
+/* Bits of hp_switch_call's `changed`. */
+#define HP_SWITCH_CHANGED_R8 0
+#define HP_SWITCH_CHANGED_R9 1
+#define HP_SWITCH_CHANGED_R10 2
+#define HP_SWITCH_CHANGED_R12 3
+#define HP_SWITCH_CHANGED_R13 4
+#define HP_SWITCH_CHANGED_R14 5
+#define HP_SWITCH_CHANGED_R15 6
+#define HP_SWITCH_CHANGED_RBP 7
+#define HP_SWITCH_CHANGED_RSI 8
+#define HP_SWITCH_CHANGED_RDI 9
+/* bits 16..31: XMM0..XMM15 */
+#define HP_SWITCH_CHANGED_ST0 32
+#define HP_SWITCH_CHANGED_ST1 33
+
+#ifndef __ASSEMBLER__
+static inline uint64_t hp_switch_value(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_SWITCH_SEED;
+    for (uint64_t i = 0; i < n; i++) {
+        for (int j = 0; j < HP_SWITCH_BUFFER / 8; j++) {
+            x = hp_lcg_next(x);
+            h = hp_fnv_u64(h, x);
+        }
+    }
+    return h;
+}
+#endif
+
 #endif

@@ -7,6 +7,7 @@
 #ifndef HPTEST_WORKLOADS_H
 #define HPTEST_WORKLOADS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 uint64_t hp_count_loop(uint64_t n); /* entry.S */
@@ -19,6 +20,7 @@ uint64_t hp_hypercall_loop(uint64_t n); /* entry.S */
 uint64_t workload_fault(uint64_t n);
 uint64_t workload_cross(uint64_t n);
 uint64_t workload_alias(uint64_t n);
+uint64_t workload_switch(uint64_t n, bool with_fpu);
 
 /* Called by the exception handler: true if the exception was a fault the
  * running workload expects, in which case `frame` (vector, error code,

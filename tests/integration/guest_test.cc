@@ -111,6 +111,46 @@ TEST(GuestAlias, RunsTheSameCodeFromTwoVirtualAddresses) {
     EXPECT_EQ(hp_alias_value(1000), 1001000u);
 }
 
+// switch N without hybrid mode: the same value whatever the hypercall port
+// answers, and the SWITCHES line counts the answers. The state checks around
+// each hypercall (registers, XMM, x87, TSC) pass.
+TEST(GuestSwitch, RunsWithoutHybridModeAndCountsTheAnswers) {
+    const std::vector<std::string> want = {result_line("switch", hp_switch_value(1000))};
+    RunResult none = boot("switch 1000");
+    expect_results(none, want);
+    EXPECT_EQ(lines_starting_with(none.out, "SWITCHES"),
+              std::vector<std::string>{"SWITCHES 0 unavailable 0 forbidden 0 no-device 1000"});
+
+    RunResult device = boot("switch 1000", {"-device", "hypanda-hypercall"});
+    expect_results(device, want);
+    EXPECT_EQ(lines_starting_with(device.out, "SWITCHES"),
+              std::vector<std::string>{"SWITCHES 0 unavailable 1000 forbidden 0 no-device 0"});
+
+    RunResult refused = boot("switch 1000", {"-device", "hypanda-hypercall,allow=none"});
+    expect_results(refused, want);
+    EXPECT_EQ(lines_starting_with(refused.out, "SWITCHES"),
+              std::vector<std::string>{"SWITCHES 0 unavailable 0 forbidden 1000 no-device 0"});
+}
+
+TEST(GuestSwitch, GprVariantHasTheSameValue) {
+    RunResult r = boot("switchgpr 300", {"-device", "hypanda-hypercall"});
+    expect_results(r, {result_line("switchgpr", hp_switch_value(300))});
+    EXPECT_EQ(lines_starting_with(r.out, "SWITCHES"),
+              std::vector<std::string>{"SWITCHES 0 unavailable 300 forbidden 0 no-device 0"});
+}
+
+TEST(GuestSwitch, BadHypercallDeviceSettingsAreOneErrorLine) {
+    RunResult r = boot("switch 1", {"-device", "hypanda-hypercall,allow=everything"});
+    EXPECT_EQ(r.exit_status, 1) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.err, "").size(), 1u) << describe(r);
+    EXPECT_NE(r.err.find("hypanda-hypercall: allow=everything: unknown command class 'everything'"),
+              std::string::npos)
+        << describe(r);
+    RunResult two = boot("switch 1", {"-device", "hypanda-hypercall", "-device", "hypanda-hypercall"});
+    EXPECT_EQ(two.exit_status, 1) << describe(two);
+    EXPECT_NE(two.err.find("only one such device per machine"), std::string::npos) << describe(two);
+}
+
 TEST(GuestChain, RunsWorkloadsInOrder) {
     expect_results(boot("count 1000 mem 10 io 5 timer 3 user 7", kIntelCpu),
                    {result_line("count", expected_count(1000)), result_line("mem", expected_mem(10)),
@@ -120,7 +160,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -134,7 +174,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N");
 }
 
 }  // namespace

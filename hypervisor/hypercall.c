@@ -1,0 +1,167 @@
+/*
+ * hypanda-hypercall: the guest's way to ask the host for an action, an I/O
+ * port read with the command in registers (include/panda/hypercall.h). It
+ * works the same under TCG and KVM: the read reaches this handler on the
+ * vCPU thread either way, after the vCPU's registers are synchronised.
+ *
+ * The host decides what a guest may ask: `allow` names the classes of
+ * commands the device carries out (default "switch"; "none" refuses all
+ * but the engine query). Engine switches need hybrid mode; without it a
+ * switch answers HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on.
+ *
+ *   -device hypanda-hypercall[,iobase=0x5848][,allow=switch|none]
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/module.h"
+#include "qom/object.h"
+#include "hw/isa/isa.h"
+#include "hw/qdev-properties.h"
+#include "sysemu/hw_accel.h"
+#include "sysemu/kvm.h"
+#include "cpu.h"
+
+#include "hypanda/include/panda/hypercall.h"
+
+#define TYPE_HYPANDA_HYPERCALL "hypanda-hypercall"
+OBJECT_DECLARE_SIMPLE_TYPE(HypercallState, HYPANDA_HYPERCALL)
+
+/* Classes of commands the host may allow. */
+enum {
+    ALLOW_SWITCH = 1 << 0,
+};
+
+struct HypercallState {
+    ISADevice parent_obj;
+    uint32_t iobase;
+    char *allow_text;
+    uint32_t allow;
+    MemoryRegion io;
+};
+
+static HypercallState *the_device;
+
+static uint32_t do_switch(HypercallState *s, int engine)
+{
+    if (!(s->allow & ALLOW_SWITCH)) {
+        return HYPANDA_HC_ERR_FORBIDDEN;
+    }
+    /* Engine switches come with hybrid mode (hypervisor/, issue 5). */
+    (void)engine;
+    return HYPANDA_HC_ERR_UNAVAILABLE;
+}
+
+static uint32_t execute(HypercallState *s, CPUX86State *env)
+{
+    if ((uint32_t)env->regs[R_EAX] != HYPANDA_HC_MAGIC) {
+        return HYPANDA_HC_ERR_BAD_MAGIC;
+    }
+    switch ((uint32_t)env->regs[R_EBX]) {
+    case HYPANDA_HC_QUERY_ENGINE:
+        return kvm_enabled() ? HYPANDA_ENGINE_KVM : HYPANDA_ENGINE_TCG;
+    case HYPANDA_HC_SWITCH_TO_TCG:
+        return do_switch(s, HYPANDA_ENGINE_TCG);
+    case HYPANDA_HC_SWITCH_TO_KVM:
+        return do_switch(s, HYPANDA_ENGINE_KVM);
+    default:
+        return HYPANDA_HC_ERR_UNKNOWN;
+    }
+}
+
+static uint64_t hypercall_read(void *opaque, hwaddr addr, unsigned size)
+{
+    HypercallState *s = opaque;
+    if (current_cpu == NULL || size != 4) {
+        return HYPANDA_HC_ERR_BAD_MAGIC;
+    }
+    /* Under KVM the registers are still in the kernel. Once fetched, they
+     * are written back before the guest runs again, over the completion of
+     * this IN on some KVMs: so the result goes into EAX here as well (IN
+     * EAX zero-extends into RAX). */
+    cpu_synchronize_state(current_cpu);
+    CPUX86State *env = &X86_CPU(current_cpu)->env;
+    uint32_t result = execute(s, env);
+    env->regs[R_EAX] = result;
+    return result;
+}
+
+static void hypercall_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
+{
+    /* Writes carry nothing: commands are reads. */
+}
+
+static const MemoryRegionOps hypercall_ops = {
+    .read = hypercall_read,
+    .write = hypercall_write,
+    .valid.min_access_size = 1,
+    .valid.max_access_size = 4,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+};
+
+/* "switch", "none", or classes joined with '+'. */
+static bool parse_allow(const char *text, uint32_t *allow, Error **errp)
+{
+    *allow = 0;
+    if (strcmp(text, "none") == 0) {
+        return true;
+    }
+    g_auto(GStrv) words = g_strsplit(text, "+", -1);
+    for (char **w = words; *w != NULL; w++) {
+        if (strcmp(*w, "switch") == 0) {
+            *allow |= ALLOW_SWITCH;
+        } else {
+            error_setg(errp, "hypanda-hypercall: allow=%s: unknown command class '%s' "
+                       "(known: switch, or none)", text, *w);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void hypercall_realize(DeviceState *dev, Error **errp)
+{
+    HypercallState *s = HYPANDA_HYPERCALL(dev);
+    if (the_device != NULL) {
+        error_setg(errp, "hypanda-hypercall: only one such device per machine");
+        return;
+    }
+    if (!parse_allow(s->allow_text ? s->allow_text : "switch", &s->allow, errp)) {
+        return;
+    }
+    memory_region_init_io(&s->io, OBJECT(dev), &hypercall_ops, s, TYPE_HYPANDA_HYPERCALL, 4);
+    memory_region_add_subregion(isa_address_space_io(ISA_DEVICE(dev)), s->iobase, &s->io);
+    the_device = s;
+}
+
+static Property hypercall_properties[] = {
+    DEFINE_PROP_UINT32("iobase", HypercallState, iobase, HYPANDA_HC_PORT),
+    DEFINE_PROP_STRING("allow", HypercallState, allow_text),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void hypercall_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    dc->realize = hypercall_realize;
+    dc->desc = "Hypanda guest hypercalls (engine switches)";
+    dc->user_creatable = true;
+    device_class_set_props(dc, hypercall_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo hypercall_info = {
+    .name = TYPE_HYPANDA_HYPERCALL,
+    .parent = TYPE_ISA_DEVICE,
+    .instance_size = sizeof(HypercallState),
+    .class_init = hypercall_class_init,
+};
+
+static void hypercall_register_types(void)
+{
+    type_register_static(&hypercall_info);
+}
+
+type_init(hypercall_register_types)
+
