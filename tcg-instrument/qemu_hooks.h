@@ -19,6 +19,8 @@ typedef struct CPUState CPUState;
 typedef struct Monitor Monitor;
 typedef struct QDict QDict;
 typedef struct TranslationBlock TranslationBlock;
+typedef struct TCGv_i32_d *TCGv_i32;
+typedef struct TCGv_i64_d *TCGv_i64;
 struct DisasContextBase;
 
 /* softmmu/vl.c, version(): the Hypanda line after QEMU's own version lines,
@@ -68,21 +70,30 @@ TranslationBlock *hypanda_lookup_next_tb(CPUState *cpu);
  * faulting instruction after a fault inside a block (cb_cpu_restore_state). */
 void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
 
-/* accel/tcg/cputlb.c: every guest data access on the slow path, which all
- * accesses take while the memory callbacks are on (TLB_HYPANDA_MEMCB). Loads
- * are reported after they happen, with the value; stores before, once the
- * page is known to be writable. `by_helper` tells accesses QEMU's C code
- * makes (the cpu_ld and cpu_st functions: descriptor tables, interrupt frames, IRET...)
- * from those of the generated code. `env` is the CPUArchState. */
-bool hypanda_memcb_enabled(void);
-
+/* accel/tcg/cputlb.c, cpu_load_helper() and cpu_store_helper(): the guest
+ * data accesses QEMU's C code makes (the cpu_ld and cpu_st functions:
+ * descriptor tables, interrupt frames, IRET...): loads reported after they
+ * happen, with the value; stores before, once the page is known to be
+ * writable. The generated code's own accesses are reported by the code
+ * itself (hypanda_gen_mem_*). `env` is the CPUArchState. */
 /* accel/tcg/cpu-exec.c: an interrupt or exception is being delivered (its
  * memory accesses belong to no instruction); false again after it, and
  * after any longjmp back to the execution loop. */
 void hypanda_delivering_interrupt(bool delivering);
-void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper);
-void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper,
-                       uintptr_t retaddr);
+void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value);
+void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, uintptr_t retaddr);
+
+/* tcg/tcg-op.c: around each guest load and store the generated code makes,
+ * while the memory callbacks are on (x86-64 targets: addresses are 64-bit).
+ * hypanda_gen_mem_prepare copies the address before a load (which may
+ * overwrite it), or returns NULL when nothing is instrumented; the load
+ * hooks take that copy (and free it), after the load; the store hooks run
+ * before the store. */
+TCGv_i64 hypanda_gen_mem_prepare(TCGv_i64 addr);
+void hypanda_gen_mem_load_i32(TCGv_i64 addr_copy, TCGv_i32 val, uint32_t oi);
+void hypanda_gen_mem_load_i64(TCGv_i64 addr_copy, TCGv_i64 val, uint32_t oi);
+void hypanda_gen_mem_store_i32(TCGv_i64 addr, TCGv_i32 val, uint32_t oi);
+void hypanda_gen_mem_store_i64(TCGv_i64 addr, TCGv_i64 val, uint32_t oi);
 
 /* target/i386/tcg/misc_helper.c: CPUID, the x86 guest hypercall, before it
  * executes (guest_hypercall). */

@@ -25,7 +25,7 @@ static bool chaining_disabled;
  * on too. */
 bool hypanda_precise_pc_enabled(void)
 {
-    return precise_pc || hypanda_memcb_enabled();
+    return precise_pc || hypanda_memcb_on();
 }
 
 bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc)

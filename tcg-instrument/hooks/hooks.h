@@ -26,6 +26,18 @@ bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc);
  * this notes the write, so that the guest is resumed to see it. */
 bool hypanda_note_register_write(CPUState *cpu);
 
+/* Whether the memory callbacks are on (memory.c; false in linux-user). */
+bool hypanda_memcb_on(void);
+
+/* The PC of the instruction being translated (translate.c). */
+uint64_t hypanda_translating_insn_pc(void);
+
+/* Reports an access the generated code made (memory.c, from the helpers in
+ * translate.c): a store is probed first, so a faulting one is reported only
+ * when retried; `retaddr` is the helper's return address for that. */
+void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint32_t oi,
+                                     uint64_t value, bool write, uintptr_t retaddr);
+
 /* Memory callbacks are running (memory.c), for the above. */
 void hypanda_in_memory_callbacks(bool running);
 

@@ -1,12 +1,13 @@
 /*
  * The memory callbacks: virt_mem_read/write and phys_mem_read/write, on
- * after panda_enable_memcb(). While they are on, every TLB entry for data
- * carries TLB_HYPANDA_MEMCB, so every guest data access (the generated
- * code's and QEMU's C helpers') takes the slow path in cputlb.c, which
- * calls the hooks below. Loads are reported after they happen, with the
- * value read; stores before they happen, with the value to be written, once
- * the page is known to be mapped and writable (so a store that faults is
- * reported only when it is retried and succeeds).
+ * after panda_enable_memcb(). While they are on, the generated code calls a
+ * helper after each guest load and before each store (hypanda_gen_mem_*,
+ * emitted from tcg-op.c), with the instruction's PC; the accesses QEMU's C
+ * helpers make (descriptor tables, interrupt frames, ...) are reported from
+ * cputlb.c's cpu_ld/cpu_st functions. Loads are reported after they happen,
+ * with the value read; stores before they happen, with the value to be
+ * written, once the page is known to be mapped and writable (so a store
+ * that faults is reported only when it is retried and succeeds).
  *
  * An access that crosses a page boundary is reported once to the virtual
  * callbacks (its full size, at its first byte's virtual address) and once
@@ -20,6 +21,9 @@
 #include "exec/cpu_ldst.h"
 #include "exec/exec-all.h"
 #include "tcg/tcg.h"
+#include "tcg/tcg-op.h"
+#include "exec/helper-proto.h"
+#include "exec/helper-gen.h"
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
@@ -30,24 +34,20 @@ static bool memcb_on;
 static __thread panda_mem_origin access_origin;
 static __thread bool delivering;
 
-bool hypanda_memcb_enabled(void)
+bool hypanda_memcb_on(void)
 {
     return memcb_on;
 }
 
 static void set_memcb(bool on)
 {
-    CPUState *cpu;
     if (memcb_on == on) {
         return;
     }
     memcb_on = on;
-    /* Refill every TLB entry with (or without) TLB_HYPANDA_MEMCB, and
-     * retranslate so the PC of each instruction is stored for the
-     * callbacks. */
-    CPU_FOREACH(cpu) {
-        tlb_flush(cpu);
-    }
+    /* Retranslate: the generated code's loads and stores get (or lose)
+     * their reporting calls, and each instruction's PC is stored for the
+     * accesses helpers make. */
     hypanda_host_flush_translations();
 }
 
@@ -86,8 +86,8 @@ static uint64_t physical_address(CPUArchState *env, uint64_t addr, int mmu_idx)
     return panda_virt_to_phys(env_cpu(env), addr);
 }
 
-static void report(CPUArchState *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper,
-                   bool write)
+static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, uint64_t value,
+                   bool by_helper, bool write)
 {
     const panda_cb_type virt = write ? PANDA_CB_VIRT_MEM_WRITE : PANDA_CB_VIRT_MEM_READ;
     const panda_cb_type phys = write ? PANDA_CB_PHYS_MEM_WRITE : PANDA_CB_PHYS_MEM_READ;
@@ -97,12 +97,11 @@ static void report(CPUArchState *env, uint64_t addr, uint32_t oi, uint64_t value
     CPUState *cpu = env_cpu(env);
     const uint64_t size = memop_size(get_memop(oi));
     const int mmu_idx = get_mmuidx(oi);
-    const uint64_t pc = cpu->hypanda_guest_pc;
+    /* The bytes as they are (or will be) in guest memory: guest and host
+     * are little-endian. */
     uint8_t bytes[8];
-    /* The bytes as they are (or will be) in guest memory: x86 is little-endian. */
-    for (uint64_t i = 0; i < size; i++) {
-        bytes[i] = value >> (8 * i);
-    }
+    QEMU_BUILD_BUG_ON(HOST_BIG_ENDIAN);
+    memcpy(bytes, &value, sizeof bytes);
     access_origin = delivering ? PANDA_MEM_BY_DELIVERY
                                : by_helper ? PANDA_MEM_BY_HELPER : PANDA_MEM_BY_INSN;
     hypanda_in_memory_callbacks(true);
@@ -126,22 +125,11 @@ static void report(CPUArchState *env, uint64_t addr, uint32_t oi, uint64_t value
     access_origin = PANDA_MEM_BY_INSN;
 }
 
-void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper)
+/* Fault now if the store will fault, before reporting it. A store within
+ * one page whose TLB entry is present for writing, with no watchpoint,
+ * cannot fault: no probe needed (the usual case). */
+static void probe_store(CPUArchState *env, uint64_t addr, uint32_t oi, uintptr_t retaddr)
 {
-    if (memcb_on) {
-        report(env, addr, oi, value, by_helper, false);
-    }
-}
-
-void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bool by_helper,
-                       uintptr_t retaddr)
-{
-    if (!memcb_on) {
-        return;
-    }
-    /* Fault now if the store will fault, before reporting it. A store
-     * within one page whose TLB entry is present for writing, with no
-     * watchpoint, cannot fault: no probe needed (the usual case). */
     const uint64_t size = memop_size(get_memop(oi));
     const int mmu_idx = get_mmuidx(oi);
     uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
@@ -152,5 +140,81 @@ void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, bo
             probe_access(env, addr + first, size - first, MMU_DATA_STORE, mmu_idx, retaddr);
         }
     }
-    report(env, addr, oi, value, by_helper, true);
+}
+
+void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value)
+{
+    if (memcb_on) {
+        report(env, env_cpu(env)->hypanda_guest_pc, addr, oi, value, true, false);
+    }
+}
+
+void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, uintptr_t retaddr)
+{
+    if (memcb_on) {
+        probe_store(env, addr, oi, retaddr);
+        report(env, env_cpu(env)->hypanda_guest_pc, addr, oi, value, true, true);
+    }
+}
+
+/* ---- The generated code's own accesses ----------------------------------- */
+
+TCGv_i64 hypanda_gen_mem_prepare(TCGv_i64 addr)
+{
+    if (!memcb_on) {
+        return NULL;
+    }
+    TCGv_i64 copy = tcg_temp_new_i64();
+    tcg_gen_mov_i64(copy, addr);
+    return copy;
+}
+
+void hypanda_gen_mem_load_i64(TCGv_i64 addr_copy, TCGv_i64 val, uint32_t oi)
+{
+    if (addr_copy == NULL) {
+        return;
+    }
+    gen_helper_panda_mem_load(cpu_env, addr_copy, val, tcg_constant_i32(oi),
+                              tcg_constant_i64(hypanda_translating_insn_pc()));
+    tcg_temp_free_i64(addr_copy);
+}
+
+void hypanda_gen_mem_load_i32(TCGv_i64 addr_copy, TCGv_i32 val, uint32_t oi)
+{
+    if (addr_copy == NULL) {
+        return;
+    }
+    TCGv_i64 wide = tcg_temp_new_i64();
+    tcg_gen_extu_i32_i64(wide, val);
+    hypanda_gen_mem_load_i64(addr_copy, wide, oi);
+    tcg_temp_free_i64(wide);
+}
+
+void hypanda_gen_mem_store_i64(TCGv_i64 addr, TCGv_i64 val, uint32_t oi)
+{
+    if (!memcb_on) {
+        return;
+    }
+    gen_helper_panda_mem_store(cpu_env, addr, val, tcg_constant_i32(oi),
+                               tcg_constant_i64(hypanda_translating_insn_pc()));
+}
+
+void hypanda_gen_mem_store_i32(TCGv_i64 addr, TCGv_i32 val, uint32_t oi)
+{
+    if (!memcb_on) {
+        return;
+    }
+    TCGv_i64 wide = tcg_temp_new_i64();
+    tcg_gen_extu_i32_i64(wide, val);
+    hypanda_gen_mem_store_i64(addr, wide, oi);
+    tcg_temp_free_i64(wide);
+}
+
+void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint32_t oi,
+                                     uint64_t value, bool write, uintptr_t retaddr)
+{
+    if (write) {
+        probe_store(env, addr, oi, retaddr);
+    }
+    report(env, pc, addr, oi, value, false, write);
 }

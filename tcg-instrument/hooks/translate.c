@@ -92,9 +92,16 @@ static void emit_ptr_ptr_ptr(TCGv_ptr cpu, void *a, TCGv_ptr b)
     gen_helper_panda_call_ptr_ptr_ptr(cpu, tcg_constant_ptr(a), b);
 }
 
-/* The block this thread is translating (translation is per vCPU thread). */
+/* The block this thread is translating (translation is per vCPU thread),
+ * and the instruction. */
 static __thread TranslationBlock *translating;
 static __thread uint64_t translating_pc;
+static __thread uint64_t translating_insn_pc;
+
+uint64_t hypanda_translating_insn_pc(void)
+{
+    return translating_insn_pc;
+}
 
 /* A check emitted after a direct call to a before_block_exec or insn_exec
  * callback branches here when the callback wrote a guest register; the
@@ -171,6 +178,7 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
     TCGOp *start = tcg_last_op();
     g_assert(start->opc == INDEX_op_insn_start);
     const uint64_t insn_data = start->args[1];
+    translating_insn_pc = db->pc_next;
     if (hypanda_precise_pc_enabled()) {
         tcg_gen_st_i64(tcg_constant_i64(db->pc_next), cpu_env,
                        offsetof(ArchCPU, parent_obj.hypanda_guest_pc) - offsetof(ArchCPU, env));
@@ -367,6 +375,19 @@ void HELPER(panda_restart)(void *env, void *entry, uint64_t pc, uint64_t plugins
     cpu->cflags_next_tb = curr_cflags(cpu) | CF_NOIRQ |
                           (block_start ? CF_HYPANDA_NO_BLOCK_START : CF_HYPANDA_BARE | 1);
     cpu_loop_exit(cpu);
+}
+
+/* The memory callbacks for the generated code's own loads and stores
+ * (memory.c emits the calls). TCG_CALL_NO_WG: callbacks read registers
+ * (written back before the call); they may not write them. */
+void HELPER(panda_mem_load)(void *env, uint64_t addr, uint64_t value, uint32_t oi, uint64_t pc)
+{
+    hypanda_report_generated_access(env, pc, addr, oi, value, false, GETPC());
+}
+
+void HELPER(panda_mem_store)(void *env, uint64_t addr, uint64_t value, uint32_t oi, uint64_t pc)
+{
+    hypanda_report_generated_access(env, pc, addr, oi, value, true, GETPC());
 }
 
 void *HELPER(panda_next_tb)(void *env)

@@ -132,9 +132,37 @@ void panda_memsavep(FILE *out)
     error_report("panda_memsavep: linux-user mode has no physical memory to save");
 }
 
-bool hypanda_memcb_enabled(void)
+bool hypanda_memcb_on(void)
 {
     return false;
+}
+
+/* No memory callbacks in linux-user: the generated code never reports. */
+TCGv_i64 hypanda_gen_mem_prepare(TCGv_i64 addr)
+{
+    return NULL;
+}
+
+void hypanda_gen_mem_load_i32(TCGv_i64 addr_copy, TCGv_i32 val, uint32_t oi)
+{
+}
+
+void hypanda_gen_mem_load_i64(TCGv_i64 addr_copy, TCGv_i64 val, uint32_t oi)
+{
+}
+
+void hypanda_gen_mem_store_i32(TCGv_i64 addr, TCGv_i32 val, uint32_t oi)
+{
+}
+
+void hypanda_gen_mem_store_i64(TCGv_i64 addr, TCGv_i64 val, uint32_t oi)
+{
+}
+
+void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint32_t oi,
+                                     uint64_t value, bool write, uintptr_t retaddr)
+{
+    g_assert_not_reached();
 }
 
 void panda_enable_memcb(void)
