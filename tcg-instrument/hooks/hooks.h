@@ -6,6 +6,8 @@
 #ifndef HYPANDA_HOOKS_H
 #define HYPANDA_HOOKS_H
 
+#include "hypanda/tcg-instrument/runtime/runtime.h"
+
 /* Registers the panda-* QMP commands (monitor.c). */
 void hypanda_register_qmp_commands(void);
 
@@ -37,6 +39,13 @@ uint64_t hypanda_translating_insn_pc(void);
  * when retried; `retaddr` is the helper's return address for that. */
 void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint32_t oi,
                                      uint64_t value, bool write, uintptr_t retaddr);
+
+/* Emits direct calls to every enabled callback of `type` (virt_mem_read or
+ * virt_mem_write) for an access of the generated code (translate.c). */
+void hypanda_gen_direct_mem_calls(panda_cb_type type, TCGv_i64 addr, TCGv_i64 value, uint32_t oi);
+
+/* Makes a store that would fault fault now (memory.c). */
+void hypanda_probe_store(void *env, uint64_t addr, uint32_t oi, uintptr_t retaddr);
 
 /* Memory callbacks are running (memory.c), for the above. */
 void hypanda_in_memory_callbacks(bool running);

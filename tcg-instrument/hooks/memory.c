@@ -128,8 +128,9 @@ static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, u
 /* Fault now if the store will fault, before reporting it. A store within
  * one page whose TLB entry is present for writing, with no watchpoint,
  * cannot fault: no probe needed (the usual case). */
-static void probe_store(CPUArchState *env, uint64_t addr, uint32_t oi, uintptr_t retaddr)
+void hypanda_probe_store(void *opaque, uint64_t addr, uint32_t oi, uintptr_t retaddr)
 {
+    CPUArchState *env = opaque;
     const uint64_t size = memop_size(get_memop(oi));
     const int mmu_idx = get_mmuidx(oi);
     uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
@@ -152,7 +153,7 @@ void hypanda_mem_read(void *env, uint64_t addr, uint32_t oi, uint64_t value)
 void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, uintptr_t retaddr)
 {
     if (memcb_on) {
-        probe_store(env, addr, oi, retaddr);
+        hypanda_probe_store(env, addr, oi, retaddr);
         report(env, env_cpu(env)->hypanda_guest_pc, addr, oi, value, true, true);
     }
 }
@@ -169,13 +170,28 @@ TCGv_i64 hypanda_gen_mem_prepare(TCGv_i64 addr)
     return copy;
 }
 
+/* With only virtual-address callbacks registered, the generated code calls
+ * them itself (translate.c); with physical ones, it goes through report()
+ * (the physical address and page split are worked out there). Registering
+ * either kind retranslates. */
+static bool direct_calls(void)
+{
+    return !hypanda_wants(PANDA_CB_PHYS_MEM_READ) && !hypanda_wants(PANDA_CB_PHYS_MEM_WRITE);
+}
+
 void hypanda_gen_mem_load_i64(TCGv_i64 addr_copy, TCGv_i64 val, uint32_t oi)
 {
     if (addr_copy == NULL) {
         return;
     }
-    gen_helper_panda_mem_load(cpu_env, addr_copy, val, tcg_constant_i32(oi),
-                              tcg_constant_i64(hypanda_translating_insn_pc()));
+    if (direct_calls()) {
+        if (hypanda_wants(PANDA_CB_VIRT_MEM_READ)) {
+            hypanda_gen_direct_mem_calls(PANDA_CB_VIRT_MEM_READ, addr_copy, val, oi);
+        }
+    } else {
+        gen_helper_panda_mem_load(cpu_env, addr_copy, val, tcg_constant_i32(oi),
+                                  tcg_constant_i64(hypanda_translating_insn_pc()));
+    }
     tcg_temp_free_i64(addr_copy);
 }
 
@@ -195,8 +211,15 @@ void hypanda_gen_mem_store_i64(TCGv_i64 addr, TCGv_i64 val, uint32_t oi)
     if (!memcb_on) {
         return;
     }
-    gen_helper_panda_mem_store(cpu_env, addr, val, tcg_constant_i32(oi),
-                               tcg_constant_i64(hypanda_translating_insn_pc()));
+    if (direct_calls()) {
+        if (hypanda_wants(PANDA_CB_VIRT_MEM_WRITE)) {
+            gen_helper_panda_mem_probe_store(cpu_env, addr, tcg_constant_i32(oi));
+            hypanda_gen_direct_mem_calls(PANDA_CB_VIRT_MEM_WRITE, addr, val, oi);
+        }
+    } else {
+        gen_helper_panda_mem_store(cpu_env, addr, val, tcg_constant_i32(oi),
+                                   tcg_constant_i64(hypanda_translating_insn_pc()));
+    }
 }
 
 void hypanda_gen_mem_store_i32(TCGv_i64 addr, TCGv_i32 val, uint32_t oi)
@@ -214,7 +237,7 @@ void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint
                                      uint64_t value, bool write, uintptr_t retaddr)
 {
     if (write) {
-        probe_store(env, addr, oi, retaddr);
+        hypanda_probe_store(env, addr, oi, retaddr);
     }
     report(env, pc, addr, oi, value, false, write);
 }

@@ -309,7 +309,7 @@ void hypanda_in_memory_callbacks(bool running)
 
 bool hypanda_note_register_write(CPUState *cpu)
 {
-    if (in_memory_callback) {
+    if (in_memory_callback || cpu->hypanda_in_mem_cb) {
         return false;
     }
     /* Callbacks run from C (DISPATCH: hypercall, restore, translation,
@@ -377,6 +377,38 @@ void HELPER(panda_restart)(void *env, void *entry, uint64_t pc, uint64_t plugins
     cpu_loop_exit(cpu);
 }
 
+/* The virtual-address memory callbacks called straight from the generated
+ * code (memory.c decides when): the access's bytes go to a CPUState field
+ * the callback gets a pointer to, and a CPUState flag says a memory
+ * callback runs (panda_reg_write refuses then). */
+void hypanda_gen_direct_mem_calls(panda_cb_type type, TCGv_i64 addr, TCGv_i64 value, uint32_t oi)
+{
+    const HypandaCallbackList *list = &hypanda_callbacks[type];
+    const uint64_t size = memop_size(get_memop(oi));
+    tcg_gen_st_i64(value, cpu_env, CPU_FIELD(hypanda_mem_bytes));
+    tcg_gen_st_i32(tcg_constant_i32(1), cpu_env, CPU_FIELD(hypanda_in_mem_cb));
+    for (size_t i = 0; i < list->count; i++) {
+        const HypandaCallback *c = &list->entries[i];
+        if (!*c->enabled) {
+            continue;
+        }
+        TCGv_ptr cpu_ptr = gen_cpu_pointer();
+        TCGv_ptr bytes = tcg_temp_new_ptr();
+        tcg_gen_addi_ptr(bytes, cpu_env, CPU_FIELD(hypanda_mem_bytes));
+        gen_helper_panda_call_nowg_mem(cpu_ptr, tcg_constant_i64(translating_insn_pc), addr,
+                                       tcg_constant_i64(size), bytes);
+        tcg_temp_free_ptr(bytes);
+        tcg_temp_free_ptr(cpu_ptr);
+        retarget_last_call(c->cb.cbaddr);
+    }
+    tcg_gen_st_i32(tcg_constant_i32(0), cpu_env, CPU_FIELD(hypanda_in_mem_cb));
+}
+
+void HELPER(panda_mem_probe_store)(void *env, uint64_t addr, uint32_t oi)
+{
+    hypanda_probe_store(env, addr, oi, GETPC());
+}
+
 /* The memory callbacks for the generated code's own loads and stores
  * (memory.c emits the calls). TCG_CALL_NO_WG: callbacks read registers
  * (written back before the call); they may not write them. */
@@ -403,6 +435,11 @@ void HELPER(panda_call_nowg_ptr_ptr)(void *cpu, void *a)
 }
 
 void HELPER(panda_call_nowg_ptr_i64)(void *cpu, uint64_t a)
+{
+    g_assert_not_reached();
+}
+
+void HELPER(panda_call_nowg_mem)(void *cpu, uint64_t pc, uint64_t addr, uint64_t size, void *bytes)
 {
     g_assert_not_reached();
 }

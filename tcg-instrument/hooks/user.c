@@ -165,6 +165,11 @@ void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint
     g_assert_not_reached();
 }
 
+void hypanda_probe_store(void *env, uint64_t addr, uint32_t oi, uintptr_t retaddr)
+{
+    g_assert_not_reached();
+}
+
 void panda_enable_memcb(void)
 {
     static bool said;

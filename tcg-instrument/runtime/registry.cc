@@ -213,6 +213,10 @@ void Registry::add_callback(Plugin* plugin, panda_cb_type type, panda_cb cb) {
     case PANDA_CB_AFTER_BLOCK_EXEC:
     case PANDA_CB_INSN_TRANSLATE:
     case PANDA_CB_INSN_EXEC:
+    case PANDA_CB_VIRT_MEM_READ:
+    case PANDA_CB_VIRT_MEM_WRITE:
+    case PANDA_CB_PHYS_MEM_READ:
+    case PANDA_CB_PHYS_MEM_WRITE:
         // Decided at translation time: translate again.
         hypanda_host_flush_translations();
         break;
