@@ -4,12 +4,15 @@
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 
 #include "expected.h"
+#include "elf_image.h"
 #include "model.h"
 #include "run.h"
 
@@ -130,6 +133,33 @@ TEST(GuestSwitch, RunsWithoutHybridModeAndCountsTheAnswers) {
     expect_results(refused, want);
     EXPECT_EQ(lines_starting_with(refused.out, "SWITCHES"),
               std::vector<std::string>{"SWITCHES 0 unavailable 0 forbidden 1000 no-device 0"});
+}
+
+// The state check around the hypercall sees a register the host changed:
+// a plugin adds 1 to R12 right after the first hypercall's IN.
+TEST(GuestSwitch, StateCheckCatchesAChangedRegister) {
+    ElfImage image = ElfImage::load(build_root() + "/tests/guest/hptest64.elf");
+    const uint64_t call = image.symbols.at("hp_switch_call");
+    const std::vector<uint8_t> code = image.bytes_at(call, 400);
+    // mov $HP_SWITCH_PORT,%edx; in (%dx),%eax
+    const std::vector<uint8_t> in_seq = {0xba, HP_SWITCH_PORT & 0xff, HP_SWITCH_PORT >> 8, 0, 0, 0xed};
+    uint64_t after_in = 0;
+    for (size_t i = 0; i + in_seq.size() <= code.size(); i++) {
+        if (std::equal(in_seq.begin(), in_seq.end(), code.begin() + i)) {
+            after_in = call + i + in_seq.size();
+            break;
+        }
+    }
+    ASSERT_NE(after_in, 0u);
+    RunResult r = run(guest_args("switch 3",
+                                 {"-panda-plugin", build_root() + "/tests/plugins/panda_probe.so",
+                                  "-panda-arg", "probe:cbs=insn", "-panda-arg", "probe:add_reg=r12",
+                                  "-panda-arg", "probe:insn_add_rax=" + std::to_string(after_in)}),
+                      kLimit);
+    EXPECT_EQ(r.exit_status, debug_exit_status(2)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "ERROR"),
+              std::vector<std::string>{"ERROR switch: registers changed across hypercall 0, mask 0x0000000000000008"})
+        << describe(r);
 }
 
 TEST(GuestSwitch, GprVariantHasTheSameValue) {

@@ -20,6 +20,7 @@
  *                 instruction at PC
  *   bbe_add_rax=PC    (with bbe) RAX += 1000 in before_block_exec before
  *                 each block starting at PC
+ *   add_reg=NAME  the register those two add to instead of RAX
  *   mem_reg_write=1   (with vmem/mem) write RAX (unchanged) from every
  *                 virt_mem_read and count how often that is refused
  *   precise=1     panda_enable_precise_pc() at init
@@ -193,11 +194,13 @@ static bool on_inv(CPUState *cpu, TranslationBlock *tb)
  * insn_add_pc, RAX += 1000 before each block starting at bbe_add_pc. */
 static uint64_t insn_add_pc = UINT64_MAX, bbe_add_pc = UINT64_MAX;
 
+static int add_reg = PANDA_REG_X86_RAX; /* add_reg=NAME */
+
 static void add_to_rax(CPUState *cpu, uint64_t v)
 {
-    uint64_t rax = 0;
-    panda_reg_read(cpu, PANDA_REG_X86_RAX, &rax);
-    panda_reg_write(cpu, PANDA_REG_X86_RAX, rax + v);
+    uint64_t value = 0;
+    panda_reg_read(cpu, add_reg, &value);
+    panda_reg_write(cpu, add_reg, value + v);
 }
 
 /* after_block_exec's next_tb, checked against the block that runs next. */
@@ -309,6 +312,13 @@ bool init_plugin(void *self)
     invalidate_pc = panda_parse_uint64_opt(args, "invalidate", UINT64_MAX, "block to invalidate once");
     insn_add_pc = panda_parse_uint64_opt(args, "insn_add_rax", UINT64_MAX, "RAX += 1 before this instruction");
     bbe_add_pc = panda_parse_uint64_opt(args, "bbe_add_rax", UINT64_MAX, "RAX += 1000 before this block");
+    const char *reg = panda_parse_string_opt(args, "add_reg", "rax", "register the adds go to");
+    add_reg = panda_reg_from_name(reg);
+    if (add_reg < 0) {
+        fprintf(stderr, "probe: add_reg=%s: no such register\n", reg);
+        panda_free_args(args);
+        return false;
+    }
     mem_reg_write = panda_parse_bool_opt(args, "mem_reg_write", "write RAX from virt_mem_read");
     bool precise = panda_parse_bool_opt(args, "precise", "enable precise PC");
     bool nochain = panda_parse_bool_opt(args, "nochain", "disable TB chaining");
