@@ -9,6 +9,10 @@
  * written, once the page is known to be mapped and writable (so a store
  * that faults is reported only when it is retried and succeeds).
  *
+ * In linux-user (hypanda-x86_64) the program's own loads and stores are
+ * reported to the virtual-address callbacks; there are no physical
+ * addresses, and the accesses QEMU's C code makes there are not reported.
+ *
  * An access that crosses a page boundary is reported once to the virtual
  * callbacks (its full size, at its first byte's virtual address) and once
  * per page to the physical callbacks (each piece with its own physical
@@ -71,6 +75,7 @@ void hypanda_delivering_interrupt(bool on)
     delivering = on;
 }
 
+#ifndef CONFIG_USER_ONLY
 /* Guest-physical address of `addr` from the TLB entry the access just used
  * (or the page tables, if that entry has been replaced since). */
 static uint64_t physical_address(CPUArchState *env, uint64_t addr, int mmu_idx)
@@ -85,6 +90,7 @@ static uint64_t physical_address(CPUArchState *env, uint64_t addr, int mmu_idx)
     }
     return panda_virt_to_phys(env_cpu(env), addr);
 }
+#endif
 
 static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, uint64_t value,
                    bool by_helper, bool write)
@@ -110,6 +116,7 @@ static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, u
                  write ? c->cb.virt_mem_write(cpu, pc, addr, size, bytes)
                        : c->cb.virt_mem_read(cpu, pc, addr, size, bytes));
     }
+#ifndef CONFIG_USER_ONLY /* linux-user has no physical addresses */
     if (hypanda_wants(phys)) {
         uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
         for (uint64_t done = 0; done < size;) {
@@ -121,6 +128,9 @@ static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, u
             done += piece;
         }
     }
+#else
+    (void)mmu_idx;
+#endif
     hypanda_in_memory_callbacks(false);
     access_origin = PANDA_MEM_BY_INSN;
 }
@@ -134,12 +144,15 @@ void hypanda_probe_store(void *opaque, uint64_t addr, uint32_t oi, uintptr_t ret
     const uint64_t size = memop_size(get_memop(oi));
     const int mmu_idx = get_mmuidx(oi);
     uint64_t first = MIN(size, TARGET_PAGE_SIZE - (addr & ~TARGET_PAGE_MASK));
+#ifndef CONFIG_USER_ONLY
     target_ulong tlb_addr = tlb_addr_write(tlb_entry(env, mmu_idx, addr));
-    if (first < size || !tlb_hit(tlb_addr, addr) || (tlb_addr & TLB_WATCHPOINT)) {
-        probe_access(env, addr, first, MMU_DATA_STORE, mmu_idx, retaddr);
-        if (first < size) {
-            probe_access(env, addr + first, size - first, MMU_DATA_STORE, mmu_idx, retaddr);
-        }
+    if (first == size && tlb_hit(tlb_addr, addr) && !(tlb_addr & TLB_WATCHPOINT)) {
+        return;
+    }
+#endif
+    probe_access(env, addr, first, MMU_DATA_STORE, mmu_idx, retaddr);
+    if (first < size) {
+        probe_access(env, addr + first, size - first, MMU_DATA_STORE, mmu_idx, retaddr);
     }
 }
 

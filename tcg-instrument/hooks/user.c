@@ -6,8 +6,8 @@
  * What differs from the system emulator, and why:
  * - there is no physical memory: panda_virt_to_phys and
  *   panda_physical_memory_rw fail (-1), panda_memsavep prints an error;
- * - there is no softmmu TLB to route accesses through, so the memory
- *   callbacks are not available (panda_enable_memcb says so once);
+ * - the memory callbacks see the program's own loads and stores (memory.c),
+ *   not the accesses QEMU's C code makes for it, and never the physical ones;
  * - there is no monitor: the monitor callback never runs, and
  *   panda_monitor_printf writes to standard output.
  *
@@ -130,68 +130,6 @@ void panda_memsavep(FILE *out)
 {
     (void)out;
     error_report("panda_memsavep: linux-user mode has no physical memory to save");
-}
-
-bool hypanda_memcb_on(void)
-{
-    return false;
-}
-
-/* No memory callbacks in linux-user: the generated code never reports. */
-TCGv_i64 hypanda_gen_mem_prepare(TCGv_i64 addr)
-{
-    return NULL;
-}
-
-void hypanda_gen_mem_load_i32(TCGv_i64 addr_copy, TCGv_i32 val, uint32_t oi)
-{
-}
-
-void hypanda_gen_mem_load_i64(TCGv_i64 addr_copy, TCGv_i64 val, uint32_t oi)
-{
-}
-
-void hypanda_gen_mem_store_i32(TCGv_i64 addr, TCGv_i32 val, uint32_t oi)
-{
-}
-
-void hypanda_gen_mem_store_i64(TCGv_i64 addr, TCGv_i64 val, uint32_t oi)
-{
-}
-
-void hypanda_report_generated_access(void *env, uint64_t pc, uint64_t addr, uint32_t oi,
-                                     uint64_t value, bool write, uintptr_t retaddr)
-{
-    g_assert_not_reached();
-}
-
-void hypanda_probe_store(void *env, uint64_t addr, uint32_t oi, uintptr_t retaddr)
-{
-    g_assert_not_reached();
-}
-
-void panda_enable_memcb(void)
-{
-    static bool said;
-    if (!said) {
-        said = true;
-        error_report("panda_enable_memcb: the memory callbacks need the system emulator "
-                     "(hypanda-system-x86_64); linux-user mode does not report memory accesses");
-    }
-}
-
-void panda_disable_memcb(void)
-{
-}
-
-panda_mem_origin panda_mem_access_origin(void)
-{
-    return PANDA_MEM_BY_INSN;
-}
-
-void hypanda_delivering_interrupt(bool delivering)
-{
-    (void)delivering;
 }
 
 void panda_monitor_printf(Monitor *mon, const char *fmt, ...)

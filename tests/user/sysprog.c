@@ -9,6 +9,7 @@
  *   close(1000)                                          = -EBADF (-9)
  *   syscall 1000 (no such call)                          = -ENOSYS (-38)
  *   uname(&buf)                                          = 0, buf.sysname "Linux"
+ *   (then 65 byte loads and stores copying buf.sysname, no system call)
  *   write(1, "done\n", 5)                                = 5
  *   exit_group(7)                                        (does not return)
  *
@@ -33,6 +34,9 @@ static const char path[] = "/nonexistent/hypanda";
 static const char done[] = "done\n";
 /* struct utsname: six fields of 65 bytes. */
 static char uname_buf[6 * 65];
+/* Where the program copies the system name: loads and stores for the
+ * memory callbacks to see. */
+static volatile char sysname_copy[65];
 
 void _start(void)
 {
@@ -52,6 +56,12 @@ void _start(void)
     }
     if (sys(63, (long)uname_buf, 0, 0, 0) != 0) {
         status = 15;
+    }
+    for (int i = 0; i < 65; i++) {
+        sysname_copy[i] = ((volatile char *)uname_buf)[i];
+    }
+    if (sysname_copy[0] != 'L') {
+        status = 16;
     }
     sys(1, 1, (long)done, sizeof done - 1, 0);
     sys(231, status, 0, 0, 0);
