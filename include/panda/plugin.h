@@ -240,8 +240,8 @@ typedef enum panda_reg {
 /* Reads / writes one register of `cpu`. Returns 0, or -1 for a register this
  * target does not have or that is read-only (PC, flags, CR registers,
  * segments). A write from before_block_exec or insn_exec is seen by the
- * block or instruction about to run (the engine resumes the guest there;
- * the callbacks still due at that point run once). From a memory callback
+ * block or instruction about to run, and by the callbacks after it (the
+ * engine then resumes the guest there without calling them again). From a memory callback
  * a write is refused (-1, and one error line): the instruction making the
  * access is half done. */
 int panda_reg_read(CPUState *cpu, panda_reg reg, uint64_t *value);

@@ -47,9 +47,6 @@ void hypanda_gen_direct_mem_calls(panda_cb_type type, TCGv_i64 addr, TCGv_i64 va
 /* Makes a store that would fault fault now (memory.c). */
 void hypanda_probe_store(void *env, uint64_t addr, uint32_t oi, uintptr_t retaddr);
 
-/* Memory callbacks are running (memory.c), for the above. */
-void hypanda_in_memory_callbacks(bool running);
-
 /* Puts the guest at the start of the instruction at `pc` (cpu_state.c, per
  * target): its PC and, from `insn_data` (the instruction's insn_start
  * word 1), whatever else the translator keeps lazily; HYPANDA_NO_INSN_DATA

@@ -110,7 +110,7 @@ static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, u
     memcpy(bytes, &value, sizeof bytes);
     access_origin = delivering ? PANDA_MEM_BY_DELIVERY
                                : by_helper ? PANDA_MEM_BY_HELPER : PANDA_MEM_BY_INSN;
-    hypanda_in_memory_callbacks(true);
+    cpu->hypanda_in_mem_cb = 1;
     if (hypanda_wants(virt)) {
         DISPATCH(virt, pc,
                  write ? c->cb.virt_mem_write(cpu, pc, addr, size, bytes)
@@ -131,7 +131,7 @@ static void report(CPUArchState *env, uint64_t pc, uint64_t addr, uint32_t oi, u
 #else
     (void)mmu_idx;
 #endif
-    hypanda_in_memory_callbacks(false);
+    cpu->hypanda_in_mem_cb = 0;
     access_origin = PANDA_MEM_BY_INSN;
 }
 
@@ -175,7 +175,9 @@ void hypanda_mem_write(void *env, uint64_t addr, uint32_t oi, uint64_t value, ui
 
 TCGv_i64 hypanda_gen_mem_prepare(TCGv_i64 addr)
 {
-    if (!memcb_on) {
+    /* Only a load that will be reported needs its address kept. */
+    if (!memcb_on ||
+        (!hypanda_wants(PANDA_CB_VIRT_MEM_READ) && !hypanda_wants(PANDA_CB_PHYS_MEM_READ))) {
         return NULL;
     }
     TCGv_i64 copy = tcg_temp_new_i64();

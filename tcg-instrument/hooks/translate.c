@@ -103,15 +103,14 @@ uint64_t hypanda_translating_insn_pc(void)
     return translating_insn_pc;
 }
 
-/* A check emitted after a direct call to a before_block_exec or insn_exec
- * callback branches here when the callback wrote a guest register; the
- * code for it goes after the block's last exit (see gen_restart_stubs). */
+/* A check emitted after the direct calls to a block's before_block_exec
+ * or an instruction's insn_exec callbacks branches here when one of them
+ * wrote a guest register; the code for it goes after the block's last exit
+ * (see gen_restart_stubs). */
 typedef struct RestartStub {
     TCGLabel *label;
-    const HypandaCallback *entry; /* the callback that was called */
-    uint64_t pc;                  /* the block's or the instruction's */
-    uint64_t plugins;             /* insn_exec: the plugins instrumenting it */
-    uint64_t insn_data;           /* insn_exec: its insn_start word 1 (x86: cc_op) */
+    uint64_t pc;        /* the block's or the instruction's */
+    uint64_t insn_data; /* its insn_start word 1 (x86: cc_op); HYPANDA_NO_INSN_DATA for a block */
 } RestartStub;
 
 #define MAX_RESTART_STUBS 2048
@@ -126,8 +125,7 @@ void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t
     DISPATCH(PANDA_CB_BEFORE_BLOCK_TRANSLATE, pc, c->cb.before_block_translate(cpu, pc));
 }
 
-static void gen_restart_check(const HypandaCallback *c, uint64_t pc, uint64_t plugins,
-                              uint64_t insn_data);
+static void gen_restart_check(uint64_t pc, uint64_t insn_data);
 static void gen_restart_stubs(void);
 
 void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb)
@@ -159,6 +157,7 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
     if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC)) {
         const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
         gen_current_pc(db->tb, db->pc_first);
+        bool called = false;
         for (size_t i = 0; i < list->count; i++) {
             const HypandaCallback *c = &list->entries[i];
             if (*c->enabled) {
@@ -166,8 +165,11 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
                 gen_helper_panda_call_nowg_ptr_ptr(cpu_ptr, tcg_constant_ptr(db->tb));
                 tcg_temp_free_ptr(cpu_ptr);
                 retarget_last_call(c->cb.cbaddr);
-                gen_restart_check(c, db->pc_first, 0, 0);
+                called = true;
             }
+        }
+        if (called) {
+            gen_restart_check(db->pc_first, HYPANDA_NO_INSN_DATA);
         }
     }
 }
@@ -180,8 +182,7 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
     const uint64_t insn_data = start->args[1];
     translating_insn_pc = db->pc_next;
     if (hypanda_precise_pc_enabled()) {
-        tcg_gen_st_i64(tcg_constant_i64(db->pc_next), cpu_env,
-                       offsetof(ArchCPU, parent_obj.hypanda_guest_pc) - offsetof(ArchCPU, env));
+        tcg_gen_st_i64(tcg_constant_i64(db->pc_next), cpu_env, CPU_FIELD(hypanda_guest_pc));
     }
     if (!hypanda_wants(PANDA_CB_INSN_TRANSLATE) || (tb_cflags(db->tb) & CF_HYPANDA_BARE)) {
         return;
@@ -197,6 +198,7 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
             /* (With precise PC on, the store above already did this.) */
             gen_current_pc(db->tb, db->pc_next);
         }
+        bool called = false;
         for (size_t i = 0; i < list->count; i++) {
             const HypandaCallback *c = &list->entries[i];
             if ((c->plugin_bit & plugins) && *c->enabled) {
@@ -204,8 +206,11 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
                 gen_helper_panda_call_nowg_ptr_i64(cpu_ptr, tcg_constant_i64(db->pc_next));
                 tcg_temp_free_ptr(cpu_ptr);
                 retarget_last_call(c->cb.cbaddr);
-                gen_restart_check(c, db->pc_next, plugins, insn_data);
+                called = true;
             }
+        }
+        if (called) {
+            gen_restart_check(db->pc_next, insn_data);
         }
     }
 }
@@ -291,25 +296,20 @@ void HELPER(panda_invalidate_opt)(void *env, void *tb, uint64_t pc)
  * holds back to CPUArchState before the call, so callbacks read them
  * right, but keeps using its own copies afterwards, which is what makes
  * them cheap. A write (panda_reg_write sets hypanda_regs_written) would be
- * lost, so each call is followed by a test of that flag; when set, a stub
- * after the block's last exit calls panda_restart, which runs the
- * callbacks still due at this point, puts the guest back at the start of
- * this instruction (or block), and resumes there in a block made for the
+ * lost, so the calls for a block or an instruction are followed by one test
+ * of that flag; when set, a stub after the block's last exit calls
+ * panda_restart, which puts the guest back at the start of this
+ * instruction (or block) and resumes there in a block made for the
  * purpose: for insn_exec the instruction alone with no exec callbacks (they
- * have all run), for before_block_exec the block without its start
- * callbacks. The guest sees the written registers; every callback runs
- * once. The test costs a load and a branch, on which TCG keeps its copies.
+ * have all run: a callback after the writer reads the written value, as
+ * TCG writes nothing back between the calls), for before_block_exec the
+ * block without its start callbacks. The guest sees the written registers;
+ * every callback runs once. The test costs a load and a branch, on which
+ * TCG keeps its copies.
  */
-static __thread bool in_memory_callback;
-
-void hypanda_in_memory_callbacks(bool running)
-{
-    in_memory_callback = running;
-}
-
 bool hypanda_note_register_write(CPUState *cpu)
 {
-    if (in_memory_callback || cpu->hypanda_in_mem_cb) {
+    if (cpu->hypanda_in_mem_cb) {
         return false;
     }
     /* Callbacks run from C (DISPATCH: hypercall, restore, translation,
@@ -320,14 +320,11 @@ bool hypanda_note_register_write(CPUState *cpu)
     return true;
 }
 
-static void gen_restart_check(const HypandaCallback *c, uint64_t pc, uint64_t plugins,
-                              uint64_t insn_data)
+static void gen_restart_check(uint64_t pc, uint64_t insn_data)
 {
-    if (n_restart_stubs == MAX_RESTART_STUBS) {
-        return; /* not reached: blocks have at most 512 instructions */
-    }
+    g_assert(n_restart_stubs < MAX_RESTART_STUBS); /* blocks have at most 512 instructions */
     RestartStub *stub = &restart_stubs[n_restart_stubs++];
-    *stub = (RestartStub){gen_new_label(), c, pc, plugins, insn_data};
+    *stub = (RestartStub){gen_new_label(), pc, insn_data};
     TCGv_i32 written = tcg_temp_new_i32();
     tcg_gen_ld_i32(written, cpu_env, CPU_FIELD(hypanda_regs_written));
     tcg_gen_brcondi_i32(TCG_COND_NE, written, 0, stub->label);
@@ -342,36 +339,18 @@ static void gen_restart_stubs(void)
     for (int i = 0; i < n_restart_stubs; i++) {
         const RestartStub *stub = &restart_stubs[i];
         gen_set_label(stub->label);
-        gen_helper_panda_restart(cpu_env, tcg_constant_ptr(stub->entry), tcg_constant_i64(stub->pc),
-                                 tcg_constant_i64(stub->plugins), tcg_constant_i64(stub->insn_data));
+        gen_helper_panda_restart(cpu_env, tcg_constant_i64(stub->pc), tcg_constant_i64(stub->insn_data));
     }
     n_restart_stubs = 0;
     tcg_gen_exit_tb(NULL, 0); /* not reached: panda_restart does not return */
 }
 
-void HELPER(panda_restart)(void *env, void *entry, uint64_t pc, uint64_t plugins, uint64_t insn_data)
+void HELPER(panda_restart)(void *env, uint64_t pc, uint64_t insn_data)
 {
-    const HypandaCallback *c = entry;
     CPUState *cpu = env_cpu(env);
-    const HypandaCallbackList *bbe = &hypanda_callbacks[PANDA_CB_BEFORE_BLOCK_EXEC];
-    const bool block_start = c >= bbe->entries && c < bbe->entries + bbe->count;
-    const HypandaCallbackList *list = block_start ? bbe : &hypanda_callbacks[PANDA_CB_INSN_EXEC];
-    TranslationBlock *tb = NULL;
-    for (const HypandaCallback *d = c + 1; d < list->entries + list->count; d++) {
-        if (!*d->enabled) {
-            continue;
-        }
-        if (block_start) {
-            if (tb == NULL) {
-                tb = tcg_tb_lookup(GETPC());
-            }
-            d->cb.before_block_exec(cpu, tb);
-        } else if (d->plugin_bit & plugins) {
-            d->cb.insn_exec(cpu, pc);
-        }
-    }
+    const bool block_start = insn_data == HYPANDA_NO_INSN_DATA;
     cpu->hypanda_regs_written = 0;
-    hypanda_set_instruction_start(cpu, pc, block_start ? HYPANDA_NO_INSN_DATA : insn_data);
+    hypanda_set_instruction_start(cpu, pc, insn_data);
     cpu->cflags_next_tb = curr_cflags(cpu) | CF_NOIRQ |
                           (block_start ? CF_HYPANDA_NO_BLOCK_START : CF_HYPANDA_BARE | 1);
     cpu_loop_exit(cpu);
