@@ -6,8 +6,9 @@
  *
  * The host decides what a guest may ask: `allow` names the classes of
  * commands the device carries out (default "switch"; "none" refuses all
- * but the engine query). Engine switches need hybrid mode; without it a
- * switch answers HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on.
+ * but the engine query). Engine switches need hybrid mode (hybrid.c);
+ * without it a switch answers HYPANDA_HC_ERR_UNAVAILABLE and the guest
+ * carries on.
  *
  *   -device hypanda-hypercall[,iobase=0x5848][,allow=switch|none]
  *
@@ -23,6 +24,7 @@
 #include "sysemu/kvm.h"
 #include "cpu.h"
 
+#include "hypanda/hypervisor/hybrid.h"
 #include "hypanda/include/panda/hypercall.h"
 
 #define TYPE_HYPANDA_HYPERCALL "hypanda-hypercall"
@@ -48,9 +50,13 @@ static uint32_t do_switch(HypercallState *s, int engine)
     if (!(s->allow & ALLOW_SWITCH)) {
         return HYPANDA_HC_ERR_FORBIDDEN;
     }
-    /* Engine switches come with hybrid mode (hypervisor/, issue 5). */
-    (void)engine;
-    return HYPANDA_HC_ERR_UNAVAILABLE;
+    if (!hypanda_hybrid_enabled()) {
+        return HYPANDA_HC_ERR_UNAVAILABLE;
+    }
+    /* Under KVM the switch happens before the guest's next instruction,
+     * under TCG at the end of the current block. */
+    return hypanda_hybrid_request(engine, "hypercall") == NULL ? HYPANDA_HC_OK
+                                                              : HYPANDA_HC_ERR_UNAVAILABLE;
 }
 
 static uint32_t execute(HypercallState *s, CPUX86State *env)
@@ -60,7 +66,7 @@ static uint32_t execute(HypercallState *s, CPUX86State *env)
     }
     switch ((uint32_t)env->regs[R_EBX]) {
     case HYPANDA_HC_QUERY_ENGINE:
-        return kvm_enabled() ? HYPANDA_ENGINE_KVM : HYPANDA_ENGINE_TCG;
+        return hypanda_hybrid_engine();
     case HYPANDA_HC_SWITCH_TO_TCG:
         return do_switch(s, HYPANDA_ENGINE_TCG);
     case HYPANDA_HC_SWITCH_TO_KVM:

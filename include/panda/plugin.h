@@ -70,6 +70,7 @@ typedef enum panda_cb_type {
     PANDA_CB_REPLAY_HD_TRANSFER,               /* replay: a disk transfer */
     PANDA_CB_REPLAY_BEFORE_CPU_PHYSICAL_MEM_RW_RAM, /* replay: DMA into/out of RAM */
     PANDA_CB_REPLAY_HANDLE_PACKET,             /* replay: a network packet */
+    PANDA_CB_ENGINE_CHANGED,                   /* Hypanda: the guest moved to another engine */
     PANDA_CB_LAST
 } panda_cb_type;
 
@@ -109,6 +110,10 @@ typedef union panda_cb {
                                                  uint32_t num_bytes);
     int (*replay_handle_packet)(CPUState *env, uint8_t *buf, int size, uint8_t direction,
                                 uint64_t old_buf_addr);
+    /* Hypanda extension, hybrid mode: the vCPU now runs in `engine`
+     * (PANDA_ENGINE_TCG or PANDA_ENGINE_KVM). Called on the vCPU thread
+     * right after the switch, before the guest runs in the new engine. */
+    int (*engine_changed)(CPUState *env, int engine);
     void *cbaddr; /* any member, as a plain pointer */
 } panda_cb;
 
@@ -338,6 +343,22 @@ void panda_monitor_printf(Monitor *mon, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- Emulator ------------------------------------------------------------- */
+
+/* ---- Hybrid mode (Hypanda extension) ---------------------------------------- */
+
+/* Engines. In hybrid mode (-accel kvm -hybrid on) the guest runs under KVM
+ * and moves to TCG, where the callbacks above run, and back. Plugins stay
+ * loaded either way; their callbacks only run while the guest is in TCG. */
+#define PANDA_ENGINE_TCG 1
+#define PANDA_ENGINE_KVM 2
+
+/* The engine running the guest now. */
+int panda_current_engine(void);
+
+/* Asks for the guest to move to `engine` once the current block is done
+ * (typically PANDA_ENGINE_KVM, when the plugin has seen what it wanted).
+ * False, with one error line, without hybrid mode. */
+bool panda_request_engine(int engine);
 
 /* Asks the emulator to shut down in an orderly way (plugins are unloaded,
  * recordings closed) once the current callback has returned. */

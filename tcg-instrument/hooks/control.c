@@ -84,3 +84,10 @@ void panda_disable_tb_chaining(void)
 {
     set_chaining(false);
 }
+
+void hypanda_engine_changed(CPUState *cpu, int engine)
+{
+    if (hypanda_wants(PANDA_CB_ENGINE_CHANGED)) {
+        DISPATCH(PANDA_CB_ENGINE_CHANGED, 0, c->cb.engine_changed(cpu, engine));
+    }
+}

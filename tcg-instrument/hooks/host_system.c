@@ -8,8 +8,10 @@
 #include "qemu/osdep.h"
 #include "hw/core/cpu.h"
 #include "sysemu/cpus.h"
+#include "qemu/error-report.h"
 #include "sysemu/runstate.h"
 
+#include "hypanda/hypervisor/hybrid.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
@@ -55,4 +57,24 @@ void hypanda_resume_vcpus(bool were_running)
     if (were_running) {
         resume_all_vcpus();
     }
+}
+
+int panda_current_engine(void)
+{
+    return hypanda_hybrid_engine();
+}
+
+bool panda_request_engine(int engine)
+{
+    if (engine != PANDA_ENGINE_TCG && engine != PANDA_ENGINE_KVM) {
+        error_report("panda_request_engine: %d is not an engine "
+                     "(PANDA_ENGINE_TCG or PANDA_ENGINE_KVM)", engine);
+        return false;
+    }
+    const char *err = hypanda_hybrid_request(engine, "plugin");
+    if (err != NULL) {
+        error_report("panda_request_engine: %s", err);
+        return false;
+    }
+    return true;
 }

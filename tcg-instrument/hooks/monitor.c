@@ -147,10 +147,7 @@ void hmp_panda_plugin_cmd(Monitor *mon, const QDict *qdict)
 
 /* ---- QMP ---- */
 
-/* Checks that `args` holds only the named keys, with the right types; sets
- * errp and returns false otherwise. `spec` is "name:s" / "name:i" items,
- * '?' after the type for optional ones. */
-static bool check_args(const char *command, QDict *args, const char *const *spec, Error **errp)
+bool hypanda_qmp_check_args(const char *command, QDict *args, const char *const *spec, Error **errp)
 {
     for (const QDictEntry *e = qdict_first(args); e != NULL; e = qdict_next(args, e)) {
         bool known = false;
@@ -191,7 +188,7 @@ static void qmp_set_error(Error **errp, char *err)
 static void qmp_load(QDict *args, QObject **ret, Error **errp)
 {
     static const char *const spec[] = {"path:s", "args:s?", NULL};
-    if (!check_args("panda-load-plugin", args, spec, errp)) {
+    if (!hypanda_qmp_check_args("panda-load-plugin", args, spec, errp)) {
         return;
     }
     int index = -1;
@@ -211,7 +208,7 @@ static void qmp_load(QDict *args, QObject **ret, Error **errp)
 static bool index_arg(const char *command, QDict *args, int64_t *index, Error **errp)
 {
     static const char *const spec[] = {"index:i", NULL};
-    if (!check_args(command, args, spec, errp)) {
+    if (!hypanda_qmp_check_args(command, args, spec, errp)) {
         return false;
     }
     if (!qnum_get_try_int(qobject_to(QNum, qdict_get(args, "index")), index)) {
@@ -269,7 +266,7 @@ static void add_plugin_dict(void *opaque, int index, const char *name, const cha
 static void qmp_list(QDict *args, QObject **ret, Error **errp)
 {
     static const char *const spec[] = {NULL};
-    if (!check_args("panda-list-plugins", args, spec, errp)) {
+    if (!hypanda_qmp_check_args("panda-list-plugins", args, spec, errp)) {
         return;
     }
     QList *list = qlist_new();
@@ -280,7 +277,7 @@ static void qmp_list(QDict *args, QObject **ret, Error **errp)
 static void qmp_plugin_cmd(QDict *args, QObject **ret, Error **errp)
 {
     static const char *const spec[] = {"cmd:s", NULL};
-    if (!check_args("panda-plugin-cmd", args, spec, errp)) {
+    if (!hypanda_qmp_check_args("panda-plugin-cmd", args, spec, errp)) {
         return;
     }
     if (!hypanda_wants(PANDA_CB_MONITOR)) {

@@ -140,3 +140,17 @@ void panda_monitor_printf(Monitor *mon, const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
 }
+
+int panda_current_engine(void)
+{
+    return PANDA_ENGINE_TCG;
+}
+
+bool panda_request_engine(int engine)
+{
+    if (engine == PANDA_ENGINE_TCG) {
+        return true;
+    }
+    error_report("panda_request_engine: linux-user mode runs in TCG only");
+    return false;
+}

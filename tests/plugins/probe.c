@@ -203,9 +203,12 @@ static void add_to_rax(CPUState *cpu, uint64_t v)
     panda_reg_write(cpu, add_reg, value + v);
 }
 
-/* after_block_exec's next_tb, checked against the block that runs next. */
+/* after_block_exec's next_tb, checked against the block that runs next:
+ * only with interrupts off (RFLAGS.IF clear), since otherwise an interrupt
+ * may rightly be taken first (the firmware runs with IF set). */
 static TranslationBlock *announced_next;
-static uint64_t abe_next, abe_next_match, abe_next_mismatch, at_abe_next_self;
+static uint64_t abe_next, abe_next_match, abe_next_mismatch, abe_next_unchecked,
+    at_abe_next_self;
 
 static int on_bbe(CPUState *cpu, TranslationBlock *tb)
 {
@@ -227,12 +230,15 @@ static int on_bbe(CPUState *cpu, TranslationBlock *tb)
 
 static int on_abe(CPUState *cpu, TranslationBlock *tb, TranslationBlock *next)
 {
-    (void)cpu;
     n_abe++;
     at_abe += panda_tb_pc(tb) == at_pc;
-    announced_next = next;
+    uint64_t rflags = 0;
+    panda_reg_read(cpu, PANDA_REG_X86_RFLAGS, &rflags);
+    bool interruptible = (rflags & 0x200) != 0;
+    announced_next = interruptible ? NULL : next;
     if (next != NULL) {
         abe_next++;
+        abe_next_unchecked += interruptible;
         at_abe_next_self += panda_tb_pc(tb) == at_pc && next == tb;
     }
     return 0;
@@ -386,8 +392,8 @@ void uninit_plugin(void *self)
     fprintf(out, "at_insn %" PRIu64 "\nat_insn_current %" PRIu64 "\nat_bbe_current %" PRIu64 "\n", at_insn,
             at_insn_current, at_bbe_current);
     fprintf(out, "abe_next %" PRIu64 "\nabe_next_match %" PRIu64 "\nabe_next_mismatch %" PRIu64
-            "\nat_abe_next_self %" PRIu64 "\n", abe_next, abe_next_match, abe_next_mismatch,
-            at_abe_next_self);
+            "\nabe_next_unchecked %" PRIu64 "\nat_abe_next_self %" PRIu64 "\n", abe_next,
+            abe_next_match, abe_next_mismatch, abe_next_unchecked, at_abe_next_self);
     fprintf(out, "hyp_magic %" PRIu64 "\nhyp_ebx_sum %" PRIu64 "\nhyp_ecx_sum %" PRIu64 "\n", hyp_magic,
             hyp_ebx_sum, hyp_ecx_sum);
     fprintf(out,
