@@ -30,6 +30,7 @@
 #include "qapi/error.h"
 #include "qapi/qmp/dispatch.h"
 #include "qapi/qmp/qdict.h"
+#include "qapi/qmp/qjson.h"
 #include "qapi/qmp/qlist.h"
 #include "qapi/qmp/qnum.h"
 #include "hw/boards.h"
@@ -71,7 +72,7 @@ static struct {
     bool on;                /* set up and running */
     int start_engine;
     int engine;             /* HYPANDA_ENGINE_*, read by other threads */
-    bool pending;           /* a switch is queued on the vCPU */
+    int pending;            /* switches queued on the vCPU, not yet done */
     CPUState *cpu;
     AccelOpsClass kvm_ops;  /* the KVM operations taken over */
     int64_t tsc_delta;      /* TCG's TSC = host ticks + tsc_delta */
@@ -85,6 +86,7 @@ static struct {
     uint64_t breaks[MAX_BREAKS];
     int nbreaks;
     Notifier force_rcu;
+    char *stats_path;       /* -hybrid ...,stats=FILE: query-hybrid at exit */
 } hybrid = {
     .start_engine = HYPANDA_ENGINE_KVM,
     .engine = HYPANDA_ENGINE_KVM,
@@ -97,20 +99,25 @@ static const char *engine_name(int engine)
 
 /* ---- Command line ---------------------------------------------------------- */
 
+/* Error messages from option parsing need not name the option: QEMU's
+ * error_report() prefixes the option being parsed. */
 void hypanda_cmdline_hybrid(const char *optarg)
 {
     g_auto(GStrv) items = g_strsplit(optarg, ",", -1);
     for (char **item = items; *item != NULL; item++) {
-        const char *s = *item;
+        const char *s = *item, *value;
         if (item == items && (strcmp(s, "on") == 0 || strcmp(s, "off") == 0)) {
             hybrid.requested = strcmp(s, "on") == 0;
         } else if (strcmp(s, "start=kvm") == 0) {
             hybrid.start_engine = HYPANDA_ENGINE_KVM;
         } else if (strcmp(s, "start=tcg") == 0) {
             hybrid.start_engine = HYPANDA_ENGINE_TCG;
+        } else if (strstart(s, "stats=", &value) && *value != '\0') {
+            g_free(hybrid.stats_path);
+            hybrid.stats_path = g_strdup(value);
         } else {
-            error_report("-hybrid %s: '%s' is not understood "
-                         "(expected on|off[,start=kvm|tcg])", optarg, s);
+            error_report("'%s' is not understood (expected on|off[,start=kvm|tcg][,stats=FILE])",
+                         s);
             exit(1);
         }
     }
@@ -120,18 +127,17 @@ void hypanda_cmdline_hybrid_break(const char *optarg)
 {
     uint64_t addr;
     if (qemu_strtou64(optarg, NULL, 0, &addr) < 0) {
-        error_report("-hybrid-break %s: not an address", optarg);
+        error_report("'%s' is not an address", optarg);
         exit(1);
     }
     if (hybrid.nbreaks == MAX_BREAKS) {
-        error_report("-hybrid-break %s: at most %d break addresses (debug registers)",
-                     optarg, MAX_BREAKS);
+        error_report("at most %d break addresses (x86 debug registers)", MAX_BREAKS);
         exit(1);
     }
     hybrid.breaks[hybrid.nbreaks++] = addr;
 }
 
-bool hypanda_hybrid_configure_accel(AccelState *accel, MachineState *ms)
+static bool configure_accel(AccelState *accel, MachineState *ms)
 {
     if (!hybrid.requested) {
         if (hybrid.nbreaks > 0) {
@@ -165,6 +171,17 @@ bool hypanda_hybrid_configure_accel(AccelState *accel, MachineState *ms)
         x86ms->smm = ON_OFF_AUTO_OFF;
     }
     return true;
+}
+
+bool hypanda_hybrid_configure_accel(AccelState *accel, MachineState *ms)
+{
+    /* The messages name their option themselves, not the -accel being
+     * processed. */
+    Location loc;
+    loc_push_none(&loc);
+    bool ok = configure_accel(accel, ms);
+    loc_pop(&loc);
+    return ok;
 }
 
 /* ---- State transfer --------------------------------------------------------- */
@@ -344,8 +361,8 @@ static void latency_stats(int engine, uint64_t *median, uint64_t *p99, uint64_t 
 static void switch_work(CPUState *cpu, run_on_cpu_data data)
 {
     int target = data.host_int;
-    qatomic_set(&hybrid.pending, false);
     if (target == hybrid.engine) {
+        qatomic_dec(&hybrid.pending);
         return;
     }
     if (target == HYPANDA_ENGINE_TCG) {
@@ -362,6 +379,7 @@ static void switch_work(CPUState *cpu, run_on_cpu_data data)
     log_latency(target, latency);
     emit_switch_event(target, latency);
     hypanda_engine_changed(cpu, target);
+    qatomic_dec(&hybrid.pending);
 }
 
 const char *hypanda_hybrid_request(int engine, const char *trigger)
@@ -374,7 +392,7 @@ const char *hypanda_hybrid_request(int engine, const char *trigger)
     }
     hybrid.request_ns = get_clock();
     hybrid.trigger = trigger;
-    qatomic_set(&hybrid.pending, true);
+    qatomic_inc(&hybrid.pending);
     async_run_on_cpu(hybrid.cpu, switch_work, RUN_ON_CPU_HOST_INT(engine));
     return NULL;
 }
@@ -394,7 +412,7 @@ int hypanda_hybrid_engine(void)
 
 bool hypanda_hybrid_switch_pending(CPUState *cpu)
 {
-    return qatomic_read(&hybrid.pending);
+    return qatomic_read(&hybrid.pending) > 0;
 }
 
 /* ---- The vCPU thread ------------------------------------------------------------ */
@@ -584,6 +602,22 @@ static void install_tcg_cpu_ops(ObjectClass *klass, void *opaque)
 }
 
 static void hybrid_register_qmp(void);
+static QDict *hybrid_info(void);
+
+/* -hybrid ...,stats=FILE: the statistics of query-hybrid, as JSON, when
+ * the emulator exits (also through exit() from a device). */
+static void write_stats(void)
+{
+    QDict *info = hybrid_info();
+    GString *json = qobject_to_json_pretty(QOBJECT(info), true);
+    g_autoptr(GError) err = NULL;
+    g_string_append_c(json, '\n');
+    if (!g_file_set_contents(hybrid.stats_path, json->str, json->len, &err)) {
+        error_report("-hybrid stats=%s: %s", hybrid.stats_path, err->message);
+    }
+    g_string_free(json, true);
+    qobject_unref(info);
+}
 
 void hypanda_hybrid_setup(void)
 {
@@ -620,6 +654,9 @@ void hypanda_hybrid_setup(void)
 
     hybrid.engine = hybrid.start_engine;
     hybrid.on = true;
+    if (hybrid.stats_path != NULL) {
+        atexit(write_stats);
+    }
     info_report("hybrid mode: starting in %s; kvmclock off, interrupt controllers in "
                 "userspace, SMM off", engine_name(hybrid.engine));
 }
@@ -651,7 +688,7 @@ static const char *monitor_switch(const char *name)
         return err;
     }
     /* The vCPU does queued work even while the guest is stopped. */
-    for (int waited = 0; qatomic_read(&hybrid.pending); waited += 10) {
+    for (int waited = 0; qatomic_read(&hybrid.pending) > 0; waited += 10) {
         if (waited >= 10000) {
             return "the vCPU did not take the switch within 10 s";
         }

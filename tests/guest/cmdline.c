@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "cmdline.h"
+#include "model.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +35,9 @@ static const struct workload_spec specs[HP_WORKLOAD_KINDS] = {
     [HP_WORKLOAD_ALIAS] = {"alias", 1, UINT64_C(1) << 40, false, 0},
     [HP_WORKLOAD_SWITCH] = {"switch", 1, 1000000, false, 0},
     [HP_WORKLOAD_SWITCHGPR] = {"switchgpr", 1, 1000000, false, 0},
+    [HP_WORKLOAD_WINDOW] = {"window", 1, UINT64_C(1) << 32, false, 0},
+    [HP_WORKLOAD_TIMERSWITCH] = {"timerswitch", 1, 100000, false, 0},
+    [HP_WORKLOAD_SWITCHLAT] = {"switchlat", 2, HP_SWITCHLAT_MAX, false, 0},
 };
 
 const char *hp_workload_name(enum hp_workload_kind kind)
@@ -161,7 +165,7 @@ static void format_error(char *err, size_t size, const char *fmt, ...)
     }
 }
 
-#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N"
+#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N"
 
 const char *hp_skip_kernel_name(const char *cmdline)
 {

@@ -57,7 +57,8 @@ uint64_t hp_kernel_stack_top;
 static void (*interrupt_handlers[256])(void);
 
 extern const uint64_t hp_exception_stubs[32];
-extern char hp_interrupt_0x27[], hp_interrupt_0x2f[], hp_interrupt_0x40[], hp_interrupt_0xff[];
+extern char hp_interrupt_0x27[], hp_interrupt_0x2f[], hp_interrupt_0x40[], hp_interrupt_0x41[],
+    hp_interrupt_0xff[];
 extern char hp_int80_entry[];
 
 static void set_gate(uint8_t vector, uint64_t target, uint8_t dpl)
@@ -102,6 +103,7 @@ void cpu_set_interrupt_handler(uint8_t vector, void (*handler)(void))
     case 0x27: stub = (uint64_t)hp_interrupt_0x27; break;
     case 0x2f: stub = (uint64_t)hp_interrupt_0x2f; break;
     case 0x40: stub = (uint64_t)hp_interrupt_0x40; break;
+    case 0x41: stub = (uint64_t)hp_interrupt_0x41; break;
     case 0xff: stub = (uint64_t)hp_interrupt_0xff; break;
     default:
         hp_fail(HP_EXIT_WORKLOAD_FAILED, "internal: no interrupt stub for this vector");

@@ -15,7 +15,7 @@ void cpu_init(void);
 
 /* Installs an interrupt gate for `vector` (one of the vectors entry.S has a
  * stub for: 0x27, 0x2f, 0x40, 0xff) that calls `handler` and returns with
- * IRETQ. */
+ * IRETQ; 0x41 returns without IRETQ (for this machine's KVM, entry.S). */
 void cpu_set_interrupt_handler(uint8_t vector, void (*handler)(void));
 
 /* Installs the INT 0x80 gate, callable from ring 3. */

@@ -184,6 +184,38 @@ hp_interrupt_\vec:
     iretq
 .endm
 
+/* The same, returning without IRETQ, for code that also runs under this
+ * machine's KVM (ARCHITECTURE.md section 10): RIP, RFLAGS and the saved RCX
+ * go onto the interrupted stack, which then pops them (POPFQ; RET). Only
+ * for interrupts taken in ring 0 (same stack, SS unchanged). */
+.macro INTERRUPT_NO_IRET vec
+    .globl hp_interrupt_\vec
+hp_interrupt_\vec:
+    push %rax
+    PUSH_SCRATCH
+    mov $\vec, %edi
+    call hp_interrupt
+    POP_SCRATCH
+    pop %rax
+    push %rcx
+    push %rdx
+    push %rax                   /* rax rdx rcx | rip cs rflags rsp ss */
+    mov 48(%rsp), %rax          /* the interrupted RSP */
+    mov 24(%rsp), %rdx          /* RIP */
+    mov %rdx, -8(%rax)
+    mov 40(%rsp), %rdx          /* RFLAGS */
+    mov %rdx, -16(%rax)
+    mov 16(%rsp), %rcx          /* the interrupted RCX */
+    mov %rcx, -24(%rax)
+    lea -24(%rax), %rcx
+    pop %rax
+    pop %rdx
+    mov %rcx, %rsp
+    pop %rcx
+    popfq
+    ret
+.endm
+
 /* ---- system calls --------------------------------------------------------
  * All three entries call hp_syscall(nr, a, b, mechanism) with nr in %rax and
  * the arguments in %rdi, %rsi, and return its value in %rax. Every other
@@ -262,6 +294,7 @@ hp_leave_user:
     ret
 
 INTERRUPT 0x40
+INTERRUPT_NO_IRET 0x41
 INTERRUPT 0xff
 INTERRUPT 0x27
 INTERRUPT 0x2f

@@ -54,7 +54,9 @@ static void report(enum hp_workload_kind kind, uint64_t value)
     con_puts("RESULT ");
     con_puts(hp_workload_name(kind));
     con_puts(" ");
-    if (kind == HP_WORKLOAD_COUNT || kind == HP_WORKLOAD_TIMER || kind == HP_WORKLOAD_HYPERCALL) {
+    if (kind == HP_WORKLOAD_COUNT || kind == HP_WORKLOAD_TIMER || kind == HP_WORKLOAD_HYPERCALL ||
+        kind == HP_WORKLOAD_WINDOW || kind == HP_WORKLOAD_TIMERSWITCH ||
+        kind == HP_WORKLOAD_SWITCHLAT) {
         con_put_dec(value);
     } else {
         con_put_hex(value);
@@ -77,6 +79,9 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_ALIAS: return workload_alias(w->arg);
     case HP_WORKLOAD_SWITCH: return workload_switch(w->arg, true);
     case HP_WORKLOAD_SWITCHGPR: return workload_switch(w->arg, false);
+    case HP_WORKLOAD_WINDOW: return workload_window(w->arg);
+    case HP_WORKLOAD_TIMERSWITCH: return workload_timerswitch(w->arg);
+    case HP_WORKLOAD_SWITCHLAT: return workload_switchlat(w->arg);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
     }
 }

@@ -216,4 +216,39 @@ static inline uint64_t hp_switch_value(uint64_t n)
 }
 #endif
 
+/* --- window N ----------------------------------------------------------------
+ * hp_count_loop(N); SWITCH_TO_TCG; hp_count_loop(N) and N CPUID hypercalls
+ * (hp_hypercall_loop); SWITCH_TO_KVM; hp_count_loop(N). In hybrid mode the
+ * middle part, and only it, runs in TCG, where plugins see it. The guest
+ * also prints "WINDOW k": how many of the two hypercalls answered OK. */
+#define HP_WINDOW_COUNT_LOOPS 3
+#ifndef __ASSEMBLER__
+static inline uint64_t hp_window_value(uint64_t n)
+{
+    return HP_WINDOW_COUNT_LOOPS * hp_count_value(n) + n;
+}
+#endif
+
+/* --- timerswitch N ----------------------------------------------------------
+ * The LAPIC timer as in `timer`, on vector HP_TIMERSWITCH_VECTOR, whose
+ * handler returns without IRETQ (so the KVM side runs on this machine's
+ * KVM too); after every HP_TIMERSWITCH_EVERY-th tick a switch hypercall,
+ * alternating SWITCH_TO_TCG and SWITCH_TO_KVM. The value is the number of
+ * ticks taken, N; the SWITCHES line is as for `switch`. */
+#define HP_TIMERSWITCH_VECTOR 0x41
+#define HP_TIMERSWITCH_EVERY 2
+
+/* --- switchlat N ------------------------------------------------------------
+ * N switch hypercalls, alternating SWITCH_TO_TCG and SWITCH_TO_KVM, each
+ * timed with RDTSC from before the hypercall to the first instruction
+ * after it (in the other engine when switching works). After each switch
+ * to TCG the 1000-step count loop is timed twice: its first run includes
+ * translating it, the second runs translated code. Then the guest moves to
+ * TCG to sort, and prints, in TSC cycles:
+ *   SWITCHLAT to-tcg <median> <p99> to-kvm <median> <p99>
+ *             first-loop <median> warm-loop <median>
+ * The value is N. */
+#define HP_SWITCHLAT_MAX 20000
+#define HP_SWITCHLAT_LOOP 1000
+
 #endif

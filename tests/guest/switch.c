@@ -37,7 +37,7 @@ static void enable_sse(void)
 uint64_t workload_switch(uint64_t n, bool with_fpu)
 {
     uint64_t h = HP_FNV_OFFSET, x = HP_SWITCH_SEED;
-    uint64_t switches = 0, unavailable = 0, forbidden = 0, no_device = 0;
+    struct hp_switch_answers answers = {0, 0, 0, 0};
     if (with_fpu) {
         enable_sse();
     }
@@ -58,22 +58,7 @@ uint64_t workload_switch(uint64_t n, bool with_fpu)
             con_put_hex(changed);
             hp_error_end(HP_EXIT_WORKLOAD_FAILED);
         }
-        if (result == HYPANDA_HC_OK) {
-            switches++;
-        } else if (result == HYPANDA_HC_ERR_UNAVAILABLE) {
-            unavailable++;
-        } else if (result == HYPANDA_HC_ERR_FORBIDDEN) {
-            forbidden++;
-        } else if (result == HYPANDA_HC_NO_DEVICE) {
-            no_device++;
-        } else {
-            hp_error_begin();
-            con_puts("switch: hypercall ");
-            con_put_dec(i);
-            con_puts(" answered ");
-            con_put_hex(result);
-            hp_error_end(HP_EXIT_WORKLOAD_FAILED);
-        }
+        hp_switch_answers_add(&answers, result);
         uint64_t tsc = rdtsc();
         if (tsc < last_tsc) {
             hp_error_begin();
@@ -86,14 +71,6 @@ uint64_t workload_switch(uint64_t n, bool with_fpu)
             h = hp_fnv_u64(h, buffer[j]);
         }
     }
-    con_puts("SWITCHES ");
-    con_put_dec(switches);
-    con_puts(" unavailable ");
-    con_put_dec(unavailable);
-    con_puts(" forbidden ");
-    con_put_dec(forbidden);
-    con_puts(" no-device ");
-    con_put_dec(no_device);
-    con_puts("\n");
+    hp_switch_answers_print(&answers);
     return h;
 }

@@ -21,6 +21,19 @@ uint64_t workload_fault(uint64_t n);
 uint64_t workload_cross(uint64_t n);
 uint64_t workload_alias(uint64_t n);
 uint64_t workload_switch(uint64_t n, bool with_fpu);
+uint64_t workload_window(uint64_t n);
+uint64_t workload_timerswitch(uint64_t n);
+uint64_t workload_switchlat(uint64_t n);
+uint32_t hp_hybrid_call(uint32_t command); /* hybrid.S */
+
+/* The answers to switch hypercalls, counted and printed as the line
+ *   SWITCHES <ok> unavailable <u> forbidden <f> no-device <d>
+ * (an answer outside these ends the run). hybrid.c. */
+struct hp_switch_answers {
+    uint64_t ok, unavailable, forbidden, no_device;
+};
+void hp_switch_answers_add(struct hp_switch_answers *a, uint32_t result);
+void hp_switch_answers_print(const struct hp_switch_answers *a);
 
 /* Called by the exception handler: true if the exception was a fault the
  * running workload expects, in which case `frame` (vector, error code,

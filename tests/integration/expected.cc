@@ -90,7 +90,8 @@ uint64_t expected_cross(uint64_t n) {
 
 std::string result_line(const std::string& workload, uint64_t value) {
     char buf[64];
-    if (workload == "count" || workload == "timer" || workload == "hypercall") {
+    if (workload == "count" || workload == "timer" || workload == "hypercall" || workload == "window" ||
+        workload == "timerswitch" || workload == "switchlat") {
         std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(value));
     } else {
         std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(value));

@@ -24,18 +24,7 @@ namespace {
 constexpr std::chrono::seconds kLimit{60};
 const std::vector<std::string> kIntelCpu = {"-cpu", "qemu64,vendor=GenuineIntel"};
 
-std::string hex(uint64_t v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return buf;
-}
-
 std::string test_plugin_dir() { return build_root() + "/tests/plugins"; }
-
-const ElfImage& guest_image() {
-    static ElfImage image = ElfImage::load(build_root() + "/tests/guest/hptest64.elf");
-    return image;
-}
 
 // insn_count arguments that count exactly hp_count_loop's instructions.
 std::string count_loop_range() {

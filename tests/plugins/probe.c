@@ -9,7 +9,8 @@
  *                 each non-NULL next_tb is checked against the block
  *                 whose before_block_exec comes next), insn (insn
  *                 translate+exec on every instruction), hyp
- *                 (guest_hypercall), rst (cb_cpu_restore_state)
+ *                 (guest_hypercall), rst (cb_cpu_restore_state), eng
+ *                 (engine_changed: counts switches to each engine)
  *   at=PC         also count per-PC: blocks starting at PC (bbt/abt/inv/
  *                 bbe/abe), instructions at PC (insn), hypercalls/restores
  *                 whose current PC is PC, and whether panda_current_pc
@@ -33,6 +34,9 @@
  *                 hashed (FNV-1a over pc, address, size, is-write), their
  *                 physical address compared with the virtual one (the test
  *                 guest maps 1:1), and each read's data compared with RAM
+ *   kvm_after=K   (with bbe and at) panda_request_engine(PANDA_ENGINE_KVM)
+ *                 at the K-th block starting at PC; the engine then answered
+ *                 by panda_current_engine is counted (engine_at_request)
  *   output=FILE   where the counts go at uninit, one "name value" a line
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -56,6 +60,8 @@ static uint64_t at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst;
 static uint64_t at_insn, at_insn_current, at_bbe_current;
 static uint64_t hyp_magic, hyp_ebx_sum, hyp_ecx_sum;
 static bool invalidated_once;
+static uint64_t kvm_after, engine_to_tcg, engine_to_kvm, engine_requests_refused,
+    engine_at_request;
 static uint64_t mem_lo, mem_hi = UINT64_MAX;
 static uint64_t mem_reads, mem_writes, mem_hash = 0xcbf29ce484222325ull, mem_helper, mem_delivery,
     mem_delivery_reads;
@@ -219,6 +225,10 @@ static int on_bbe(CPUState *cpu, TranslationBlock *tb)
     if (panda_tb_pc(tb) == at_pc) {
         at_bbe++;
         at_bbe_current += panda_current_pc(cpu) == at_pc;
+        if (at_bbe == kvm_after) {
+            engine_at_request = (uint64_t)panda_current_engine();
+            engine_requests_refused += !panda_request_engine(PANDA_ENGINE_KVM);
+        }
     }
     if (announced_next != NULL) {
         abe_next_match += tb == announced_next;
@@ -299,6 +309,14 @@ static int on_rst(CPUState *cpu, TranslationBlock *tb)
     return 0;
 }
 
+static int on_engine_changed(CPUState *cpu, int engine)
+{
+    (void)cpu;
+    engine_to_tcg += engine == PANDA_ENGINE_TCG;
+    engine_to_kvm += engine == PANDA_ENGINE_KVM;
+    return 0;
+}
+
 static bool has(const char *list, const char *name)
 {
     size_t n = strlen(name);
@@ -333,6 +351,7 @@ bool init_plugin(void *self)
     mem_hi = panda_parse_uint64_opt(args, "memhi", UINT64_MAX, "PC above those whose accesses count");
     snprintf(memsave, sizeof memsave, "%s", panda_parse_string_opt(args, "memsave", "", "snapshot file"));
     snprintf(output, sizeof output, "%s", panda_parse_string_opt(args, "output", "", "counts file"));
+    kvm_after = panda_parse_uint64_opt(args, "kvm_after", 0, "back to KVM at this block at PC");
 
     panda_cb cb;
     if (has(cbs, "bbt")) { cb.before_block_translate = on_bbt; panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_TRANSLATE, cb); }
@@ -347,6 +366,7 @@ bool init_plugin(void *self)
         panda_register_callback(self, PANDA_CB_INSN_EXEC, cb);
     }
     if (has(cbs, "hyp")) { cb.guest_hypercall = on_hyp; panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb); }
+    if (has(cbs, "eng")) { cb.engine_changed = on_engine_changed; panda_register_callback(self, PANDA_CB_ENGINE_CHANGED, cb); }
     if (has(cbs, "rst")) { cb.cb_cpu_restore_state = on_rst; panda_register_callback(self, PANDA_CB_CPU_RESTORE_STATE, cb); }
     if (has(cbs, "mem") || has(cbs, "vmem")) {
         cb.virt_mem_read = on_virt_read;
@@ -403,6 +423,9 @@ void uninit_plugin(void *self)
             "\nmem_data_checked %" PRIu64 "\nmem_data_mismatch %" PRIu64 "\n",
             mem_reads, mem_writes, mem_hash, mem_helper, mem_delivery, mem_delivery_reads, mem_phys_reads, mem_phys_writes,
             mem_phys_mismatch, mem_data_checked, mem_data_mismatch);
+    fprintf(out, "engine_to_tcg %" PRIu64 "\nengine_to_kvm %" PRIu64 "\nengine_requests_refused %" PRIu64
+            "\nengine_at_request %" PRIu64 "\n", engine_to_tcg, engine_to_kvm, engine_requests_refused,
+            engine_at_request);
     fprintf(out, "cross_virt %" PRIu64 "\ncross_first %" PRIu64 "\ncross_second %" PRIu64 "\n", cross_virt,
             cross_first, cross_second);
     if (out != stdout) {

@@ -56,6 +56,19 @@ std::vector<uint8_t> ElfImage::bytes_at(uint64_t vaddr, size_t n) const {
     return {};
 }
 
+const ElfImage& guest_image() {
+    static ElfImage image = ElfImage::load(build_root() + "/tests/guest/hptest64.elf");
+    return image;
+}
+
+uint64_t guest_symbol(const std::string& name) { return guest_image().symbols.at(name); }
+
+uint64_t guest_count_loop_label() {
+    uint64_t label = guest_symbol("hp_count_loop") + 5;  // xor (2 bytes), mov (3 bytes)
+    const std::vector<uint8_t> add_rcx_rax = {0x48, 0x01, 0xc8};
+    return guest_image().bytes_at(label, 3) == add_rcx_rax ? label : 0;
+}
+
 uint64_t ElfImage::next_symbol_after(uint64_t vaddr) const {
     uint64_t best = 0;
     for (const auto& [name, addr] : symbols) {

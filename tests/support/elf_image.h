@@ -24,4 +24,14 @@ struct ElfImage {
     uint64_t next_symbol_after(uint64_t vaddr) const;
 };
 
+// The test guest's image (build_root()/tests/guest/hptest64.elf), loaded once.
+const ElfImage& guest_image();
+
+// The address of one of its symbols (throws std::out_of_range if none).
+uint64_t guest_symbol(const std::string& name);
+
+// The loop label of hp_count_loop (after its xor and mov), or 0 if the code
+// there is not the loop's `add %rcx,%rax`.
+uint64_t guest_count_loop_label();
+
 }  // namespace hypanda::test

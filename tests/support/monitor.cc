@@ -111,10 +111,20 @@ nlohmann::json Qmp::next_reply() {
             return {{"error", {{"desc", "no reply"}}}};
         }
         auto reply = nlohmann::json::parse(line, nullptr, false);
-        if (!reply.is_discarded() && !reply.contains("event")) {
+        if (reply.is_discarded()) {
+            continue;
+        }
+        if (!reply.contains("event")) {
             return reply;
         }
+        events_.push_back(reply);
     }
+}
+
+std::vector<nlohmann::json> Qmp::take_events() {
+    std::vector<nlohmann::json> events;
+    events.swap(events_);
+    return events;
 }
 
 nlohmann::json Qmp::execute(const std::string& name, const nlohmann::json& args) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace hypanda::test {
 
@@ -48,11 +49,14 @@ public:
     // Sends {"execute": name, "arguments": args} and returns the reply
     // object ({"return": ...} or {"error": ...}), skipping events.
     nlohmann::json execute(const std::string& name, const nlohmann::json& args = nullptr);
+    // The events skipped so far, oldest first; the list is then emptied.
+    std::vector<nlohmann::json> take_events();
 
 private:
     nlohmann::json next_reply();
     SocketConnection conn_;
     bool ok_ = false;
+    std::vector<nlohmann::json> events_;
 };
 
 }  // namespace hypanda::test

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cinttypes>
 #include <fstream>
 #include <thread>
 #include <cstdio>
@@ -240,6 +241,23 @@ TempDir::~TempDir() {
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::map<std::string, uint64_t> read_counts(const std::string& path) {
+    std::map<std::string, uint64_t> counts;
+    std::istringstream in(read_file(path));
+    std::string name;
+    uint64_t value;
+    while (in >> name >> value) {
+        counts[name] = value;
+    }
+    return counts;
+}
+
+std::string hex(uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return buf;
 }
 
 std::string describe(const RunResult& r) {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,6 +66,12 @@ private:
 
 // The whole content of a file ("" if it cannot be read).
 [[nodiscard]] std::string read_file(const std::string& path);
+
+// "name value" lines, as the probe plugin and the QEMU counter write them.
+[[nodiscard]] std::map<std::string, uint64_t> read_counts(const std::string& path);
+
+// "0x..." in lower case.
+[[nodiscard]] std::string hex(uint64_t v);
 
 // Exit status, time-out and both outputs, for a failed assertion's message.
 [[nodiscard]] std::string describe(const RunResult& r);

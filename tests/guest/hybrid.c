@@ -1,0 +1,170 @@
+/*
+ * Workloads around hybrid mode's engine switches (model.h): window N,
+ * timerswitch N, switchlat N. Without hybrid mode the switch hypercalls
+ * answer "unavailable" and the values are the same.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "arch.h"
+#include "console.h"
+#include "cpu.h"
+#include "lapic.h"
+#include "model.h"
+#include "workloads.h"
+
+static uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static uint32_t switch_command(uint64_t i)
+{
+    return i % 2 == 0 ? HYPANDA_HC_SWITCH_TO_TCG : HYPANDA_HC_SWITCH_TO_KVM;
+}
+
+/* ---- window N ---- */
+
+uint64_t workload_window(uint64_t n)
+{
+    uint64_t ok = 0;
+    uint64_t value = hp_count_loop(n);
+    ok += hp_hybrid_call(HYPANDA_HC_SWITCH_TO_TCG) == HYPANDA_HC_OK;
+    value += hp_count_loop(n);
+    value += hp_hypercall_loop(n);
+    ok += hp_hybrid_call(HYPANDA_HC_SWITCH_TO_KVM) == HYPANDA_HC_OK;
+    value += hp_count_loop(n);
+    con_puts("WINDOW ");
+    con_put_dec(ok);
+    con_puts("\n");
+    return value;
+}
+
+/* ---- timerswitch N ---- */
+
+static volatile uint64_t ticks;
+static uint64_t wanted;
+
+static void on_timer(void)
+{
+    ticks++;
+    if (ticks == wanted) {
+        lapic_timer_stop(HP_TIMERSWITCH_VECTOR);
+    }
+    lapic_write(LAPIC_EOI, 0);
+}
+
+void hp_switch_answers_add(struct hp_switch_answers *a, uint32_t result)
+{
+    if (result == HYPANDA_HC_OK) {
+        a->ok++;
+    } else if (result == HYPANDA_HC_ERR_UNAVAILABLE) {
+        a->unavailable++;
+    } else if (result == HYPANDA_HC_ERR_FORBIDDEN) {
+        a->forbidden++;
+    } else if (result == HYPANDA_HC_NO_DEVICE) {
+        a->no_device++;
+    } else {
+        hp_error_begin();
+        con_puts("switch: hypercall answered ");
+        con_put_hex(result);
+        hp_error_end(HP_EXIT_WORKLOAD_FAILED);
+    }
+}
+
+void hp_switch_answers_print(const struct hp_switch_answers *a)
+{
+    con_puts("SWITCHES ");
+    con_put_dec(a->ok);
+    con_puts(" unavailable ");
+    con_put_dec(a->unavailable);
+    con_puts(" forbidden ");
+    con_put_dec(a->forbidden);
+    con_puts(" no-device ");
+    con_put_dec(a->no_device);
+    con_puts("\n");
+}
+
+uint64_t workload_timerswitch(uint64_t n)
+{
+    struct hp_switch_answers answers = {0, 0, 0, 0};
+    cpu_set_interrupt_handler(HP_TIMERSWITCH_VECTOR, on_timer);
+    pic_remap_and_mask();
+
+    ticks = 0;
+    wanted = n;
+    lapic_timer_start(HP_TIMERSWITCH_VECTOR);
+
+    uint64_t seen = 0, calls = 0;
+    while (ticks < wanted) {
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+        if (ticks != seen && ticks % HP_TIMERSWITCH_EVERY == 0 && ticks < wanted) {
+            hp_switch_answers_add(&answers, hp_hybrid_call(switch_command(calls++)));
+        }
+        seen = ticks;
+    }
+    hp_switch_answers_print(&answers);
+    return ticks;
+}
+
+/* ---- switchlat N ---- */
+
+static uint64_t lat[2][HP_SWITCHLAT_MAX / 2 + 1];
+static uint64_t first_loop[HP_SWITCHLAT_MAX / 2 + 1], warm_loop[HP_SWITCHLAT_MAX / 2 + 1];
+
+static void shell_sort(uint64_t *v, uint64_t n)
+{
+    for (uint64_t gap = n / 2; gap > 0; gap /= 2) {
+        for (uint64_t i = gap; i < n; i++) {
+            uint64_t x = v[i], j = i;
+            for (; j >= gap && v[j - gap] > x; j -= gap) {
+                v[j] = v[j - gap];
+            }
+            v[j] = x;
+        }
+    }
+}
+
+/* Median and 99th percentile (nearest rank) of v[0..n), sorted in place. */
+static void print_stats(const char *name, uint64_t *v, uint64_t n, bool p99)
+{
+    shell_sort(v, n);
+    con_puts(name);
+    con_puts(" ");
+    con_put_dec(n > 0 ? v[(n - 1) / 2] : 0);
+    if (p99) {
+        con_puts(" ");
+        con_put_dec(n > 0 ? v[(n * 99 + 99) / 100 - 1] : 0);
+    }
+}
+
+uint64_t workload_switchlat(uint64_t n)
+{
+    uint64_t count[2] = {0, 0};
+    for (uint64_t i = 0; i < n; i++) {
+        int to_kvm = (int)(i % 2);
+        uint64_t t0 = rdtsc();
+        hp_hybrid_call(switch_command(i));
+        uint64_t t1 = rdtsc();
+        lat[to_kvm][count[to_kvm]] = t1 - t0;
+        if (!to_kvm) {
+            hp_count_loop(HP_SWITCHLAT_LOOP);
+            uint64_t t2 = rdtsc();
+            hp_count_loop(HP_SWITCHLAT_LOOP);
+            uint64_t t3 = rdtsc();
+            first_loop[count[0]] = t2 - t1;
+            warm_loop[count[0]] = t3 - t2;
+        }
+        count[to_kvm]++;
+    }
+    /* Sorting is a lot of instructions: do it in TCG when there is one. */
+    hp_hybrid_call(HYPANDA_HC_SWITCH_TO_TCG);
+    con_puts("SWITCHLAT ");
+    print_stats("to-tcg", lat[0], count[0], true);
+    print_stats(" to-kvm", lat[1], count[1], true);
+    print_stats(" first-loop", first_loop, count[0], false);
+    print_stats(" warm-loop", warm_loop, count[0], false);
+    con_puts("\n");
+    return n;
+}

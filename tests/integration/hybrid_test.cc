@@ -1,0 +1,275 @@
+// Hybrid mode (-accel kvm -hybrid on): the test guest switching between KVM
+// and TCG in one process. Part of the kvm suite (kvm_test.cc has main(),
+// which skips without /dev/kvm). Every value is the model's, the same as a
+// run purely in TCG. This machine's KVM emulates guest code slowly after the
+// first port access and cannot run SSE, x87 or IRETQ, so the KVM phases are
+// short and use the `switchgpr` and `timerswitch` variants (model.h).
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "elf_image.h"
+#include "expected.h"
+#include "model.h"
+#include "monitor.h"
+#include "run.h"
+
+namespace hypanda::test {
+namespace {
+
+constexpr std::chrono::seconds kLimit{180};
+
+std::vector<std::string> hybrid(const std::vector<std::string>& more = {}) {
+    std::vector<std::string> a = {"-accel", "kvm", "-hybrid", "on", "-device", "hypanda-hypercall"};
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+}
+
+std::string switches_line(uint64_t ok, uint64_t unavailable, uint64_t forbidden) {
+    return "SWITCHES " + std::to_string(ok) + " unavailable " + std::to_string(unavailable) +
+           " forbidden " + std::to_string(forbidden) + " no-device 0";
+}
+
+// A run with the statistics file (-hybrid ...,stats=) and, optionally, the
+// probe plugin.
+struct HybridRun {
+    RunResult run;
+    nlohmann::json stats;
+    std::map<std::string, uint64_t> probe;
+};
+
+HybridRun run_hybrid(const std::string& append, const std::vector<std::string>& more,
+                     const std::string& probe_args = "", const std::string& accel = "kvm") {
+    TempDir dir;
+    std::vector<std::string> extra = {"-accel", accel, "-device", "hypanda-hypercall"};
+    if (accel == "kvm") {
+        extra.insert(extra.end(), {"-hybrid", "on,stats=" + dir.file("stats")});
+    }
+    extra.insert(extra.end(), more.begin(), more.end());
+    if (!probe_args.empty()) {
+        extra.insert(extra.end(), {"-panda", "probe:output=" + dir.file("probe") + "," + probe_args});
+    }
+    Child child(guest_args(append, extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    HybridRun r{child.wait(kLimit), nullptr, {}};
+    std::string stats = read_file(dir.file("stats"));
+    r.stats = nlohmann::json::parse(stats.empty() ? "null" : stats, nullptr, false);
+    r.probe = read_counts(dir.file("probe"));
+    return r;
+}
+
+// 2000 hypercalls, 1000 round trips KVM -> TCG -> KVM: every register the
+// guest checks survives, the TSC never goes back, and the value is the model's
+// (what the same workload gives purely in TCG, checked in the guest suite).
+TEST(Hybrid, ThousandRoundTripsKeepTheStateAndGiveThePureTcgValue) {
+    HybridRun r = run_hybrid("switchgpr 2000", {});
+    ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << describe(r.run);
+    EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
+              std::vector<std::string>{result_line("switchgpr", hp_switch_value(2000))});
+    EXPECT_EQ(lines_starting_with(r.run.out, "SWITCHES"),
+              std::vector<std::string>{switches_line(2000, 0, 0)});
+    ASSERT_TRUE(r.stats.is_object()) << describe(r.run);
+    EXPECT_EQ(r.stats["engine"], "kvm");
+    EXPECT_EQ(r.stats["tcg"]["switches-to"], 1000);
+    EXPECT_EQ(r.stats["kvm"]["switches-to"], 1000);
+    EXPECT_EQ(r.stats["tcg"]["latency-samples"], 1000);
+    EXPECT_GT(r.stats["tcg"]["median-latency-ns"], 0);
+}
+
+// The APIC timer keeps interrupting across 19 switches; every tick arrives
+// exactly once (the guest counts them and stops the timer at the last one).
+TEST(Hybrid, TimerInterruptsKeepArrivingAcrossSwitches) {
+    HybridRun r = run_hybrid("timerswitch 40", {});
+    ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << describe(r.run);
+    EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
+              std::vector<std::string>{result_line("timerswitch", 40)});
+    EXPECT_EQ(lines_starting_with(r.run.out, "SWITCHES"),
+              std::vector<std::string>{switches_line(19, 0, 0)});
+    EXPECT_EQ(r.stats["tcg"]["switches-to"], 10);
+    EXPECT_EQ(r.stats["kvm"]["switches-to"], 9);
+}
+
+TEST(Hybrid, ASwitchThePolicyForbidsIsRefusedAndDoesNotHappen) {
+    HybridRun r = run_hybrid("switchgpr 10", {"-global", "hypanda-hypercall.allow=none"});
+    ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << describe(r.run);
+    EXPECT_EQ(lines_starting_with(r.run.out, "SWITCHES"),
+              std::vector<std::string>{switches_line(0, 0, 10)});
+    EXPECT_EQ(r.stats["engine"], "kvm");
+    EXPECT_EQ(r.stats["tcg"]["switches-to"], 0);
+    EXPECT_EQ(r.stats["kvm"]["switches-to"], 0);
+}
+
+// window N: count loop under KVM, then in TCG the count loop and N CPUID
+// hypercalls, then the count loop under KVM again. Plugins loaded at start
+// see exactly the TCG part: one loop of the three, and all N hypercalls
+// (the CPUID hypercall reaches guest_hypercall in TCG, as in a pure TCG
+// run, which sees all three loops).
+TEST(Hybrid, PluginCallbacksRunOnlyWhileTheGuestIsInTcg) {
+    const uint64_t n = 1000, label = guest_count_loop_label();
+    ASSERT_NE(label, 0u);
+    const std::string args = "cbs=bbe+hyp+eng,at=" + hex(label);
+    HybridRun h = run_hybrid("window " + std::to_string(n), {}, args);
+    HybridRun t = run_hybrid("window " + std::to_string(n), {}, args, "tcg");
+    for (const HybridRun* r : {&h, &t}) {
+        ASSERT_EQ(r->run.exit_status, debug_exit_status(0)) << describe(r->run);
+        EXPECT_EQ(lines_starting_with(r->run.out, "RESULT "),
+                  std::vector<std::string>{result_line("window", hp_window_value(n))});
+        EXPECT_EQ(r->probe.at("hyp_magic"), n);
+    }
+    EXPECT_EQ(lines_starting_with(h.run.out, "WINDOW"), std::vector<std::string>{"WINDOW 2"});
+    EXPECT_EQ(lines_starting_with(t.run.out, "WINDOW"), std::vector<std::string>{"WINDOW 0"});
+    EXPECT_EQ(h.probe.at("at_bbe"), n - 1);
+    EXPECT_EQ(t.probe.at("at_bbe"), HP_WINDOW_COUNT_LOOPS * (n - 1));
+    EXPECT_LT(h.probe.at("bbe"), t.probe.at("bbe"));
+    EXPECT_EQ(h.probe.at("engine_to_tcg"), 1u);
+    EXPECT_EQ(h.probe.at("engine_to_kvm"), 1u);
+    EXPECT_EQ(t.probe.at("engine_to_tcg") + t.probe.at("engine_to_kvm"), 0u);
+}
+
+// -hybrid-break: the guest switches to TCG where it reaches hp_count_loop
+// under KVM, so the probe sees every run of the loop block.
+TEST(Hybrid, BreakpointSwitchesToTcgWhereTheGuestArrives) {
+    const uint64_t n = 1000, label = guest_count_loop_label();
+    ASSERT_NE(label, 0u);
+    HybridRun r = run_hybrid("count " + std::to_string(n),
+                             {"-hybrid-break", hex(guest_symbol("hp_count_loop"))},
+                             "cbs=bbe+eng,at=" + hex(label));
+    ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << describe(r.run);
+    EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
+              std::vector<std::string>{result_line("count", expected_count(n))});
+    EXPECT_EQ(r.probe.at("at_bbe"), n - 1);
+    EXPECT_EQ(r.probe.at("engine_to_tcg"), 1u);
+    EXPECT_EQ(r.stats["engine"], "tcg");
+    EXPECT_EQ(r.stats["tcg"]["switches-to"], 1);
+}
+
+// A plugin sends the guest back to KVM from a callback: the switch happens
+// once the current block is done, so it sees exactly K runs of the loop.
+TEST(Hybrid, APluginSendsTheGuestBackToKvm) {
+    const uint64_t n = 1000, k = 100, label = guest_count_loop_label();
+    ASSERT_NE(label, 0u);
+    HybridRun r = run_hybrid("count " + std::to_string(n),
+                             {"-hybrid-break", hex(guest_symbol("hp_count_loop"))},
+                             "cbs=bbe+eng,at=" + hex(label) + ",kvm_after=" + std::to_string(k));
+    ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << describe(r.run);
+    EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
+              std::vector<std::string>{result_line("count", expected_count(n))});
+    EXPECT_EQ(r.probe.at("engine_at_request"), uint64_t{HYPANDA_ENGINE_TCG});
+    EXPECT_EQ(r.probe.at("engine_requests_refused"), 0u);
+    EXPECT_EQ(r.probe.at("at_bbe"), k);
+    EXPECT_EQ(r.probe.at("engine_to_tcg"), 1u);
+    EXPECT_EQ(r.probe.at("engine_to_kvm"), 1u);
+    EXPECT_EQ(r.stats["engine"], "kvm");
+}
+
+struct PausedHybrid {
+    TempDir dir;
+    Child child;
+    explicit PausedHybrid(const std::string& append, const std::string& monitor,
+                          const std::vector<std::string>& more)
+        : child(guest_args(append, [&] {
+                    std::vector<std::string> a = hybrid(more);
+                    a.insert(a.end(), {"-S", monitor, "unix:" + dir.file("mon") + ",server=on,wait=off"});
+                    return a;
+                }()),
+                {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"}) {}
+};
+
+// QMP: hybrid-switch both ways while the guest is stopped, one
+// HYPANDA_ENGINE_SWITCH event per switch, query-hybrid; then the guest runs
+// in TCG, where the probe sees the whole loop.
+TEST(Hybrid, QmpSwitchesAndReportsEverySwitch) {
+    const uint64_t n = 500, label = guest_count_loop_label();
+    ASSERT_NE(label, 0u);
+    TempDir out;
+    PausedHybrid g("count " + std::to_string(n), "-qmp",
+                   {"-panda", "probe:cbs=bbe,at=" + hex(label) + ",output=" + out.file("probe")});
+    Qmp qmp(g.dir.file("mon"));
+    ASSERT_TRUE(qmp.connected());
+    EXPECT_EQ(qmp.execute("query-hybrid")["return"]["engine"], "kvm");
+    for (const char* engine : {"tcg", "kvm", "tcg"}) {
+        auto reply = qmp.execute("hybrid-switch", {{"engine", engine}});
+        EXPECT_EQ(reply["return"]["engine"], engine) << reply.dump();
+    }
+    auto info = qmp.execute("query-hybrid")["return"];
+    EXPECT_EQ(info["hybrid"], true);
+    EXPECT_EQ(info["tcg"]["switches-to"], 2);
+    EXPECT_EQ(info["kvm"]["switches-to"], 1);
+    std::vector<std::string> seen;
+    for (const auto& e : qmp.take_events()) {
+        if (e["event"] == "HYPANDA_ENGINE_SWITCH") {
+            EXPECT_EQ(e["data"]["trigger"], "monitor");
+            EXPECT_GT(e["data"]["latency-ns"], 0);
+            seen.push_back(e["data"]["engine"]);
+        }
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"tcg", "kvm", "tcg"}));
+    EXPECT_EQ(qmp.execute("hybrid-switch", {{"engine", "gpu"}})["error"]["desc"],
+              "hybrid-switch: engine must be 'tcg' or 'kvm'");
+    EXPECT_EQ(qmp.execute("hybrid-switch")["error"]["desc"],
+              "hybrid-switch: missing argument 'engine'");
+    qmp.execute("cont");
+    RunResult r = g.child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(read_counts(out.file("probe")).at("at_bbe"), n - 1);
+}
+
+TEST(Hybrid, HmpSwitchesAndShowsTheEngine) {
+    PausedHybrid g("count 10", "-monitor", {});
+    Hmp hmp(g.dir.file("mon"));
+    ASSERT_TRUE(hmp.connected());
+    EXPECT_EQ(lines_starting_with(hmp.command("info hybrid"), "engine"),
+              std::vector<std::string>{"engine kvm"});
+    EXPECT_EQ(hmp.command("hybrid_switch tcg"), "engine tcg\n");
+    std::string info = hmp.command("info hybrid");
+    EXPECT_EQ(lines_starting_with(info, "engine"), std::vector<std::string>{"engine tcg"});
+    EXPECT_EQ(lines_starting_with(info, "switches"),
+              std::vector<std::string>{"switches 1 (to tcg 1, to kvm 0)"});
+    EXPECT_EQ(lines_starting_with(info, "switch to tcg latency: last ").size(), 1u) << info;
+    EXPECT_EQ(hmp.command("hybrid_switch kvm"), "engine kvm\n");
+    EXPECT_EQ(hmp.command("hybrid_switch sideways"), "error: engine must be 'tcg' or 'kvm'\n");
+    hmp.command("cont");
+    RunResult r = g.child.wait(kLimit);
+    EXPECT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+}
+
+// Without hybrid mode the commands answer, and refuse to switch.
+TEST(Hybrid, WithoutHybridModeTheMonitorSaysSo) {
+    TempDir dir;
+    Child child(guest_args("count 10", {"-S", "-monitor", "unix:" + dir.file("hmp") + ",server=on,wait=off"}));
+    Hmp hmp(dir.file("hmp"));
+    ASSERT_TRUE(hmp.connected());
+    EXPECT_EQ(hmp.command("info hybrid"), "hybrid mode off; engine tcg\n");
+    EXPECT_EQ(hmp.command("hybrid_switch kvm"),
+              "error: hybrid mode is off (start the emulator with -accel kvm -hybrid on)\n");
+    hmp.command("cont");
+    EXPECT_EQ(child.wait(kLimit).exit_status, debug_exit_status(0));
+}
+
+// Settings hybrid mode cannot work with: one error line each, exit status 1.
+TEST(Hybrid, ConflictingSettingsGetOneClearErrorLine) {
+    const std::string prog = "hypanda-system-x86_64: ";
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"-accel", "tcg", "-hybrid", "on"},
+         "-hybrid on needs the KVM accelerator (-accel kvm); this run uses tcg-accel"},
+        {{"-accel", "kvm", "-hybrid", "maybe"},
+         "-hybrid maybe: 'maybe' is not understood (expected on|off[,start=kvm|tcg][,stats=FILE])"},
+        {{"-accel", "kvm", "-hybrid-break", "0x1000"}, "-hybrid-break needs -hybrid on"},
+        {{"-accel", "kvm", "-hybrid", "on", "-hybrid-break", "zz"}, "-hybrid-break zz: 'zz' is not an address"},
+        {{"-accel", "kvm", "-hybrid", "on", "-smp", "2"}, "-hybrid on: one vCPU only (this machine has 2)"},
+        {{"-accel", "kvm,kernel-irqchip=on", "-hybrid", "on"},
+         "-hybrid on: the in-kernel interrupt controller cannot run under TCG; leave kernel-irqchip "
+         "unset or set it to off"},
+        {{"-accel", "kvm", "-hybrid", "on", "-machine", "pc,smm=on"},
+         "-hybrid on: SMM is not supported in hybrid mode; use smm=off"},
+    };
+    for (const auto& [args, message] : cases) {
+        RunResult r = run(guest_args("count 10", args), kLimit);
+        EXPECT_EQ(r.exit_status, 1) << describe(r);
+        EXPECT_EQ(r.err, prog + message + "\n") << describe(r);
+    }
+}
+
+}  // namespace
+}  // namespace hypanda::test
