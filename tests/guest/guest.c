@@ -14,6 +14,7 @@
 #include "cmdline.h"
 #include "console.h"
 #include "cpu.h"
+#include "model.h"
 #include "workloads.h"
 
 #define MULTIBOOT_INFO_CMDLINE (1u << 2)
@@ -82,6 +83,8 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_WINDOW: return workload_window(w->arg);
     case HP_WORKLOAD_TIMERSWITCH: return workload_timerswitch(w->arg);
     case HP_WORKLOAD_SWITCHLAT: return workload_switchlat(w->arg);
+    case HP_WORKLOAD_SWITCHTO: return hp_hybrid_call(w->arg == HYPANDA_ENGINE_TCG ? HYPANDA_HC_SWITCH_TO_TCG
+                                                                                  : HYPANDA_HC_SWITCH_TO_KVM);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
     }
 }

@@ -251,4 +251,10 @@ static inline uint64_t hp_window_value(uint64_t n)
 #define HP_SWITCHLAT_MAX 20000
 #define HP_SWITCHLAT_LOOP 1000
 
+/* --- switchto E --------------------------------------------------------------
+ * One switch hypercall to engine E (HYPANDA_ENGINE_TCG = 1 or
+ * HYPANDA_ENGINE_KVM = 2); the value is its answer: HYPANDA_HC_OK in hybrid
+ * mode, HYPANDA_HC_ERR_UNAVAILABLE without it, HYPANDA_HC_NO_DEVICE without
+ * the device. For command lines like "count 10 switchto 1 user 8 switchto 2". */
+
 #endif
