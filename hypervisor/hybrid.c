@@ -47,6 +47,7 @@
 #include "sysemu/tcg.h"
 #include "exec/exec-all.h"
 #include "exec/gdbstub.h"
+#include "exec/ram_addr.h"
 #include "tcg/tcg.h"
 #include "accel/kvm/kvm-cpus.h"
 #include "accel/tcg/internal.h"
@@ -87,6 +88,7 @@ static struct {
     int nbreaks;
     Notifier force_rcu;
     char *stats_path;       /* -hybrid ...,stats=FILE: query-hybrid at exit */
+    bool keep_tbs;          /* -hybrid ...,keep-tbs=on: see enter_tcg() */
 } hybrid = {
     .start_engine = HYPANDA_ENGINE_KVM,
     .engine = HYPANDA_ENGINE_KVM,
@@ -112,12 +114,14 @@ void hypanda_cmdline_hybrid(const char *optarg)
             hybrid.start_engine = HYPANDA_ENGINE_KVM;
         } else if (strcmp(s, "start=tcg") == 0) {
             hybrid.start_engine = HYPANDA_ENGINE_TCG;
+        } else if (strcmp(s, "keep-tbs=on") == 0 || strcmp(s, "keep-tbs=off") == 0) {
+            hybrid.keep_tbs = strcmp(s, "keep-tbs=on") == 0;
         } else if (strstart(s, "stats=", &value) && *value != '\0') {
             g_free(hybrid.stats_path);
             hybrid.stats_path = g_strdup(value);
         } else {
-            error_report("'%s' is not understood (expected on|off[,start=kvm|tcg][,stats=FILE])",
-                         s);
+            error_report("'%s' is not understood "
+                         "(expected on|off[,start=kvm|tcg][,keep-tbs=on|off][,stats=FILE])", s);
             exit(1);
         }
     }
@@ -237,6 +241,47 @@ static void take_kvm_events(CPUState *cpu, CPUX86State *env)
     env->nmi_pending = 0;
 }
 
+int hypanda_hybrid_kvm_dirty_log_mask(int mask)
+{
+    return hybrid.keep_tbs ? mask : mask & ~(1 << DIRTY_MEMORY_CODE);
+}
+
+/* The RAM pages holding translated code that were written since the code
+ * was translated: TCG keeps a page's code-dirty bit clear while it holds
+ * translations, and KVM's dirty log (synchronised first) sets it. */
+static gboolean collect_written_code(gpointer key, gpointer value, gpointer data)
+{
+    const TranslationBlock *tb = value;
+    GArray *pages = data;
+    for (int i = 0; i < 2; i++) {
+        tb_page_addr_t page = tb->page_addr[i];
+        if (page != -1 && cpu_physical_memory_get_dirty_flag(page, DIRTY_MEMORY_CODE)) {
+            g_array_append_val(pages, page);
+        }
+    }
+    return false;
+}
+
+/* Drops the translations the guest may have overwritten under KVM. With
+ * keep-tbs=on only those on pages KVM's dirty log reports as written;
+ * otherwise all of them. */
+static void drop_stale_translations(CPUState *cpu)
+{
+    if (!hybrid.keep_tbs) {
+        start_exclusive();
+        tb_flush(cpu);
+        end_exclusive();
+        return;
+    }
+    memory_global_dirty_log_sync();
+    g_autoptr(GArray) pages = g_array_new(false, false, sizeof(tb_page_addr_t));
+    tcg_tb_foreach(collect_written_code, pages);
+    for (guint i = 0; i < pages->len; i++) {
+        tb_page_addr_t page = g_array_index(pages, tb_page_addr_t, i) & TARGET_PAGE_MASK;
+        tb_invalidate_phys_range(page, page + TARGET_PAGE_SIZE);
+    }
+}
+
 static void enter_tcg(CPUState *cpu)
 {
     X86CPU *x86 = X86_CPU(cpu);
@@ -269,9 +314,7 @@ static void enter_tcg(CPUState *cpu)
 
     /* The guest may have written code natively: no stale translation. */
     tlb_flush(cpu);
-    start_exclusive();
-    tb_flush(cpu);
-    end_exclusive();
+    drop_stale_translations(cpu);
 }
 
 static void enter_kvm(CPUState *cpu)

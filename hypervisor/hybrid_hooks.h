@@ -35,6 +35,12 @@ void hypanda_hybrid_setup(void);
  * once and the vector would be stranded in KVM's injection state. */
 bool hypanda_hybrid_switch_pending(CPUState *cpu);
 
+/* accel/kvm/kvm-all.c: the dirty-log clients (a mask of DIRTY_MEMORY_*
+ * bits) KVM must log for: all but TCG's code tracking, which only exists
+ * next to KVM in hybrid mode, unless hybrid mode keeps translations across
+ * KVM phases (keep-tbs=on) and so needs to know what KVM wrote. */
+int hypanda_hybrid_kvm_dirty_log_mask(int mask);
+
 /* HMP: hybrid_switch tcg|kvm, info hybrid. */
 void hmp_hybrid_switch(Monitor *mon, const QDict *qdict);
 void hmp_info_hybrid(Monitor *mon, const QDict *qdict);

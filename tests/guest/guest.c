@@ -83,6 +83,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_WINDOW: return workload_window(w->arg);
     case HP_WORKLOAD_TIMERSWITCH: return workload_timerswitch(w->arg);
     case HP_WORKLOAD_SWITCHLAT: return workload_switchlat(w->arg);
+    case HP_WORKLOAD_SMC: return workload_smc(w->arg);
     case HP_WORKLOAD_SWITCHTO: return hp_hybrid_call(w->arg == HYPANDA_ENGINE_TCG ? HYPANDA_HC_SWITCH_TO_TCG
                                                                                   : HYPANDA_HC_SWITCH_TO_KVM);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");

@@ -168,3 +168,29 @@ uint64_t workload_switchlat(uint64_t n)
     con_puts("\n");
     return n;
 }
+
+/* ---- smc N ---- */
+
+static uint8_t smc_code[64] __attribute__((aligned(64)));
+
+uint64_t workload_smc(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_SMC_SEED;
+    struct hp_switch_answers answers = {0, 0, 0, 0};
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_lcg_next(x);
+        uint32_t v = hp_smc_round_value(x);
+        volatile uint8_t *code = smc_code;
+        code[0] = 0xb8; /* mov $imm32, %eax */
+        for (int b = 0; b < 4; b++) {
+            code[1 + b] = (uint8_t)(v >> (8 * b));
+        }
+        code[5] = 0xc3; /* ret */
+        hp_switch_answers_add(&answers, hp_hybrid_call(HYPANDA_HC_SWITCH_TO_TCG));
+        uint32_t got = ((uint32_t(*)(void))(uintptr_t)smc_code)();
+        hp_switch_answers_add(&answers, hp_hybrid_call(HYPANDA_HC_SWITCH_TO_KVM));
+        h = hp_fnv_u64(h, got);
+    }
+    hp_switch_answers_print(&answers);
+    return h;
+}

@@ -257,4 +257,25 @@ static inline uint64_t hp_window_value(uint64_t n)
  * mode, HYPANDA_HC_ERR_UNAVAILABLE without it, HYPANDA_HC_NO_DEVICE without
  * the device. For command lines like "count 10 switchto 1 user 8 switchto 2". */
 
+/* --- smc N --------------------------------------------------------------------
+ * Code the guest rewrites while in another engine: N rounds of (write
+ * "mov $value, %eax; ret" into a code buffer, value = LCG step i from
+ * HP_SMC_SEED; SWITCH_TO_TCG; call the buffer; SWITCH_TO_KVM). Under KVM
+ * the write happens natively, so TCG must not run a stale translation of
+ * the previous round's code. The value is FNV-1a over what each call
+ * returned. */
+#define HP_SMC_SEED 0x534d430000000001 /* "SMC" 1 */
+#ifndef __ASSEMBLER__
+static inline uint32_t hp_smc_round_value(uint64_t x) { return (uint32_t)(x >> 32); }
+static inline uint64_t hp_smc_value(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_SMC_SEED;
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_lcg_next(x);
+        h = hp_fnv_u64(h, hp_smc_round_value(x));
+    }
+    return h;
+}
+#endif
+
 #endif

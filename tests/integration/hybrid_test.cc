@@ -41,11 +41,12 @@ struct HybridRun {
 };
 
 HybridRun run_hybrid(const std::string& append, const std::vector<std::string>& more,
-                     const std::string& probe_args = "", const std::string& accel = "kvm") {
+                     const std::string& probe_args = "", const std::string& accel = "kvm",
+                     const std::string& hybrid_options = "") {
     TempDir dir;
     std::vector<std::string> extra = {"-accel", accel, "-device", "hypanda-hypercall"};
     if (accel == "kvm") {
-        extra.insert(extra.end(), {"-hybrid", "on,stats=" + dir.file("stats")});
+        extra.insert(extra.end(), {"-hybrid", "on,stats=" + dir.file("stats") + hybrid_options});
     }
     extra.insert(extra.end(), more.begin(), more.end());
     if (!probe_args.empty()) {
@@ -75,6 +76,22 @@ TEST(Hybrid, ThousandRoundTripsKeepTheStateAndGiveThePureTcgValue) {
     EXPECT_EQ(r.stats["kvm"]["switches-to"], 1000);
     EXPECT_EQ(r.stats["tcg"]["latency-samples"], 1000);
     EXPECT_GT(r.stats["tcg"]["median-latency-ns"], 0);
+}
+
+// Code the guest rewrites natively under KVM runs as rewritten in TCG:
+// the translation cache is flushed on entry, or, with keep-tbs=on, the
+// pages KVM's dirty log reports written are invalidated. (Without either,
+// TCG would run the previous round's code and the value would differ.)
+TEST(Hybrid, CodeRewrittenUnderKvmRunsAsRewrittenInTcg) {
+    for (const std::string options : {"", ",keep-tbs=on"}) {
+        HybridRun r = run_hybrid("smc 50", {}, "", "kvm", options);
+        ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << options << describe(r.run);
+        EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
+                  std::vector<std::string>{result_line("smc", hp_smc_value(50))})
+            << options;
+        EXPECT_EQ(lines_starting_with(r.run.out, "SWITCHES"),
+                  std::vector<std::string>{switches_line(100, 0, 0)});
+    }
 }
 
 // The APIC timer keeps interrupting across 19 switches; every tick arrives
@@ -254,7 +271,8 @@ TEST(Hybrid, ConflictingSettingsGetOneClearErrorLine) {
         {{"-accel", "tcg", "-hybrid", "on"},
          "-hybrid on needs the KVM accelerator (-accel kvm); this run uses tcg-accel"},
         {{"-accel", "kvm", "-hybrid", "maybe"},
-         "-hybrid maybe: 'maybe' is not understood (expected on|off[,start=kvm|tcg][,stats=FILE])"},
+         "-hybrid maybe: 'maybe' is not understood "
+         "(expected on|off[,start=kvm|tcg][,keep-tbs=on|off][,stats=FILE])"},
         {{"-accel", "kvm", "-hybrid-break", "0x1000"}, "-hybrid-break needs -hybrid on"},
         {{"-accel", "kvm", "-hybrid", "on", "-hybrid-break", "zz"}, "-hybrid-break zz: 'zz' is not an address"},
         {{"-accel", "kvm", "-hybrid", "on", "-smp", "2"}, "-hybrid on: one vCPU only (this machine has 2)"},
