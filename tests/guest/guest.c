@@ -84,6 +84,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_TIMERSWITCH: return workload_timerswitch(w->arg);
     case HP_WORKLOAD_SWITCHLAT: return workload_switchlat(w->arg);
     case HP_WORKLOAD_SMC: return workload_smc(w->arg);
+    case HP_WORKLOAD_MSRSWITCH: return workload_msrswitch(w->arg);
     case HP_WORKLOAD_SWITCHTO: return hp_hybrid_call(w->arg == HYPANDA_ENGINE_TCG ? HYPANDA_HC_SWITCH_TO_TCG
                                                                                   : HYPANDA_HC_SWITCH_TO_KVM);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");
@@ -102,7 +103,7 @@ void hp_main(uint32_t mbi_address)
     }
 
     struct hp_workload workloads[HP_MAX_WORKLOADS];
-    char err[256];
+    char err[512];
     int n = hp_parse_cmdline(cmdline, workloads, err, sizeof err);
     if (n < 0) {
         hp_fail(HP_EXIT_BAD_ARGUMENTS, err);

@@ -194,3 +194,44 @@ uint64_t workload_smc(uint64_t n)
     hp_switch_answers_print(&answers);
     return h;
 }
+
+/* ---- msrswitch N ---- */
+
+uint64_t workload_msrswitch(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_MSRSWITCH_SEED;
+    uint64_t saved[HP_MSRSWITCH_COUNT], wrote[HP_MSRSWITCH_COUNT];
+    struct hp_switch_answers answers = {0, 0, 0, 0};
+    for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
+        saved[k] = rdmsr(hp_msrswitch_msr(k));
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
+            x = hp_lcg_next(x);
+            wrote[k] = hp_msrswitch_write(k, x);
+            wrmsr(hp_msrswitch_msr(k), wrote[k]);
+        }
+        hp_switch_answers_add(&answers, hp_hybrid_call(switch_command(i)));
+        for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
+            uint64_t v = rdmsr(hp_msrswitch_msr(k));
+            if (v != wrote[k]) {
+                hp_error_begin();
+                con_puts("msrswitch: MSR ");
+                con_put_hex(hp_msrswitch_msr(k));
+                con_puts(" changed across hypercall ");
+                con_put_dec(i);
+                con_puts(": wrote ");
+                con_put_hex(wrote[k]);
+                con_puts(", read ");
+                con_put_hex(v);
+                hp_error_end(HP_EXIT_WORKLOAD_FAILED);
+            }
+            h = hp_fnv_u64(h, v);
+        }
+    }
+    for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
+        wrmsr(hp_msrswitch_msr(k), saved[k]);
+    }
+    hp_switch_answers_print(&answers);
+    return h;
+}

@@ -278,4 +278,61 @@ static inline uint64_t hp_smc_value(uint64_t n)
 }
 #endif
 
+/* --- msrswitch N -------------------------------------------------------------
+ * N steps: write step-specific values into the MSRs below, make a switch
+ * hypercall (alternately to TCG and KVM), read them back (an ERROR line names
+ * any that changed), fold the values read into FNV-1a. The original values
+ * are restored at the end. hp_msrswitch_msr(k) and hp_msrswitch_write(k, x)
+ * give MSR k and the value written from LCG value x (valid for the MSR:
+ * canonical addresses, SFMASK's low half, a 16-bit selector, PAT memory
+ * types WB/WT/UC-/UC). */
+#define HP_MSRSWITCH_SEED 0x4d5352530000001 /* "MSRS" 1 */
+#define HP_MSRSWITCH_COUNT 10
+#ifndef __ASSEMBLER__
+static inline uint32_t hp_msrswitch_msr(int k)
+{
+    static const uint32_t msrs[HP_MSRSWITCH_COUNT] = {
+        0xc0000100, /* FS base */
+        0xc0000101, /* GS base */
+        0xc0000102, /* kernel GS base */
+        0xc0000081, /* STAR */
+        0xc0000082, /* LSTAR */
+        0xc0000083, /* CSTAR */
+        0xc0000084, /* SFMASK */
+        0x174,      /* SYSENTER_CS */
+        0x175,      /* SYSENTER_ESP */
+        0x277,      /* PAT */
+    };
+    return msrs[k];
+}
+static inline uint64_t hp_msrswitch_write(int k, uint64_t x)
+{
+    switch (hp_msrswitch_msr(k)) {
+    case 0xc0000084: return x & 0xffffffff;
+    case 0x174: return x & 0xffff;
+    case 0xc0000081: return x;
+    case 0x277: {
+        static const uint8_t types[4] = {6, 4, 7, 0}; /* WB, WT, UC-, UC */
+        uint64_t pat = 0;
+        for (int b = 0; b < 8; b++) {
+            pat |= (uint64_t)types[(x >> (2 * b)) & 3] << (8 * b);
+        }
+        return pat;
+    }
+    default: return (uint64_t)((int64_t)(x << 16) >> 16); /* canonical */
+    }
+}
+static inline uint64_t hp_msrswitch_value(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_MSRSWITCH_SEED;
+    for (uint64_t i = 0; i < n; i++) {
+        for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
+            x = hp_lcg_next(x);
+            h = hp_fnv_u64(h, hp_msrswitch_write(k, x));
+        }
+    }
+    return h;
+}
+#endif
+
 #endif

@@ -78,6 +78,17 @@ TEST(Hybrid, ThousandRoundTripsKeepTheStateAndGiveThePureTcgValue) {
     EXPECT_GT(r.stats["tcg"]["median-latency-ns"], 0);
 }
 
+// MSRs the guest writes in one engine read back the same in the other: FS
+// and GS bases, the system-call MSRs, PAT (the values are the model's).
+TEST(Hybrid, MsrsCrossEverySwitch) {
+    HybridRun r = run_hybrid("msrswitch 200", {});
+    ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << describe(r.run);
+    EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
+              std::vector<std::string>{result_line("msrswitch", hp_msrswitch_value(200))});
+    EXPECT_EQ(lines_starting_with(r.run.out, "SWITCHES"),
+              std::vector<std::string>{switches_line(200, 0, 0)});
+}
+
 // Code the guest rewrites natively under KVM runs as rewritten in TCG:
 // the translation cache is flushed on entry, or, with keep-tbs=on, the
 // pages KVM's dirty log reports written are invalidated. (Without either,
@@ -230,6 +241,29 @@ TEST(Hybrid, QmpSwitchesAndReportsEverySwitch) {
     RunResult r = g.child.wait(kLimit);
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     EXPECT_EQ(read_counts(out.file("probe")).at("at_bbe"), n - 1);
+}
+
+// Monitor switches while the guest mostly waits in HLT for timer ticks and
+// makes its own switch hypercalls: no tick lost or doubled, no hang. (A
+// switch to the engine the guest is already in answers OK and does nothing.)
+TEST(Hybrid, MonitorSwitchesWhileTheGuestWaitsForInterrupts) {
+    TempDir dir;
+    Child child(guest_args("timerswitch 300", hybrid({"-qmp", "unix:" + dir.file("qmp") + ",server=on,wait=off"})));
+    Qmp qmp(dir.file("qmp"));
+    ASSERT_TRUE(qmp.connected());
+    int done = 0;
+    for (int i = 0; i < 40; i++) {
+        auto reply = qmp.execute("hybrid-switch", {{"engine", i % 2 == 0 ? "tcg" : "kvm"}});
+        if (!reply.contains("return")) {
+            break;  // the guest finished first
+        }
+        done++;
+    }
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "), std::vector<std::string>{result_line("timerswitch", 300)});
+    EXPECT_EQ(lines_starting_with(r.out, "SWITCHES"), std::vector<std::string>{switches_line(149, 0, 0)});
+    EXPECT_GT(done, 10);
 }
 
 TEST(Hybrid, HmpSwitchesAndShowsTheEngine) {
