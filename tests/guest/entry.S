@@ -172,7 +172,7 @@ hp_exception_stubs:
  * IRETQ. Interrupts arrive only in ring 0 (ring-3 code runs with IF=0); the
  * CPU aligns the stack to 16 bytes before pushing its 5-word frame, so after
  * 9 more words the call below is made on an aligned stack. */
-.macro INTERRUPT vec
+.macro INTERRUPT_ENTRY vec
     .globl hp_interrupt_\vec
 hp_interrupt_\vec:
     push %rax
@@ -181,6 +181,10 @@ hp_interrupt_\vec:
     call hp_interrupt
     POP_SCRATCH
     pop %rax
+.endm
+
+.macro INTERRUPT vec
+    INTERRUPT_ENTRY \vec
     iretq
 .endm
 
@@ -189,14 +193,7 @@ hp_interrupt_\vec:
  * go onto the interrupted stack, which then pops them (POPFQ; RET). Only
  * for interrupts taken in ring 0 (same stack, SS unchanged). */
 .macro INTERRUPT_NO_IRET vec
-    .globl hp_interrupt_\vec
-hp_interrupt_\vec:
-    push %rax
-    PUSH_SCRATCH
-    mov $\vec, %edi
-    call hp_interrupt
-    POP_SCRATCH
-    pop %rax
+    INTERRUPT_ENTRY \vec
     push %rcx
     push %rdx
     push %rax                   /* rax rdx rcx | rip cs rflags rsp ss */

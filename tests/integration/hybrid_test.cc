@@ -267,7 +267,9 @@ TEST(Hybrid, MonitorSwitchesWhileTheGuestWaitsForInterrupts) {
 }
 
 TEST(Hybrid, HmpSwitchesAndShowsTheEngine) {
-    PausedHybrid g("count 10", "-monitor", {});
+    const uint64_t n = 100, label = guest_count_loop_label();
+    ASSERT_NE(label, 0u);
+    PausedHybrid g("window " + std::to_string(n), "-monitor", {});
     Hmp hmp(g.dir.file("mon"));
     ASSERT_TRUE(hmp.connected());
     EXPECT_EQ(lines_starting_with(hmp.command("info hybrid"), "engine"),
@@ -280,9 +282,15 @@ TEST(Hybrid, HmpSwitchesAndShowsTheEngine) {
     EXPECT_EQ(lines_starting_with(info, "switch to tcg latency: last ").size(), 1u) << info;
     EXPECT_EQ(hmp.command("hybrid_switch kvm"), "engine kvm\n");
     EXPECT_EQ(hmp.command("hybrid_switch sideways"), "error: engine must be 'tcg' or 'kvm'\n");
+    // A plugin loaded from the monitor while the guest is in KVM sleeps
+    // until the guest enters TCG: it sees the window's loop only.
+    TempDir out;
+    EXPECT_EQ(hmp.command("load_plugin probe cbs=bbe,at=" + hex(label) + ",output=" + out.file("probe")),
+              "loaded panda_probe.so as plugin 0\n");
     hmp.command("cont");
     RunResult r = g.child.wait(kLimit);
     EXPECT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(read_counts(out.file("probe")).at("at_bbe"), n - 1);
 }
 
 // Without hybrid mode the commands answer, and refuse to switch.
