@@ -5,11 +5,7 @@
 // which meson reports as SKIP) when /dev/kvm is absent or not usable.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <linux/kvm.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include <cstdio>
 
@@ -70,16 +66,9 @@ TEST(GuestUnderKvm, BadArgumentsEndWithAnErrorNotAHang) {
 }  // namespace hypanda::test
 
 int main(int argc, char** argv) {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        std::printf("SKIP: /dev/kvm is not available here (%s); the kvm suite needs it\n",
-                    access("/dev/kvm", F_OK) == 0 ? "cannot open it" : "absent");
-        return 77;
-    }
-    int api = ioctl(fd, KVM_GET_API_VERSION, 0);
-    close(fd);
-    if (api != KVM_API_VERSION) {
-        std::printf("SKIP: /dev/kvm does not answer as KVM (API version %d); the kvm suite needs it\n", api);
+    std::string why;
+    if (!hypanda::test::kvm_usable(&why)) {
+        std::printf("SKIP: %s; the kvm suite needs /dev/kvm\n", why.c_str());
         return 77;
     }
     testing::InitGoogleTest(&argc, argv);

@@ -4,6 +4,8 @@
 #include "run.h"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -258,6 +260,21 @@ std::string hex(uint64_t v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
     return buf;
+}
+
+bool kvm_usable(std::string* why) {
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        *why = access("/dev/kvm", F_OK) == 0 ? "/dev/kvm cannot be opened" : "/dev/kvm is absent";
+        return false;
+    }
+    int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+    close(fd);
+    if (api != KVM_API_VERSION) {
+        *why = "/dev/kvm does not answer as KVM (API version " + std::to_string(api) + ")";
+        return false;
+    }
+    return true;
 }
 
 std::string describe(const RunResult& r) {

@@ -93,6 +93,9 @@ private:
 [[nodiscard]] std::vector<std::string> guest_args(const std::string& append,
                                                   const std::vector<std::string>& extra = {});
 
+// Whether /dev/kvm can be opened and answers as KVM; if not, why.
+[[nodiscard]] bool kvm_usable(std::string* why);
+
 // QEMU's isa-debug-exit turns the guest's code C into exit status 2*C+1.
 [[nodiscard]] constexpr int debug_exit_status(int guest_code) { return guest_code * 2 + 1; }
 
