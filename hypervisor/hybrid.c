@@ -323,6 +323,16 @@ static void enter_kvm(CPUState *cpu)
     CPUX86State *env = &x86->env;
 
     hybrid.tcg_dr7 = env->dr[7];
+    /* TCG keeps the x87, SSE and AVX registers in env but does not track
+     * XSAVE's "in use" bits: left as KVM last reported them, a component
+     * TCG changed would be restored from its initial state. */
+    env->xstate_bv |= XSTATE_FP_MASK | XSTATE_SSE_MASK;
+    if (env->features[FEAT_1_ECX] & CPUID_EXT_AVX) {
+        env->xstate_bv |= XSTATE_YMM_MASK;
+    }
+    if (env->features[FEAT_7_0_ECX] & CPUID_7_0_ECX_PKU) {
+        env->xstate_bv |= XSTATE_PKRU_MASK;
+    }
     env->tsc = hybrid_elapsed_ticks();
     env->cc_op = CC_OP_EFLAGS;
     env->exception_nr = -1;

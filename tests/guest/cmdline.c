@@ -41,6 +41,7 @@ static const struct workload_spec specs[HP_WORKLOAD_KINDS] = {
     [HP_WORKLOAD_SWITCHTO] = {"switchto", HYPANDA_ENGINE_TCG, HYPANDA_ENGINE_KVM, false, 0},
     [HP_WORKLOAD_SMC] = {"smc", 1, 100000, false, 0},
     [HP_WORKLOAD_MSRSWITCH] = {"msrswitch", 1, 100000, false, 0},
+    [HP_WORKLOAD_FPUSWITCH] = {"fpuswitch", 1, 100000, false, 0},
 };
 
 const char *hp_workload_name(enum hp_workload_kind kind)
@@ -168,7 +169,7 @@ static void format_error(char *err, size_t size, const char *fmt, ...)
     }
 }
 
-#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N"
+#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N"
 
 const char *hp_skip_kernel_name(const char *cmdline)
 {

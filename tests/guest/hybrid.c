@@ -235,3 +235,44 @@ uint64_t workload_msrswitch(uint64_t n)
     hp_switch_answers_print(&answers);
     return h;
 }
+
+/* ---- fpuswitch N ---- */
+
+uint64_t hp_fpu_roundtrip(uint64_t pattern, uint32_t answers[2]); /* fpuswitch.S */
+
+static void enable_sse_fpu(void)
+{
+    uint64_t cr0, cr4;
+    __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+    cr0 = (cr0 & ~(1ull << 2)) | (1ull << 1); /* EM off, MP on */
+    __asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
+    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+    cr4 |= (1u << 9) | (1u << 10); /* OSFXSR, OSXMMEXCPT */
+    __asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+}
+
+uint64_t workload_fpuswitch(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_FPUSWITCH_SEED;
+    struct hp_switch_answers answers = {0, 0, 0, 0};
+    enable_sse_fpu();
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_lcg_next(x);
+        uint32_t got[2];
+        hp_switch_answers_add(&answers, hp_hybrid_call(HYPANDA_HC_SWITCH_TO_TCG));
+        uint64_t changed = hp_fpu_roundtrip(x, got);
+        hp_switch_answers_add(&answers, got[0]);
+        hp_switch_answers_add(&answers, got[1]);
+        if (changed != 0) {
+            hp_error_begin();
+            con_puts("fpuswitch: floating-point state changed across the round trip ");
+            con_put_dec(i);
+            con_puts(", mask ");
+            con_put_hex(changed);
+            hp_error_end(HP_EXIT_WORKLOAD_FAILED);
+        }
+        h = hp_fnv_u64(h, x);
+    }
+    hp_switch_answers_print(&answers);
+    return h;
+}

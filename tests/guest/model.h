@@ -335,4 +335,32 @@ static inline uint64_t hp_msrswitch_value(uint64_t n)
 }
 #endif
 
+/* --- fpuswitch N ------------------------------------------------------------
+ * N steps, each from TCG: XMM0-15, one x87 register and round-up modes in
+ * MXCSR and the x87 control word set; SWITCH_TO_KVM and SWITCH_TO_TCG with
+ * no floating-point instruction between; all checked back in TCG, with a
+ * conversion of 2.2 in each unit that must round up to 3 (fpuswitch.S). The
+ * pattern of step i is LCG step i from HP_FPUSWITCH_SEED; the value is
+ * FNV-1a over the patterns. The SWITCHES line counts 3 hypercalls a step
+ * (SWITCH_TO_TCG first, then the two above). */
+#define HP_FPUSWITCH_SEED 0x4650555300000001 /* "FPUS" 1 */
+#define HP_FPUSWITCH_FCW 0x0b7f          /* x87: round up, extended precision, masked */
+#define HP_FPUSWITCH_MXCSR_VALUE 0x5f80  /* SSE: round up, masked */
+/* Bits of hp_fpu_roundtrip's result besides XMMn (16 + n) and ST0. */
+#define HP_FPUSWITCH_MXCSR 40
+#define HP_FPUSWITCH_ROUND_SSE 41
+#define HP_FPUSWITCH_FCW_BIT 42
+#define HP_FPUSWITCH_ROUND_X87 43
+#ifndef __ASSEMBLER__
+static inline uint64_t hp_fpuswitch_value(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_FPUSWITCH_SEED;
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_lcg_next(x);
+        h = hp_fnv_u64(h, x);
+    }
+    return h;
+}
+#endif
+
 #endif

@@ -18,30 +18,10 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "model.h"
+#include "xmm.inc"
 
     .text
     .code64
-
-.macro SET_XMM n
-    lea (16 + \n)(%r11), %rax
-    movq %rax, %xmm\n
-    pshufd $0x44, %xmm\n, %xmm\n
-.endm
-
-/* Compares both qwords of XMMn with pattern + 16 + n; sets bit 16 + n of
- * %r10 when either differs. Uses %rax, %rcx. */
-.macro CHECK_XMM n
-    lea (16 + \n)(%r11), %rcx
-    movq %xmm\n, %rax
-    cmp %rcx, %rax
-    jne 1f
-    pshufd $0xee, %xmm\n, %xmm\n
-    movq %xmm\n, %rax
-    cmp %rcx, %rax
-    je 2f
-1:  bts $(16 + \n), %r10
-2:
-.endm
 
 /* Compares register \reg with pattern + \k; bit \bit of %r10 if not. */
 .macro CHECK_GPR reg, k, bit
@@ -79,22 +59,7 @@ hp_switch_call:
     mov %rax, 16(%rsp)
     fildq 16(%rsp)
 
-    SET_XMM 0
-    SET_XMM 1
-    SET_XMM 2
-    SET_XMM 3
-    SET_XMM 4
-    SET_XMM 5
-    SET_XMM 6
-    SET_XMM 7
-    SET_XMM 8
-    SET_XMM 9
-    SET_XMM 10
-    SET_XMM 11
-    SET_XMM 12
-    SET_XMM 13
-    SET_XMM 14
-    SET_XMM 15
+    SET_ALL_XMM
 
 7:  mov %edi, %ebx                   /* command */
     lea 0(%r11), %r8
@@ -132,22 +97,7 @@ hp_switch_call:
     CHECK_GPR %rdi, 10, HP_SWITCH_CHANGED_RDI
     cmpq $0, 24(%rsp)                /* with_fpu */
     je 6f
-    CHECK_XMM 0
-    CHECK_XMM 1
-    CHECK_XMM 2
-    CHECK_XMM 3
-    CHECK_XMM 4
-    CHECK_XMM 5
-    CHECK_XMM 6
-    CHECK_XMM 7
-    CHECK_XMM 8
-    CHECK_XMM 9
-    CHECK_XMM 10
-    CHECK_XMM 11
-    CHECK_XMM 12
-    CHECK_XMM 13
-    CHECK_XMM 14
-    CHECK_XMM 15
+    CHECK_ALL_XMM
 
     /* x87: ST0 is the negation, loaded last; ST1 the value. */
     fistpq 8(%rsp)

@@ -172,16 +172,18 @@ TEST(GuestSwitch, GprVariantHasTheSameValue) {
 // The hybrid-mode workloads without hybrid mode: the values are the model's
 // and every switch answers "unavailable" (hybrid_test.cc runs them switching).
 TEST(GuestSwitch, HybridWorkloadsRunWithoutHybridMode) {
-    RunResult r = boot("window 1000 timerswitch 20 switchlat 10 smc 20 msrswitch 30",
+    RunResult r = boot("window 1000 timerswitch 20 switchlat 10 smc 20 msrswitch 30 fpuswitch 10",
                        {"-device", "hypanda-hypercall"});
     expect_results(r, {result_line("window", hp_window_value(1000)), result_line("timerswitch", 20),
                        result_line("switchlat", 10), result_line("smc", hp_smc_value(20)),
-                       result_line("msrswitch", hp_msrswitch_value(30))});
+                       result_line("msrswitch", hp_msrswitch_value(30)),
+                       result_line("fpuswitch", hp_fpuswitch_value(10))});
     EXPECT_EQ(hp_window_value(1000), 1502500u);
     EXPECT_EQ(lines_starting_with(r.out, "WINDOW"), std::vector<std::string>{"WINDOW 0"});
     EXPECT_EQ(lines_starting_with(r.out, "SWITCHES"),
               (std::vector<std::string>{"SWITCHES 0 unavailable 9 forbidden 0 no-device 0",
                                         "SWITCHES 0 unavailable 40 forbidden 0 no-device 0",
+                                        "SWITCHES 0 unavailable 30 forbidden 0 no-device 0",
                                         "SWITCHES 0 unavailable 30 forbidden 0 no-device 0"}));
     EXPECT_EQ(lines_starting_with(r.out, "SWITCHLAT to-tcg ").size(), 1u) << r.out;
 }
@@ -207,7 +209,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -221,7 +223,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N");
 }
 
 }  // namespace
