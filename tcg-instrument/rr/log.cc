@@ -1,0 +1,305 @@
+// The nondet log's writer and reader (log.h).
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "log.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace hypanda::rr {
+namespace {
+
+constexpr size_t kFlushAt = 1 << 16;
+
+bool has_address(Kind k) { return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::DmaWrite; }
+bool has_size(Kind k) { return k == Kind::PortRead || k == Kind::MmioRead; }
+bool has_value(Kind k) {
+    return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::Interrupt || k == Kind::Rdtsc ||
+           k == Kind::Rdrand || k == Kind::Rdseed || k == Kind::End;
+}
+
+void put_le32(std::vector<uint8_t>* out, uint32_t v) {
+    for (int i = 0; i < 4; i++) {
+        out->push_back(static_cast<uint8_t>(v >> (8 * i)));
+    }
+}
+
+uint32_t get_le32(const uint8_t* p) {
+    return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+           static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+}  // namespace
+
+const char* kind_name(uint8_t kind) {
+    static const char* const names[kKinds] = {nullptr,   "port-read", "mmio-read", "dma-write", "interrupt",
+                                              "rdtsc",   "rdrand",    "rdseed",    "exit-request", "end"};
+    return kind < kKinds ? names[kind] : nullptr;
+}
+
+// ---- writer ----
+
+LogWriter::~LogWriter() {
+    if (file_ != nullptr) {
+        std::fclose(file_);
+    }
+}
+
+bool LogWriter::open(const std::string& path, uint32_t arch, std::string* err) {
+    path_ = path;
+    file_ = std::fopen(path.c_str(), "wb");
+    if (file_ == nullptr) {
+        *err = path + ": cannot create: " + std::strerror(errno);
+        return false;
+    }
+    buffer_.assign(kLogMagic, kLogMagic + sizeof kLogMagic);
+    put_le32(&buffer_, kLogVersion);
+    put_le32(&buffer_, arch);
+    bytes_ = buffer_.size();
+    return true;
+}
+
+void LogWriter::put(const uint8_t* p, size_t n) {
+    buffer_.insert(buffer_.end(), p, p + n);
+    bytes_ += n;
+    if (buffer_.size() >= kFlushAt) {
+        flush();
+    }
+}
+
+void LogWriter::put_uleb(uint64_t v) {
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n] = static_cast<uint8_t>(v & 0x7f);
+        v >>= 7;
+        b[n++] |= v != 0 ? 0x80 : 0;
+    } while (v != 0);
+    put(b, n);
+}
+
+void LogWriter::flush() {
+    if (file_ != nullptr && !buffer_.empty() && error_.empty() &&
+        std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+        error_ = path_ + ": write failed: " + std::strerror(errno);
+    }
+    buffer_.clear();
+}
+
+void LogWriter::append(const Event& e) {
+    if (e.icount < last_icount_ && error_.empty()) {
+        error_ = path_ + ": entries out of instruction-count order (" + std::to_string(e.icount) +
+                 " after " + std::to_string(last_icount_) + ")";
+    }
+    if (e.kind == Kind::DmaWrite && e.data.size() > kMaxDmaBytes && error_.empty()) {
+        error_ = path_ + ": a DMA entry of " + std::to_string(e.data.size()) + " bytes is over the " +
+                 std::to_string(kMaxDmaBytes) + "-byte limit";
+    }
+    const uint8_t kind = static_cast<uint8_t>(e.kind);
+    put(&kind, 1);
+    put_uleb(e.icount - last_icount_);
+    put_uleb(e.site);
+    if (has_address(e.kind)) {
+        put_uleb(e.addr);
+    }
+    if (has_size(e.kind)) {
+        put(&e.size, 1);
+    }
+    if (has_value(e.kind)) {
+        put_uleb(e.value);
+    }
+    if (e.kind == Kind::DmaWrite) {
+        put_uleb(e.data.size());
+        put(e.data.data(), e.data.size());
+    }
+    last_icount_ = e.icount;
+    entries_++;
+}
+
+bool LogWriter::finish(uint64_t last_icount, std::string* err) {
+    Event end;
+    end.kind = Kind::End;
+    end.icount = last_icount < last_icount_ ? last_icount_ : last_icount;
+    end.value = entries_;
+    append(end);
+    entries_--;  // End is not an entry of the recording
+    flush();
+    if (file_ != nullptr && std::fclose(file_) != 0 && error_.empty()) {
+        error_ = path_ + ": close failed: " + std::strerror(errno);
+    }
+    file_ = nullptr;
+    if (!error_.empty()) {
+        *err = error_;
+        return false;
+    }
+    return true;
+}
+
+// ---- reader ----
+
+bool LogReader::fail(std::string* err, size_t at, const std::string& what) {
+    *err = name_ + ": " + what + " at byte " + std::to_string(at) + " (entry " + std::to_string(entries_) + ")";
+    done_ = true;
+    return false;
+}
+
+bool LogReader::open(const uint8_t* data, size_t size, const std::string& name, uint32_t arch,
+                     std::string* err) {
+    data_ = data;
+    size_ = size;
+    name_ = name;
+    pos_ = 0;
+    done_ = false;
+    if (size < kLogHeaderBytes) {
+        *err = name + ": truncated: " + std::to_string(size) + " bytes, shorter than the " +
+               std::to_string(kLogHeaderBytes) + "-byte header";
+        done_ = true;
+        return false;
+    }
+    if (std::memcmp(data, kLogMagic, sizeof kLogMagic) != 0) {
+        *err = name + ": not a Hypanda nondet log (no HYPNDLOG magic)";
+        done_ = true;
+        return false;
+    }
+    version_ = get_le32(data + 8);
+    if (version_ != kLogVersion) {
+        *err = name + ": format version " + std::to_string(version_) + " is not supported (this build reads version " +
+               std::to_string(kLogVersion) + ")";
+        done_ = true;
+        return false;
+    }
+    const uint32_t file_arch = get_le32(data + 12);
+    if (file_arch != arch) {
+        *err = name + ": recorded for architecture " + std::to_string(file_arch) + " (ELF machine), not " +
+               std::to_string(arch);
+        done_ = true;
+        return false;
+    }
+    pos_ = kLogHeaderBytes;
+    return true;
+}
+
+bool LogReader::get_u8(uint8_t* v, std::string* err, const char* field) {
+    if (pos_ >= size_) {
+        return fail(err, pos_, std::string("truncated: no ") + field);
+    }
+    *v = data_[pos_++];
+    return true;
+}
+
+bool LogReader::get_uleb(uint64_t* v, std::string* err, const char* field) {
+    const size_t start = pos_;
+    uint64_t result = 0;
+    for (int shift = 0;; shift += 7) {
+        if (pos_ >= size_) {
+            return fail(err, start, std::string("truncated: ") + field + " ends with the file");
+        }
+        const uint8_t b = data_[pos_++];
+        if (shift == 63 && (b & 0x7e) != 0) {
+            return fail(err, start, std::string("corrupt: ") + field + " does not fit 64 bits");
+        }
+        result |= static_cast<uint64_t>(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            break;
+        }
+        if (shift == 63) {
+            return fail(err, start, std::string("corrupt: ") + field + " does not fit 64 bits");
+        }
+    }
+    *v = result;
+    return true;
+}
+
+bool LogReader::next(Event* e, std::string* err) {
+    err->clear();
+    if (done_) {
+        return false;
+    }
+    const size_t start = pos_;
+    if (pos_ >= size_) {
+        return fail(err, pos_, "truncated: the log ends without its end entry");
+    }
+    uint8_t kind = 0;
+    get_u8(&kind, err, "kind");
+    if (kind_name(kind) == nullptr) {
+        return fail(err, start, "corrupt: unknown entry kind " + std::to_string(kind));
+    }
+    *e = Event();
+    e->kind = static_cast<Kind>(kind);
+    uint64_t delta = 0, site = 0;
+    if (!get_uleb(&delta, err, "instruction-count delta") || !get_uleb(&site, err, "call site")) {
+        return false;
+    }
+    if (delta > UINT64_MAX - icount_) {
+        return fail(err, start, "corrupt: instruction count overflows");
+    }
+    if (site > UINT32_MAX) {
+        return fail(err, start, "corrupt: call site " + std::to_string(site) + " out of range");
+    }
+    icount_ += delta;
+    e->icount = icount_;
+    e->site = static_cast<uint32_t>(site);
+    if (has_address(e->kind) && !get_uleb(&e->addr, err, "address")) {
+        return false;
+    }
+    if (has_size(e->kind)) {
+        if (!get_u8(&e->size, err, "access size")) {
+            return false;
+        }
+        if (e->size != 1 && e->size != 2 && e->size != 4 && e->size != 8) {
+            return fail(err, start, "corrupt: access size " + std::to_string(e->size));
+        }
+    }
+    if (has_value(e->kind) && !get_uleb(&e->value, err, "value")) {
+        return false;
+    }
+    if (e->kind == Kind::DmaWrite) {
+        uint64_t len = 0;
+        if (!get_uleb(&len, err, "DMA length")) {
+            return false;
+        }
+        if (len > kMaxDmaBytes) {
+            return fail(err, start, "corrupt: DMA length " + std::to_string(len) + " over the limit");
+        }
+        if (len > size_ - pos_) {
+            return fail(err, start, "truncated: DMA data of " + std::to_string(len) + " bytes ends with the file");
+        }
+        e->data.assign(data_ + pos_, data_ + pos_ + len);
+        pos_ += len;
+    }
+    if (e->kind == Kind::End) {
+        if (e->value != entries_) {
+            return fail(err, start, "corrupt: the end entry counts " + std::to_string(e->value) + " entries, the log has " +
+                                        std::to_string(entries_));
+        }
+        if (pos_ != size_) {
+            return fail(err, pos_, "corrupt: " + std::to_string(size_ - pos_) + " bytes after the end entry");
+        }
+        done_ = true;
+        return true;
+    }
+    entries_++;
+    return true;
+}
+
+bool read_log_stats(const uint8_t* data, size_t size, const std::string& name, uint32_t arch,
+                    LogStats* stats, std::string* err) {
+    LogReader reader;
+    if (!reader.open(data, size, name, arch, err)) {
+        return false;
+    }
+    *stats = LogStats();
+    Event e;
+    while (reader.next(&e, err)) {
+        if (e.kind == Kind::End) {
+            stats->last_icount = e.icount;
+            return true;
+        }
+        stats->entries++;
+        stats->per_kind[static_cast<uint8_t>(e.kind)]++;
+        stats->dma_bytes += e.data.size();
+    }
+    return false;
+}
+
+}  // namespace hypanda::rr
