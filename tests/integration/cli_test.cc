@@ -1,0 +1,182 @@
+// The hypanda tool (tools/hypanda): `info` on recordings written here with
+// the recording library (no emulator needed): exact text and JSON for a good
+// one, one error line and exit status 1 for truncated, corrupted,
+// wrong-version and inconsistent ones, exit status 2 for a bad command line.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "log.h"
+#include "manifest.h"
+#include "run.h"
+
+namespace hypanda::test {
+namespace {
+
+namespace rr = hypanda::rr;
+
+std::string tool() { return build_root() + "/bin/hypanda"; }
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& data) {
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data.data()), data.size());
+}
+
+std::vector<uint8_t> bytes_of(const std::string& path) {
+    std::string s = read_file(path);
+    return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+// A small recording: a 4 KiB "snapshot", three log entries, 2000 instructions.
+struct Recording {
+    TempDir dir;
+    rr::Manifest manifest;
+
+    Recording() {
+        std::vector<uint8_t> snapshot(4096);
+        for (size_t i = 0; i < snapshot.size(); i++) {
+            snapshot[i] = static_cast<uint8_t>(i * 7);
+        }
+        write_bytes(dir.file("snapshot.bin"), snapshot);
+        rr::LogWriter w;
+        std::string err;
+        EXPECT_TRUE(w.open(dir.file("nondet.log"), rr::kArchX86_64, &err)) << err;
+        rr::Event e;
+        e.icount = 100, e.kind = rr::Kind::PortRead, e.site = 1, e.addr = 0x3fd, e.size = 1, e.value = 0x60;
+        w.append(e);
+        e = rr::Event();
+        e.icount = 1500, e.kind = rr::Kind::DmaWrite, e.site = 3, e.addr = 0x8000, e.data = std::vector<uint8_t>(512, 0xab);
+        w.append(e);
+        e = rr::Event();
+        e.icount = 1999, e.kind = rr::Kind::Interrupt, e.site = 4, e.value = 2;
+        w.append(e);
+        EXPECT_TRUE(w.finish(2000, &err)) << err;
+        manifest.ram_bytes = 4096;
+        manifest.instructions = 2000;
+        manifest.ram_xxh64 = 0x1234;
+        manifest.cpu_model = "qemu64";
+        manifest.command_line = {"hypanda-system-x86_64", "-m", "4K"};
+        manifest.snapshot = {"snapshot.bin", snapshot.size(), rr::xxh64(snapshot.data(), snapshot.size())};
+        const auto log = bytes_of(dir.file("nondet.log"));
+        manifest.log = {"nondet.log", log.size(), rr::xxh64(log.data(), log.size())};
+        write_manifest();
+    }
+    void write_manifest() {
+        std::ofstream(dir.file("manifest.json")) << rr::manifest_to_json(manifest);
+    }
+};
+
+RunResult info(const std::string& folder, bool json = false) {
+    std::vector<std::string> args = {tool(), "info", folder};
+    if (json) {
+        args.push_back("--json");
+    }
+    return run(args, std::chrono::seconds(30));
+}
+
+TEST(HypandaInfo, PrintsTheManifestAndLogStatistics) {
+    Recording rec;
+    RunResult r = info(rec.dir.path());
+    ASSERT_EQ(r.exit_status, 0) << describe(r);
+    const uint64_t log_bytes = rec.manifest.log.bytes;
+    char per_million[64];
+    std::snprintf(per_million, sizeof per_million, "%.1f", log_bytes * 1e6 / 2000);
+    EXPECT_EQ(r.out, "recording     " + rec.dir.path() + " (format version 1, x86_64)\n"
+                     "instructions  2000\n"
+                     "RAM           4096 bytes, XXH64 at the end 0000000000001234\n"
+                     "CPU model     qemu64\n"
+                     "command line  hypanda-system-x86_64 -m 4K\n"
+                     "snapshot      snapshot.bin, 4096 bytes, checksum ok\n"
+                     "log           nondet.log, " + std::to_string(log_bytes) + " bytes, checksum ok, " +
+                         per_million + " bytes per million instructions\n"
+                     "entries       3, port-read 1, dma-write 1, interrupt 1\n"
+                     "DMA           512 bytes\n");
+    EXPECT_EQ(r.err, "");
+}
+
+TEST(HypandaInfo, JsonHasTheSameFacts) {
+    Recording rec;
+    RunResult r = info(rec.dir.path(), true);
+    ASSERT_EQ(r.exit_status, 0) << describe(r);
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["recording"], rec.dir.path());
+    EXPECT_EQ(j["checked"], true);
+    EXPECT_EQ(j["manifest"]["instructions"], 2000);
+    EXPECT_EQ(j["log"]["entries"], 3);
+    EXPECT_EQ(j["log"]["entries_by_kind"]["dma-write"], 1);
+    EXPECT_EQ(j["log"]["entries_by_kind"]["rdtsc"], 0);
+    EXPECT_EQ(j["log"]["dma_bytes"], 512);
+    EXPECT_EQ(j["log"]["bytes"], rec.manifest.log.bytes);
+}
+
+TEST(HypandaInfo, BadRecordingsGetOneErrorLine) {
+    auto fails_with = [](const std::string& folder, const std::string& what) {
+        RunResult r = info(folder);
+        EXPECT_EQ(r.exit_status, 1) << describe(r);
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(r.err, "hypanda: info " + folder + ": " + what + "\n");
+    };
+    {
+        Recording rec;
+        auto log = bytes_of(rec.dir.file("nondet.log"));
+        log.resize(log.size() - 3);
+        write_bytes(rec.dir.file("nondet.log"), log);
+        fails_with(rec.dir.path(), "nondet.log: " + std::to_string(log.size()) + " bytes, the manifest says " +
+                                       std::to_string(rec.manifest.log.bytes) + " (truncated)");
+        // With a manifest that agrees, the log's own check speaks.
+        rec.manifest.log = {"nondet.log", log.size(), rr::xxh64(log.data(), log.size())};
+        rec.write_manifest();
+        RunResult r = info(rec.dir.path());
+        EXPECT_EQ(r.exit_status, 1);
+        EXPECT_EQ(r.err.rfind("hypanda: info " + rec.dir.path() + ": nondet.log: truncated", 0), 0u) << r.err;
+    }
+    {
+        Recording rec;
+        auto snap = bytes_of(rec.dir.file("snapshot.bin"));
+        snap[100] ^= 1;
+        write_bytes(rec.dir.file("snapshot.bin"), snap);
+        fails_with(rec.dir.path(), "snapshot.bin: checksum " + rr::hex64(rr::xxh64(snap.data(), snap.size())) +
+                                       " does not match the manifest's " + rr::hex64(rec.manifest.snapshot.xxh64) +
+                                       " (corrupted)");
+    }
+    {
+        Recording rec;
+        std::string m = read_file(rec.dir.file("manifest.json"));
+        m.replace(m.find("\"version\": 1"), 12, "\"version\": 3");
+        std::ofstream(rec.dir.file("manifest.json")) << m;
+        fails_with(rec.dir.path(), "manifest.json: format version 3 is not supported (this build reads version 1)");
+    }
+    {
+        Recording rec;
+        rec.manifest.instructions = 1999;
+        rec.write_manifest();
+        fails_with(rec.dir.path(), "nondet.log: ends at instruction 2000, the manifest says the recording spans 1999");
+    }
+    {
+        Recording rec;
+        unlink(rec.dir.file("snapshot.bin").c_str());
+        fails_with(rec.dir.path(), "snapshot.bin: cannot open: No such file or directory");
+    }
+    fails_with("/nonexistent-recording", "manifest.json: cannot open: No such file or directory");
+}
+
+TEST(HypandaTool, BadCommandLinesExitWithStatusTwo) {
+    RunResult none = run({tool()}, std::chrono::seconds(10));
+    EXPECT_EQ(none.exit_status, 2);
+    EXPECT_EQ(none.err, "hypanda: a command is required (hypanda --help lists them)\n");
+    RunResult unknown = run({tool(), "frobnicate"}, std::chrono::seconds(10));
+    EXPECT_EQ(unknown.exit_status, 2);
+    EXPECT_EQ(unknown.err, "hypanda: The following argument was not expected: frobnicate (hypanda --help lists the commands)\n");
+    RunResult missing = run({tool(), "info"}, std::chrono::seconds(10));
+    EXPECT_EQ(missing.exit_status, 2);
+    EXPECT_EQ(missing.err, "hypanda: NAME is required (hypanda --help lists the commands)\n");
+    RunResult help = run({tool(), "info", "--help"}, std::chrono::seconds(10));
+    EXPECT_EQ(help.exit_status, 0);
+    EXPECT_NE(help.out.find("--json"), std::string::npos) << help.out;
+}
+
+}  // namespace
+}  // namespace hypanda::test

@@ -1,0 +1,178 @@
+// hypanda: the command-line tool around the emulator (docs/cli.md). So far:
+//
+//   hypanda info NAME [--json]   a recording's manifest and log statistics
+//
+// Exit status: 0 done, 1 the work failed (one "hypanda: ..." line on stderr
+// says why), 2 the command line was wrong.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "log.h"
+#include "manifest.h"
+
+namespace {
+
+using nlohmann::json;
+namespace rr = hypanda::rr;
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+bool read_whole(const std::string& path, const std::string& shown, std::vector<uint8_t>* out, std::string* err) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        *err = shown + ": cannot open: " + std::strerror(errno);
+        return false;
+    }
+    out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+        *err = shown + ": read failed";
+        return false;
+    }
+    return true;
+}
+
+struct Info {
+    rr::Manifest manifest;
+    rr::LogStats log;
+    uint64_t log_bytes = 0;
+};
+
+// Reads and checks a whole recording: the manifest, both files against it,
+// the log to its end, and that the log spans the manifest's instructions.
+bool load_recording(const std::string& folder, Info* info, std::string* err) {
+    std::vector<uint8_t> bytes;
+    if (!read_whole(folder + "/" + rr::kManifestFile, rr::kManifestFile, &bytes, err) ||
+        !rr::manifest_from_json(std::string(bytes.begin(), bytes.end()), "x86_64", &info->manifest, err)) {
+        return false;
+    }
+    const rr::Manifest& m = info->manifest;
+    std::vector<uint8_t> snapshot;
+    if (!read_whole(folder + "/" + m.snapshot.name, m.snapshot.name, &snapshot, err) ||
+        !rr::check_file(m.snapshot, snapshot, err)) {
+        return false;
+    }
+    snapshot.clear();
+    snapshot.shrink_to_fit();
+    if (!read_whole(folder + "/" + m.log.name, m.log.name, &bytes, err) || !rr::check_file(m.log, bytes, err) ||
+        !rr::read_log_stats(bytes.data(), bytes.size(), m.log.name, rr::kArchX86_64, &info->log, err)) {
+        return false;
+    }
+    info->log_bytes = bytes.size();
+    if (info->log.last_icount != m.instructions) {
+        *err = m.log.name + ": ends at instruction " + std::to_string(info->log.last_icount) +
+               ", the manifest says the recording spans " + std::to_string(m.instructions);
+        return false;
+    }
+    return true;
+}
+
+double bytes_per_million(const Info& info) {
+    return info.manifest.instructions == 0 ? 0.0 : info.log_bytes * 1e6 / info.manifest.instructions;
+}
+
+void print_text(const std::string& name, const Info& info) {
+    const rr::Manifest& m = info.manifest;
+    std::printf("recording     %s (format version %u, %s)\n", name.c_str(), m.version, m.arch.c_str());
+    std::printf("instructions  %" PRIu64 "\n", m.instructions);
+    std::printf("RAM           %" PRIu64 " bytes, XXH64 at the end %s\n", m.ram_bytes, rr::hex64(m.ram_xxh64).c_str());
+    std::printf("CPU model     %s\n", m.cpu_model.c_str());
+    std::string cmd;
+    for (const std::string& w : m.command_line) {
+        cmd += (cmd.empty() ? "" : " ") + w;
+    }
+    std::printf("command line  %s\n", cmd.c_str());
+    std::printf("snapshot      %s, %" PRIu64 " bytes, checksum ok\n", m.snapshot.name.c_str(), m.snapshot.bytes);
+    std::printf("log           %s, %" PRIu64 " bytes, checksum ok, %.1f bytes per million instructions\n",
+                m.log.name.c_str(), info.log_bytes, bytes_per_million(info));
+    std::printf("entries       %" PRIu64, info.log.entries);
+    for (int k = 1; k < rr::kKinds; k++) {
+        if (static_cast<rr::Kind>(k) != rr::Kind::End && info.log.per_kind[k] != 0) {
+            std::printf(", %s %" PRIu64, rr::kind_name(static_cast<uint8_t>(k)), info.log.per_kind[k]);
+        }
+    }
+    std::printf("\n");
+    if (info.log.dma_bytes != 0) {
+        std::printf("DMA           %" PRIu64 " bytes\n", info.log.dma_bytes);
+    }
+}
+
+void print_json(const std::string& name, const Info& info) {
+    json kinds = json::object();
+    for (int k = 1; k < rr::kKinds; k++) {
+        if (static_cast<rr::Kind>(k) != rr::Kind::End) {
+            kinds[rr::kind_name(static_cast<uint8_t>(k))] = info.log.per_kind[k];
+        }
+    }
+    json out = {
+        {"recording", name},
+        {"manifest", json::parse(rr::manifest_to_json(info.manifest))},
+        {"log", {{"bytes", info.log_bytes},
+                 {"entries", info.log.entries},
+                 {"entries_by_kind", kinds},
+                 {"dma_bytes", info.log.dma_bytes},
+                 {"bytes_per_million_instructions", bytes_per_million(info)}}},
+        {"checked", true},
+    };
+    std::cout << out.dump(2) << "\n";
+}
+
+int cmd_info(const std::string& name, bool as_json) {
+    Info info;
+    std::string err;
+    if (!load_recording(name, &info, &err)) {
+        std::fprintf(stderr, "hypanda: info %s: %s\n", name.c_str(), err.c_str());
+        return kExitFailed;
+    }
+    if (as_json) {
+        print_json(name, info);
+    } else {
+        print_text(name, info);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"hypanda: record, replay and analyse guests with Hypanda (see docs/cli.md)", "hypanda"};
+    app.require_subcommand(0, 1);
+    bool version = false;
+    app.add_flag("--version", version, "print the version and exit");
+
+    std::string name;
+    bool as_json = false;
+    CLI::App* info = app.add_subcommand("info", "print a recording's manifest and log statistics, after checking it");
+    info->add_option("NAME", name, "the recording's folder")->required();
+    info->add_flag("--json", as_json, "print JSON instead of text");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string what = e.what();
+        std::fprintf(stderr, "hypanda: %s (hypanda --help lists the commands)\n", what.c_str());
+        return kExitUsage;
+    }
+    if (version) {
+        std::printf("hypanda %s\n", HYPANDA_VERSION);
+        return 0;
+    }
+    if (info->parsed()) {
+        return cmd_info(name, as_json);
+    }
+    std::fprintf(stderr, "hypanda: a command is required (hypanda --help lists them)\n");
+    return kExitUsage;
+}
