@@ -67,8 +67,10 @@ void hypanda_gen_block_end(int exit);
 TranslationBlock *hypanda_lookup_next_tb(CPUState *cpu);
 
 /* accel/tcg/translate-all.c: the guest state has just been restored to the
- * faulting instruction after a fault inside a block (cb_cpu_restore_state). */
-void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb);
+ * faulting instruction after a fault inside a block (cb_cpu_restore_state);
+ * `insns_left` of the block's instructions, from that one on, did not
+ * complete (the instruction count takes them back). */
+void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb, int insns_left);
 
 /* accel/tcg/cputlb.c, cpu_load_helper() and cpu_store_helper(): the guest
  * data accesses QEMU's C code makes (the cpu_ld and cpu_st functions:

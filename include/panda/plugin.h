@@ -344,6 +344,19 @@ void panda_monitor_printf(Monitor *mon, const char *fmt, ...)
 
 /* ---- Emulator ------------------------------------------------------------- */
 
+/* ---- Instruction count (Hypanda extension) ----------------------------------- */
+
+/* Turns on exact counting of the guest instructions each vCPU completes
+ * (retranslates; then an add per executed block). It stays on. */
+void panda_enable_instr_count(void);
+
+/* The instructions `cpu` has completed since counting was turned on (0
+ * before). Exact between blocks: in before_block_exec, those before this
+ * block; in after_block_exec, those up to its end. Inside a block (insn_exec,
+ * memory callbacks) it already counts the whole current block. An
+ * instruction that faults and is restarted counts once, when it completes. */
+uint64_t panda_instr_count(CPUState *cpu);
+
 /* ---- Hybrid mode (Hypanda extension) ---------------------------------------- */
 
 /* Engines. In hybrid mode (-accel kvm -hybrid on) the guest runs under KVM

@@ -37,6 +37,29 @@ bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc)
     return true;
 }
 
+/* The instruction count (translate.c emits it): off until asked for, so
+ * plain runs pay nothing; turning it on retranslates. It only grows: once
+ * on it stays on, so counts never go stale. */
+static bool instr_count;
+
+bool hypanda_instr_count_enabled(void)
+{
+    return instr_count;
+}
+
+void panda_enable_instr_count(void)
+{
+    if (!instr_count) {
+        instr_count = true;
+        hypanda_host_flush_translations();
+    }
+}
+
+uint64_t panda_instr_count(CPUState *cpu)
+{
+    return instr_count ? cpu->hypanda_icount : 0;
+}
+
 void panda_do_flush_tb(void)
 {
     hypanda_host_flush_translations();

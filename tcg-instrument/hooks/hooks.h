@@ -29,6 +29,9 @@ void hypanda_engine_changed(CPUState *cpu, int engine);
 bool hypanda_pause_vcpus(void);
 void hypanda_resume_vcpus(bool were_running);
 
+/* Whether the generated code counts guest instructions (control.c). */
+bool hypanda_instr_count_enabled(void);
+
 /* Precise PC (control.c): whether the generated code stores each
  * instruction's PC, and the stored value. */
 bool hypanda_precise_pc_enabled(void);

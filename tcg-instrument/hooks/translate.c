@@ -111,11 +111,20 @@ typedef struct RestartStub {
     TCGLabel *label;
     uint64_t pc;        /* the block's or the instruction's */
     uint64_t insn_data; /* its insn_start word 1 (x86: cc_op); HYPANDA_NO_INSN_DATA for a block */
+    int insn_number;    /* the instruction's, from 1; 0 for the block */
 } RestartStub;
 
 #define MAX_RESTART_STUBS 2048
 static __thread RestartStub restart_stubs[MAX_RESTART_STUBS];
 static __thread int n_restart_stubs;
+
+/* The instruction count (control.c): each block adds its length at its
+ * start, after the exit-request check and its before_block_exec callbacks;
+ * the length is known once the block is translated, so the add is emitted
+ * with 0 and patched then (as QEMU's gen_tb_start does for icount). Blocks
+ * left early take back what did not run (hypanda_cpu_restore_state,
+ * panda_restart). */
+static __thread TCGOp *count_add_op;
 
 void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t pc)
 {
@@ -125,13 +134,17 @@ void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t
     DISPATCH(PANDA_CB_BEFORE_BLOCK_TRANSLATE, pc, c->cb.before_block_translate(cpu, pc));
 }
 
-static void gen_restart_check(uint64_t pc, uint64_t insn_data);
-static void gen_restart_stubs(void);
+static void gen_restart_check(uint64_t pc, uint64_t insn_data, int insn_number);
+static void gen_restart_stubs(const TranslationBlock *tb);
 
 void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb)
 {
     translating = NULL;
-    gen_restart_stubs();
+    if (count_add_op != NULL) {
+        tcg_set_insn_param(count_add_op, 2, tcgv_i64_arg(tcg_constant_i64(tb->icount)));
+        count_add_op = NULL;
+    }
+    gen_restart_stubs(tb);
     DISPATCH(PANDA_CB_AFTER_BLOCK_TRANSLATE, translating_pc, c->cb.after_block_translate(cpu, tb));
 }
 
@@ -145,11 +158,31 @@ QEMU_BUILD_BUG_ON((CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE) &
                    CF_MEMI_ONLY | CF_USE_ICOUNT | CF_INVALID | CF_PARALLEL | CF_NOIRQ |
                    CF_CLUSTER_MASK));
 
+static void gen_count_start(void)
+{
+    TCGv_i64 n = tcg_temp_new_i64();
+    tcg_gen_ld_i64(n, cpu_env, CPU_FIELD(hypanda_icount));
+    tcg_gen_add_i64(n, n, tcg_constant_i64(0));
+    count_add_op = tcg_last_op();
+    tcg_gen_st_i64(n, cpu_env, CPU_FIELD(hypanda_icount));
+    tcg_temp_free_i64(n);
+}
+
+static void gen_block_start_callbacks(DisasContextBase *db);
+
 void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
 {
-    if (tb_cflags(db->tb) & (CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE)) {
-        return;
+    count_add_op = NULL;
+    if (!(tb_cflags(db->tb) & (CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE))) {
+        gen_block_start_callbacks(db);
     }
+    if (hypanda_instr_count_enabled()) {
+        gen_count_start();
+    }
+}
+
+static void gen_block_start_callbacks(DisasContextBase *db)
+{
     if (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT)) {
         gen_helper_panda_invalidate_opt(cpu_env, tcg_constant_ptr(db->tb),
                                         tcg_constant_i64(db->pc_first));
@@ -169,7 +202,7 @@ void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
             }
         }
         if (called) {
-            gen_restart_check(db->pc_first, HYPANDA_NO_INSN_DATA);
+            gen_restart_check(db->pc_first, HYPANDA_NO_INSN_DATA, 0);
         }
     }
 }
@@ -210,7 +243,7 @@ void hypanda_gen_insn_start(DisasContextBase *db, CPUState *cpu)
             }
         }
         if (called) {
-            gen_restart_check(db->pc_next, insn_data);
+            gen_restart_check(db->pc_next, insn_data, db->num_insns);
         }
     }
 }
@@ -259,8 +292,11 @@ void hypanda_gen_block_end(int exit)
     tcg_temp_free_ptr(next);
 }
 
-void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb)
+void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb, int insns_left)
 {
+    if (hypanda_instr_count_enabled()) {
+        cpu->hypanda_icount -= insns_left;
+    }
     if (hypanda_wants(PANDA_CB_CPU_RESTORE_STATE)) {
         uint64_t pc = panda_current_pc(cpu);
         DISPATCH(PANDA_CB_CPU_RESTORE_STATE, pc, c->cb.cb_cpu_restore_state(cpu, tb));
@@ -320,36 +356,43 @@ bool hypanda_note_register_write(CPUState *cpu)
     return true;
 }
 
-static void gen_restart_check(uint64_t pc, uint64_t insn_data)
+static void gen_restart_check(uint64_t pc, uint64_t insn_data, int insn_number)
 {
     g_assert(n_restart_stubs < MAX_RESTART_STUBS); /* blocks have at most 512 instructions */
     RestartStub *stub = &restart_stubs[n_restart_stubs++];
-    *stub = (RestartStub){gen_new_label(), pc, insn_data};
+    *stub = (RestartStub){gen_new_label(), pc, insn_data, insn_number};
     TCGv_i32 written = tcg_temp_new_i32();
     tcg_gen_ld_i32(written, cpu_env, CPU_FIELD(hypanda_regs_written));
     tcg_gen_brcondi_i32(TCG_COND_NE, written, 0, stub->label);
     tcg_temp_free_i32(written);
 }
 
-static void gen_restart_stubs(void)
+static void gen_restart_stubs(const TranslationBlock *tb)
 {
     if (n_restart_stubs == 0) {
         return;
     }
     for (int i = 0; i < n_restart_stubs; i++) {
         const RestartStub *stub = &restart_stubs[i];
+        /* Counted at the block's start but not run: from this instruction
+         * on (a block restart comes before the count). */
+        const int not_run = stub->insn_number == 0 ? 0 : tb->icount - (stub->insn_number - 1);
         gen_set_label(stub->label);
-        gen_helper_panda_restart(cpu_env, tcg_constant_i64(stub->pc), tcg_constant_i64(stub->insn_data));
+        gen_helper_panda_restart(cpu_env, tcg_constant_i64(stub->pc), tcg_constant_i64(stub->insn_data),
+                                 tcg_constant_i64(not_run));
     }
     n_restart_stubs = 0;
     tcg_gen_exit_tb(NULL, 0); /* not reached: panda_restart does not return */
 }
 
-void HELPER(panda_restart)(void *env, uint64_t pc, uint64_t insn_data)
+void HELPER(panda_restart)(void *env, uint64_t pc, uint64_t insn_data, uint64_t not_run)
 {
     CPUState *cpu = env_cpu(env);
     const bool block_start = insn_data == HYPANDA_NO_INSN_DATA;
     cpu->hypanda_regs_written = 0;
+    if (hypanda_instr_count_enabled()) {
+        cpu->hypanda_icount -= not_run;
+    }
     hypanda_set_instruction_start(cpu, pc, insn_data);
     cpu->cflags_next_tb = curr_cflags(cpu) | CF_NOIRQ |
                           (block_start ? CF_HYPANDA_NO_BLOCK_START : CF_HYPANDA_BARE | 1);

@@ -87,6 +87,34 @@ INSTANTIATE_TEST_SUITE_P(Workloads, AgreementWithQemuPluginApi,
                          testing::Values("count 20000", "mem 20000", "user 300", "timer 20", "io 200",
                                          "fault 50", "hypercall 50"));
 
+// The instruction count (panda_enable_instr_count): at every executed
+// block, boot included, it equals the instructions whose insn_exec ran
+// minus the attempts a fault or restore took back (fault N: N faulting
+// loads that never complete). Every block is checked.
+class InstructionCount : public testing::TestWithParam<const char*> {};
+
+TEST_P(InstructionCount, IsExactAtEveryBlock) {
+    Probed p = probe(GetParam(), "cbs=bbe+insn+rst,icount=1");
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(p.probe["icount_checked"], p.probe["bbe"]);
+    EXPECT_GT(p.probe["icount_checked"], 1000000u);
+    EXPECT_EQ(p.probe["icount_mismatch"], 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workloads, InstructionCount,
+                         testing::Values("count 20000", "mem 20000", "user 300", "timer 20", "io 200",
+                                         "fault 50", "hypercall 50", "cross 100", "alias 100"));
+
+TEST(InstructionCountFaults, AFaultingInstructionIsNotCounted) {
+    // The same boot with 50 more faults: 50 more attempts taken back.
+    Probed few = probe("fault 10", "cbs=bbe+insn+rst,icount=1");
+    Probed more = probe("fault 60", "cbs=bbe+insn+rst,icount=1");
+    ASSERT_EQ(few.run.exit_status, debug_exit_status(0)) << describe(few.run);
+    ASSERT_EQ(more.run.exit_status, debug_exit_status(0)) << describe(more.run);
+    EXPECT_EQ(more.probe["rst"] - few.probe["rst"], 50u);
+    EXPECT_EQ(few.probe["icount_mismatch"] + more.probe["icount_mismatch"], 0u);
+}
+
 // The memory callbacks against QEMU's plugin API, for every access made at
 // a PC in the test guest's kernel: same PC, address, size, direction and
 // order (both sides hash them in order), counted apart from the accesses
@@ -207,8 +235,9 @@ TEST(ExecCallbacks, RegisterWritesTakeEffectAtOnce) {
     EXPECT_EQ(plain.probe["at_bbe"], n - 1);
     for (const char* precise : {"", ",precise=1"}) {
         SCOPED_TRACE(precise);
-        Probed insn = probe("count " + std::to_string(n),
-                            "cbs=bbe+insn,at=" + hex(label) + ",insn_add_rax=" + hex(label) + precise);
+        // With the instruction count on: restarts take back what they undo.
+        Probed insn = probe("count " + std::to_string(n), "cbs=bbe+insn+rst,icount=1,at=" + hex(label) +
+                                                              ",insn_add_rax=" + hex(label) + precise);
         ASSERT_EQ(insn.run.exit_status, debug_exit_status(0)) << describe(insn.run);
         EXPECT_EQ(lines_starting_with(insn.run.out, "RESULT"),
                   std::vector<std::string>{result_line("count", expected_count(n) + n)});
@@ -216,14 +245,16 @@ TEST(ExecCallbacks, RegisterWritesTakeEffectAtOnce) {
         // the writes (the boot's own totals vary with time: BIOS waits).
         EXPECT_EQ(insn.probe["at_insn"], n);
         EXPECT_EQ(insn.probe["at_bbe"], n - 1);
+        EXPECT_EQ(insn.probe["icount_mismatch"], 0u);
 
-        Probed bbe = probe("count " + std::to_string(n),
-                           "cbs=bbe+insn,at=" + hex(label) + ",bbe_add_rax=" + hex(label) + precise);
+        Probed bbe = probe("count " + std::to_string(n), "cbs=bbe+insn+rst,icount=1,at=" + hex(label) +
+                                                             ",bbe_add_rax=" + hex(label) + precise);
         ASSERT_EQ(bbe.run.exit_status, debug_exit_status(0)) << describe(bbe.run);
         EXPECT_EQ(lines_starting_with(bbe.run.out, "RESULT"),
                   std::vector<std::string>{result_line("count", expected_count(n) + 1000 * (n - 1))});
         EXPECT_EQ(bbe.probe["at_bbe"], n - 1);
         EXPECT_EQ(bbe.probe["at_insn"], n);
+        EXPECT_EQ(bbe.probe["icount_mismatch"], 0u);
     }
 }
 

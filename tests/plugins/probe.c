@@ -37,6 +37,10 @@
  *   kvm_after=K   (with bbe and at) panda_request_engine(PANDA_ENGINE_KVM)
  *                 at the K-th block starting at PC; the engine then answered
  *                 by panda_current_engine is counted (engine_at_request)
+ *   icount=1      panda_enable_instr_count() at init; at every before_block_exec
+ *                 check panda_instr_count() against what the probe saw (with
+ *                 insn and rst: instructions executed minus those a fault or a
+ *                 restore took back), counting checks and mismatches
  *   output=FILE   where the counts go at uninit, one "name value" a line
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -60,6 +64,8 @@ static uint64_t at_bbt, at_abt, at_inv, at_bbe, at_abe, at_hyp, at_rst;
 static uint64_t at_insn, at_insn_current, at_bbe_current;
 static uint64_t hyp_magic, hyp_ebx_sum, hyp_ecx_sum;
 static bool invalidated_once;
+static bool icount_check;
+static uint64_t icount_checked, icount_mismatch, icount_last;
 static uint64_t kvm_after, engine_to_tcg, engine_to_kvm, engine_requests_refused,
     engine_at_request;
 static uint64_t mem_lo, mem_hi = UINT64_MAX;
@@ -230,6 +236,14 @@ static int on_bbe(CPUState *cpu, TranslationBlock *tb)
             engine_requests_refused += !panda_request_engine(PANDA_ENGINE_KVM);
         }
     }
+    if (icount_check) {
+        /* Before this block: every instruction whose insn_exec ran,
+         * less the attempts a restore took back. */
+        uint64_t count = panda_instr_count(cpu);
+        icount_checked++;
+        icount_mismatch += count != n_insn - n_rst || count < icount_last;
+        icount_last = count;
+    }
     if (announced_next != NULL) {
         abe_next_match += tb == announced_next;
         abe_next_mismatch += tb != announced_next;
@@ -352,6 +366,7 @@ bool init_plugin(void *self)
     snprintf(memsave, sizeof memsave, "%s", panda_parse_string_opt(args, "memsave", "", "snapshot file"));
     snprintf(output, sizeof output, "%s", panda_parse_string_opt(args, "output", "", "counts file"));
     kvm_after = panda_parse_uint64_opt(args, "kvm_after", 0, "back to KVM at this block at PC");
+    icount_check = panda_parse_bool_opt(args, "icount", "check the instruction count");
 
     panda_cb cb;
     if (has(cbs, "bbt")) { cb.before_block_translate = on_bbt; panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_TRANSLATE, cb); }
@@ -389,6 +404,9 @@ bool init_plugin(void *self)
     if (nochain) {
         panda_disable_tb_chaining();
     }
+    if (icount_check) {
+        panda_enable_instr_count();
+    }
     return true;
 }
 
@@ -423,6 +441,8 @@ void uninit_plugin(void *self)
             "\nmem_data_checked %" PRIu64 "\nmem_data_mismatch %" PRIu64 "\n",
             mem_reads, mem_writes, mem_hash, mem_helper, mem_delivery, mem_delivery_reads, mem_phys_reads, mem_phys_writes,
             mem_phys_mismatch, mem_data_checked, mem_data_mismatch);
+    fprintf(out, "icount_checked %" PRIu64 "\nicount_mismatch %" PRIu64 "\nicount_end %" PRIu64 "\n",
+            icount_checked, icount_mismatch, icount_last);
     fprintf(out, "engine_to_tcg %" PRIu64 "\nengine_to_kvm %" PRIu64 "\nengine_requests_refused %" PRIu64
             "\nengine_at_request %" PRIu64 "\n", engine_to_tcg, engine_to_kvm, engine_requests_refused,
             engine_at_request);
