@@ -1,6 +1,6 @@
 // libFuzzer targets for the recording readers (tests/fuzz/run-fuzz builds
-// them with clang): the nondet log reader (RR_FUZZ_LOG) and the manifest
-// parser (RR_FUZZ_MANIFEST). Any input must give a clean result or one error
+// them with clang): the nondet log reader (RR_FUZZ_LOG), the manifest parser
+// (RR_FUZZ_MANIFEST) and the snapshot reader (RR_FUZZ_SNAPSHOT). Any input must give a clean result or one error
 // line; a crash, a sanitizer report, a hang or a broken property below is a
 // finding.
 //
@@ -8,8 +8,11 @@
 #include <cstdlib>
 #include <string>
 
+#include <vector>
+
 #include "log.h"
 #include "manifest.h"
+#include "snapshot.h"
 
 using namespace hypanda::rr;
 
@@ -38,8 +41,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::abort();
         }
     }
+#elif defined(RR_FUZZ_SNAPSHOT)
+    SnapshotReader reader;
+    // open() refuses a RAM size the input cannot hold, so this stays small.
+    if (reader.open(data, size, "snapshot.bin", kArchX86_64, &err)) {
+        if (reader.ram_bytes() > size * ((64u << 20) / 17 + 1)) {
+            std::abort();
+        }
+        std::vector<uint8_t> ram(reader.ram_bytes());
+        reader.read_ram(ram.data(), &err);
+    }
 #else
-#error "define RR_FUZZ_LOG or RR_FUZZ_MANIFEST"
+#error "define RR_FUZZ_LOG, RR_FUZZ_MANIFEST or RR_FUZZ_SNAPSHOT"
 #endif
     if (err.find('\n') != std::string::npos) {
         std::abort();  // errors are one line

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "run.h"
+#include "snapshot.h"
 
 namespace hypanda::test {
 namespace {
@@ -30,19 +31,23 @@ std::vector<uint8_t> bytes_of(const std::string& path) {
     return std::vector<uint8_t>(s.begin(), s.end());
 }
 
-// A small recording: a 4 KiB "snapshot", three log entries, 2000 instructions.
+// A small recording: a snapshot of 4 KiB of RAM and 5 bytes of CPU state,
+// three log entries, 2000 instructions.
 struct Recording {
     TempDir dir;
     rr::Manifest manifest;
 
     Recording() {
-        std::vector<uint8_t> snapshot(4096);
-        for (size_t i = 0; i < snapshot.size(); i++) {
-            snapshot[i] = static_cast<uint8_t>(i * 7);
+        std::vector<uint8_t> ram(4096);
+        for (size_t i = 0; i < ram.size(); i++) {
+            ram[i] = static_cast<uint8_t>(i * 7);
         }
-        write_bytes(dir.file("snapshot.bin"), snapshot);
-        rr::LogWriter w;
         std::string err;
+        rr::SnapshotWriter s;
+        EXPECT_TRUE(s.open(dir.file("snapshot.bin"), rr::kArchX86_64, ram.size(), {1, 2, 3, 4, 5}, &err)) << err;
+        s.write_ram(ram.data(), ram.size());
+        EXPECT_TRUE(s.finish(&err)) << err;
+        rr::LogWriter w;
         EXPECT_TRUE(w.open(dir.file("nondet.log"), rr::kArchX86_64, &err)) << err;
         rr::Event e;
         e.icount = 100, e.kind = rr::Kind::PortRead, e.site = 1, e.addr = 0x3fd, e.size = 1, e.value = 0x60;
@@ -59,7 +64,7 @@ struct Recording {
         manifest.ram_xxh64 = 0x1234;
         manifest.cpu_model = "qemu64";
         manifest.command_line = {"hypanda-system-x86_64", "-m", "4K"};
-        manifest.snapshot = {"snapshot.bin", snapshot.size(), rr::xxh64(snapshot.data(), snapshot.size())};
+        manifest.snapshot = {"snapshot.bin", s.bytes(), s.xxh64()};
         const auto log = bytes_of(dir.file("nondet.log"));
         manifest.log = {"nondet.log", log.size(), rr::xxh64(log.data(), log.size())};
         write_manifest();
@@ -89,7 +94,8 @@ TEST(HypandaInfo, PrintsTheManifestAndLogStatistics) {
                      "RAM           4096 bytes, XXH64 at the end 0000000000001234\n"
                      "CPU model     qemu64\n"
                      "command line  hypanda-system-x86_64 -m 4K\n"
-                     "snapshot      snapshot.bin, 4096 bytes, checksum ok\n"
+                     "snapshot      snapshot.bin, " + std::to_string(rec.manifest.snapshot.bytes) +
+                         " bytes, checksum ok, CPU state 5 bytes\n"
                      "log           nondet.log, " + std::to_string(log_bytes) + " bytes, checksum ok, " +
                          per_million + " bytes per million instructions\n"
                      "entries       3, port-read 1, dma-write 1, interrupt 1\n"
@@ -148,6 +154,12 @@ TEST(HypandaInfo, BadRecordingsGetOneErrorLine) {
         m.replace(m.find("\"version\": 1"), 12, "\"version\": 3");
         std::ofstream(rec.dir.file("manifest.json")) << m;
         fails_with(rec.dir.path(), "manifest.json: format version 3 is not supported (this build reads version 1)");
+    }
+    {
+        Recording rec;
+        rec.manifest.ram_bytes = 8192;
+        rec.write_manifest();
+        fails_with(rec.dir.path(), "snapshot.bin: holds 4096 bytes of RAM, the manifest says 8192");
     }
     {
         Recording rec;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "run.h"
+#include "snapshot.h"
 
 namespace hypanda::rr {
 namespace {
@@ -247,6 +248,112 @@ TEST(Manifest, FilesAreCheckedAgainstSizeAndChecksum) {
     EXPECT_FALSE(check_file(f, data, &err));
     EXPECT_EQ(err, "nondet.log: checksum " + hex64(xxh64(data.data(), 4)) + " does not match the manifest's " +
                        hex64(f.xxh64) + " (corrupted)");
+}
+
+}  // namespace
+}  // namespace hypanda::rr
+
+namespace hypanda::rr {
+namespace {
+
+// RAM with random pages, zero pages and a tail that is not a whole chunk.
+std::vector<uint8_t> sample_ram() {
+    std::vector<uint8_t> ram(3 * kSnapshotChunkBytes + 4097);
+    uint64_t x = 0x5eed;
+    for (size_t i = 0; i < ram.size(); i += 8) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        if ((i / 4096) % 3 != 1) {  // every third page stays zero
+            for (size_t b = 0; b < 8 && i + b < ram.size(); b++) {
+                ram[i + b] = static_cast<uint8_t>(x >> (8 * b));
+            }
+        }
+    }
+    return ram;
+}
+
+struct WrittenSnapshot {
+    std::vector<uint8_t> file;
+    uint64_t bytes = 0, xxh = 0;
+};
+
+WrittenSnapshot write_snapshot(const std::vector<uint8_t>& ram, const std::vector<uint8_t>& cpu, size_t piece) {
+    test::TempDir dir;
+    SnapshotWriter w;
+    std::string err;
+    EXPECT_TRUE(w.open(dir.file("snap"), kArchX86_64, ram.size(), cpu, &err)) << err;
+    for (size_t at = 0; at < ram.size(); at += piece) {
+        w.write_ram(ram.data() + at, std::min(piece, ram.size() - at));
+    }
+    EXPECT_TRUE(w.finish(&err)) << err;
+    std::string s = test::read_file(dir.file("snap"));
+    return {std::vector<uint8_t>(s.begin(), s.end()), w.bytes(), w.xxh64()};
+}
+
+std::string read_snapshot(const std::vector<uint8_t>& file, std::vector<uint8_t>* ram, std::vector<uint8_t>* cpu) {
+    SnapshotReader r;
+    std::string err;
+    if (!r.open(file.data(), file.size(), "snapshot.bin", kArchX86_64, &err)) {
+        return err;
+    }
+    ram->assign(r.ram_bytes(), 0xcc);
+    *cpu = r.cpu_state();
+    return r.read_ram(ram->data(), &err) ? "" : err;
+}
+
+TEST(Snapshot, RoundTripsCpuStateAndRamExactly) {
+    const auto ram = sample_ram();
+    const std::vector<uint8_t> cpu = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    for (size_t piece : {size_t{4096}, size_t{1000003}, ram.size()}) {
+        WrittenSnapshot s = write_snapshot(ram, cpu, piece);
+        EXPECT_EQ(s.bytes, s.file.size());
+        EXPECT_EQ(s.xxh, xxh64(s.file.data(), s.file.size()));
+        // Zero pages and the LCG's bytes compress: well under the RAM size.
+        EXPECT_LT(s.file.size(), ram.size());
+        std::vector<uint8_t> back, cpu_back;
+        EXPECT_EQ(read_snapshot(s.file, &back, &cpu_back), "") << piece;
+        EXPECT_TRUE(back == ram) << piece;
+        EXPECT_EQ(cpu_back, cpu);
+    }
+}
+
+TEST(Snapshot, TruncationAndCorruptionAreOneErrorLine) {
+    const auto ram = sample_ram();
+    WrittenSnapshot s = write_snapshot(ram, {7, 7, 7}, ram.size());
+    std::vector<uint8_t> back, cpu;
+    for (size_t n : {size_t{0}, size_t{20}, size_t{35}, size_t{40}, s.file.size() / 3, s.file.size() - 9,
+                     s.file.size() - 1}) {
+        std::vector<uint8_t> cut(s.file.begin(), s.file.begin() + n);
+        std::string err = read_snapshot(cut, &back, &cpu);
+        EXPECT_EQ(err.rfind("snapshot.bin: truncated", 0), 0u) << n << ": " << err;
+    }
+    auto with = [&](size_t at, uint8_t v) {
+        auto b = s.file;
+        b[at] = v;
+        return read_snapshot(b, &back, &cpu);
+    };
+    EXPECT_EQ(with(0, 'X'), "snapshot.bin: not a Hypanda snapshot (no HYPNSNAP magic)");
+    EXPECT_EQ(with(8, 9), "snapshot.bin: format version 9 is not supported (this build reads version 1)");
+    EXPECT_EQ(with(12, 3), "snapshot.bin: taken on architecture 3 (ELF machine), not 62");
+    // The first chunk's data starts after the header, the CPU state and the
+    // chunk header: change a byte in the middle of the compressed data.
+    std::string err = with(32 + 3 + 16 + 200, 0x5a);
+    EXPECT_EQ(err.rfind("snapshot.bin: corrupt: a RAM chunk", 0), 0u) << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos);
+    auto trailing = s.file;
+    trailing.push_back(0);
+    EXPECT_EQ(read_snapshot(trailing, &back, &cpu),
+              "snapshot.bin: corrupt: 1 bytes after the trailer at byte " + std::to_string(s.file.size()));
+}
+
+TEST(Snapshot, WriterChecksTheRamSizeItWasGiven) {
+    test::TempDir dir;
+    SnapshotWriter w;
+    std::string err;
+    ASSERT_TRUE(w.open(dir.file("snap"), kArchX86_64, 8192, {}, &err)) << err;
+    std::vector<uint8_t> page(4096, 1);
+    w.write_ram(page.data(), page.size());
+    EXPECT_FALSE(w.finish(&err));
+    EXPECT_EQ(err, dir.file("snap") + ": 4096 bytes of RAM written, 8192 announced");
 }
 
 }  // namespace

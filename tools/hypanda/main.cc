@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "snapshot.h"
 
 namespace {
 
@@ -47,6 +48,7 @@ struct Info {
     rr::Manifest manifest;
     rr::LogStats log;
     uint64_t log_bytes = 0;
+    uint64_t cpu_state_bytes = 0;
 };
 
 // Reads and checks a whole recording: the manifest, both files against it,
@@ -59,10 +61,18 @@ bool load_recording(const std::string& folder, Info* info, std::string* err) {
     }
     const rr::Manifest& m = info->manifest;
     std::vector<uint8_t> snapshot;
+    rr::SnapshotReader reader;
     if (!read_whole(folder + "/" + m.snapshot.name, m.snapshot.name, &snapshot, err) ||
-        !rr::check_file(m.snapshot, snapshot, err)) {
+        !rr::check_file(m.snapshot, snapshot, err) ||
+        !reader.open(snapshot.data(), snapshot.size(), m.snapshot.name, rr::kArchX86_64, err)) {
         return false;
     }
+    if (reader.ram_bytes() != m.ram_bytes) {
+        *err = m.snapshot.name + ": holds " + std::to_string(reader.ram_bytes()) + " bytes of RAM, the manifest says " +
+               std::to_string(m.ram_bytes);
+        return false;
+    }
+    info->cpu_state_bytes = reader.cpu_state().size();
     snapshot.clear();
     snapshot.shrink_to_fit();
     if (!read_whole(folder + "/" + m.log.name, m.log.name, &bytes, err) || !rr::check_file(m.log, bytes, err) ||
@@ -93,7 +103,8 @@ void print_text(const std::string& name, const Info& info) {
         cmd += (cmd.empty() ? "" : " ") + w;
     }
     std::printf("command line  %s\n", cmd.c_str());
-    std::printf("snapshot      %s, %" PRIu64 " bytes, checksum ok\n", m.snapshot.name.c_str(), m.snapshot.bytes);
+    std::printf("snapshot      %s, %" PRIu64 " bytes, checksum ok, CPU state %" PRIu64 " bytes\n",
+                m.snapshot.name.c_str(), m.snapshot.bytes, info.cpu_state_bytes);
     std::printf("log           %s, %" PRIu64 " bytes, checksum ok, %.1f bytes per million instructions\n",
                 m.log.name.c_str(), info.log_bytes, bytes_per_million(info));
     std::printf("entries       %" PRIu64, info.log.entries);
