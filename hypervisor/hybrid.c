@@ -197,20 +197,24 @@ static int64_t hybrid_elapsed_ticks(void)
     return cpu_get_ticks() + qatomic_read(&hybrid.tsc_delta);
 }
 
-static int kvm_interrupt_shadow(CPUState *cpu, int set)
+/* QEMU 7.2's KVM sync does not carry the interrupt shadow (STI, MOV SS):
+ * read it from KVM, and set it back, here. */
+static bool kvm_get_interrupt_shadow(CPUState *cpu, struct kvm_vcpu_events *events)
+{
+    memset(events, 0, sizeof(*events));
+    return kvm_vcpu_ioctl(cpu, KVM_GET_VCPU_EVENTS, events) == 0 && events->interrupt.shadow != 0;
+}
+
+static void kvm_set_interrupt_shadow(CPUState *cpu)
 {
     struct kvm_vcpu_events events;
     memset(&events, 0, sizeof(events));
     if (kvm_vcpu_ioctl(cpu, KVM_GET_VCPU_EVENTS, &events) < 0) {
-        return 0;
+        return;
     }
-    if (set < 0) {
-        return events.interrupt.shadow != 0;
-    }
-    events.interrupt.shadow = set ? KVM_X86_SHADOW_INT_STI : 0;
+    events.interrupt.shadow = KVM_X86_SHADOW_INT_STI;
     events.flags = KVM_VCPUEVENT_VALID_SHADOW;
     kvm_vcpu_ioctl(cpu, KVM_SET_VCPU_EVENTS, &events);
-    return set;
 }
 
 /* What KVM had injected but not delivered becomes TCG's pending exception:
@@ -291,7 +295,8 @@ static void enter_tcg(CPUState *cpu)
     cpu->vcpu_dirty = false;
     kvm_cpu_synchronize_state(cpu);
     qatomic_set(&hybrid.tsc_delta, (int64_t)env->tsc - cpu_get_ticks());
-    if (kvm_interrupt_shadow(cpu, -1)) {
+    struct kvm_vcpu_events events;
+    if (kvm_get_interrupt_shadow(cpu, &events)) {
         env->hflags |= HF_INHIBIT_IRQ_MASK;
     }
     take_kvm_events(cpu, env);
@@ -341,7 +346,7 @@ static void enter_kvm(CPUState *cpu)
     /* RESET level: also the TSC and the MSRs a runtime write skips. */
     kvm_arch_put_registers(cpu, KVM_PUT_RESET_STATE);
     if (shadow) {
-        kvm_interrupt_shadow(cpu, 1);
+        kvm_set_interrupt_shadow(cpu);
     }
     cpu->vcpu_dirty = false;
     cpu->exit_request = 0;

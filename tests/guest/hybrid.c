@@ -12,18 +12,6 @@
 #include "model.h"
 #include "workloads.h"
 
-static uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
-    return ((uint64_t)hi << 32) | lo;
-}
-
-static uint32_t switch_command(uint64_t i)
-{
-    return i % 2 == 0 ? HYPANDA_HC_SWITCH_TO_TCG : HYPANDA_HC_SWITCH_TO_KVM;
-}
-
 /* ---- window N ---- */
 
 uint64_t workload_window(uint64_t n)
@@ -100,7 +88,7 @@ uint64_t workload_timerswitch(uint64_t n)
     while (ticks < wanted) {
         __asm__ volatile("sti; hlt; cli" ::: "memory");
         if (ticks != seen && ticks % HP_TIMERSWITCH_EVERY == 0 && ticks < wanted) {
-            hp_switch_answers_add(&answers, hp_hybrid_call(switch_command(calls++)));
+            hp_switch_answers_add(&answers, hp_hybrid_call(hp_switch_command(calls++)));
         }
         seen = ticks;
     }
@@ -145,7 +133,7 @@ uint64_t workload_switchlat(uint64_t n)
     for (uint64_t i = 0; i < n; i++) {
         int to_kvm = (int)(i % 2);
         uint64_t t0 = rdtsc();
-        hp_hybrid_call(switch_command(i));
+        hp_hybrid_call(hp_switch_command(i));
         uint64_t t1 = rdtsc();
         lat[to_kvm][count[to_kvm]] = t1 - t0;
         if (!to_kvm) {
@@ -211,7 +199,7 @@ uint64_t workload_msrswitch(uint64_t n)
             wrote[k] = hp_msrswitch_write(k, x);
             wrmsr(hp_msrswitch_msr(k), wrote[k]);
         }
-        hp_switch_answers_add(&answers, hp_hybrid_call(switch_command(i)));
+        hp_switch_answers_add(&answers, hp_hybrid_call(hp_switch_command(i)));
         for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
             uint64_t v = rdmsr(hp_msrswitch_msr(k));
             if (v != wrote[k]) {
@@ -240,22 +228,11 @@ uint64_t workload_msrswitch(uint64_t n)
 
 uint64_t hp_fpu_roundtrip(uint64_t pattern, uint32_t answers[2]); /* fpuswitch.S */
 
-static void enable_sse_fpu(void)
-{
-    uint64_t cr0, cr4;
-    __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
-    cr0 = (cr0 & ~(1ull << 2)) | (1ull << 1); /* EM off, MP on */
-    __asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
-    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-    cr4 |= (1u << 9) | (1u << 10); /* OSFXSR, OSXMMEXCPT */
-    __asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-}
-
 uint64_t workload_fpuswitch(uint64_t n)
 {
     uint64_t h = HP_FNV_OFFSET, x = HP_FPUSWITCH_SEED;
     struct hp_switch_answers answers = {0, 0, 0, 0};
-    enable_sse_fpu();
+    enable_sse();
     for (uint64_t i = 0; i < n; i++) {
         x = hp_lcg_next(x);
         uint32_t got[2];

@@ -203,6 +203,13 @@ static inline uint64_t hp_alias_value(uint64_t n)
 #define HP_SWITCH_CHANGED_ST1 33
 
 #ifndef __ASSEMBLER__
+/* The switch hypercall of step i, here and in the other switching
+ * workloads: SWITCH_TO_TCG for even i, SWITCH_TO_KVM for odd i. */
+static inline uint32_t hp_switch_command(uint64_t i)
+{
+    return i % 2 == 0 ? HYPANDA_HC_SWITCH_TO_TCG : HYPANDA_HC_SWITCH_TO_KVM;
+}
+
 static inline uint64_t hp_switch_value(uint64_t n)
 {
     uint64_t h = HP_FNV_OFFSET, x = HP_SWITCH_SEED;

@@ -19,21 +19,6 @@ uint32_t hp_switch_call(uint32_t command, uint64_t pattern, uint64_t *changed,
 
 static uint64_t buffer[HP_SWITCH_BUFFER / 8];
 
-static uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
-
-static void enable_sse(void)
-{
-    uint64_t cr4;
-    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
-    cr4 |= (1u << 9) | (1u << 10); /* OSFXSR, OSXMMEXCPT */
-    __asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
-}
-
 uint64_t workload_switch(uint64_t n, bool with_fpu)
 {
     uint64_t h = HP_FNV_OFFSET, x = HP_SWITCH_SEED;
@@ -48,8 +33,7 @@ uint64_t workload_switch(uint64_t n, bool with_fpu)
             buffer[j] = x;
         }
         uint64_t changed = 0;
-        uint32_t command = i % 2 == 0 ? HYPANDA_HC_SWITCH_TO_TCG : HYPANDA_HC_SWITCH_TO_KVM;
-        uint32_t result = hp_switch_call(command, x, &changed, with_fpu);
+        uint32_t result = hp_switch_call(hp_switch_command(i), x, &changed, with_fpu);
         if (changed != 0) {
             hp_error_begin();
             con_puts("switch: registers changed across hypercall ");
