@@ -239,9 +239,10 @@ static inline uint64_t hp_window_value(uint64_t n)
 /* --- timerswitch N ----------------------------------------------------------
  * The LAPIC timer as in `timer`, on vector HP_TIMERSWITCH_VECTOR, whose
  * handler returns without IRETQ (so the KVM side runs on this machine's
- * KVM too); after every HP_TIMERSWITCH_EVERY-th tick a switch hypercall,
- * alternating SWITCH_TO_TCG and SWITCH_TO_KVM. The value is the number of
- * ticks taken, N; the SWITCHES line is as for `switch`. */
+ * KVM too); one switch hypercall for each multiple of HP_TIMERSWITCH_EVERY
+ * below N ((N-1)/2 of them), alternating SWITCH_TO_TCG and SWITCH_TO_KVM,
+ * however the ticks fall. The value is the number of ticks taken, N; the
+ * SWITCHES line is as for `switch`. */
 #define HP_TIMERSWITCH_VECTOR 0x41
 #define HP_TIMERSWITCH_EVERY 2
 
