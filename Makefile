@@ -28,7 +28,8 @@ check: build
 	@meson test -C $(BUILD) --print-errorlogs $(foreach s,$(SUITES),--suite $(s)) > $(BUILD)/check.log 2>&1; \
 	  status=$$?; \
 	  grep -E '^ *[0-9]+/[0-9]+ ' $(BUILD)/check.log; \
-	  [ $$status = 0 ] || { echo "--- failing tests' logs ($(BUILD)/check.log)"; sed -n '/^=\{20,\}/,$$p' $(BUILD)/check.log; }; \
+	  [ $$status = 0 ] || { echo "--- failing tests' output, last 150 lines (all of it: $(BUILD)/check.log)"; \
+	    sed -n '/^>>> /,/^Summary of Failures/p' $(BUILD)/check.log | tail -n 150; }; \
 	  tools/test-summary $(BUILD)/meson-logs/testlog.junit.xml; \
 	  exit $$status
 

@@ -11,7 +11,9 @@ namespace {
 
 constexpr size_t kFlushAt = 1 << 16;
 
-bool has_address(Kind k) { return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::DmaWrite; }
+bool has_address(Kind k) {
+    return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::DmaWrite || k == Kind::Interrupt;
+}
 bool has_size(Kind k) { return k == Kind::PortRead || k == Kind::MmioRead; }
 bool has_value(Kind k) {
     return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::Interrupt || k == Kind::Rdtsc ||
@@ -282,8 +284,8 @@ bool LogReader::next(Event* e, std::string* err) {
     return true;
 }
 
-bool read_log_stats(const uint8_t* data, size_t size, const std::string& name, uint32_t arch,
-                    LogStats* stats, std::string* err) {
+bool read_log(const uint8_t* data, size_t size, const std::string& name, uint32_t arch, LogStats* stats,
+              std::vector<Event>* events, std::string* err) {
     LogReader reader;
     if (!reader.open(data, size, name, arch, err)) {
         return false;
@@ -291,6 +293,9 @@ bool read_log_stats(const uint8_t* data, size_t size, const std::string& name, u
     *stats = LogStats();
     Event e;
     while (reader.next(&e, err)) {
+        if (events != nullptr) {
+            events->push_back(e);
+        }
         if (e.kind == Kind::End) {
             stats->last_icount = e.icount;
             return true;

@@ -33,7 +33,7 @@ enum class Kind : uint8_t {
     PortRead = 1,     // addr = port, size = bytes, value
     MmioRead = 2,     // addr = guest-physical address, size = bytes, value
     DmaWrite = 3,     // addr = guest-physical address, data
-    Interrupt = 4,    // value = the interrupt request bits taken
+    Interrupt = 4,    // value = the interrupt request bits taken, addr = vector + 1 (0: none read)
     Rdtsc = 5,        // value
     Rdrand = 6,       // value
     Rdseed = 7,       // value
@@ -134,7 +134,7 @@ struct LogStats {
     uint64_t dma_bytes = 0;
     uint64_t last_icount = 0;
 };
-bool read_log_stats(const uint8_t* data, size_t size, const std::string& name, uint32_t arch,
-                    LogStats* stats, std::string* err);
+bool read_log(const uint8_t* data, size_t size, const std::string& name, uint32_t arch, LogStats* stats,
+              std::vector<Event>* events, std::string* err);
 
 }  // namespace hypanda::rr

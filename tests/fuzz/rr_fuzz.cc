@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
     }
     LogStats stats;
-    read_log_stats(data, size, "nondet.log", kArchX86_64, &stats, &err);
+    read_log(data, size, "nondet.log", kArchX86_64, &stats, nullptr, &err);
 #elif defined(RR_FUZZ_MANIFEST)
     Manifest m, again;
     const std::string text(reinterpret_cast<const char*>(data), size);

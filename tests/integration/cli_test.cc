@@ -10,10 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "log.h"
-#include "manifest.h"
+#include "recording.h"
 #include "run.h"
-#include "snapshot.h"
 
 namespace hypanda::test {
 namespace {
@@ -31,20 +29,23 @@ std::vector<uint8_t> bytes_of(const std::string& path) {
     return std::vector<uint8_t>(s.begin(), s.end());
 }
 
-// A small recording: a snapshot of 4 KiB of RAM and 5 bytes of CPU state,
-// three log entries, 2000 instructions.
+// A small recording: a snapshot of two RAM blocks (4 KiB of guest RAM and
+// 512 bytes of ROM) and 5 bytes of CPU state, three log entries, 2000
+// instructions.
 struct Recording {
     TempDir dir;
     rr::Manifest manifest;
 
     Recording() {
-        std::vector<uint8_t> ram(4096);
+        std::vector<uint8_t> ram(4096 + 512);
         for (size_t i = 0; i < ram.size(); i++) {
             ram[i] = static_cast<uint8_t>(i * 7);
         }
         std::string err;
         rr::SnapshotWriter s;
-        EXPECT_TRUE(s.open(dir.file("snapshot.bin"), rr::kArchX86_64, ram.size(), {1, 2, 3, 4, 5}, &err)) << err;
+        EXPECT_TRUE(s.open(dir.file("snapshot.bin"), rr::kArchX86_64, ram.size(),
+                           rr::machine_state_bytes({{{"pc.ram", 4096}, {"pc.rom", 512}}, {1, 2, 3, 4, 5}}), &err))
+            << err;
         s.write_ram(ram.data(), ram.size());
         EXPECT_TRUE(s.finish(&err)) << err;
         rr::LogWriter w;
@@ -96,6 +97,7 @@ TEST(HypandaInfo, PrintsTheManifestAndLogStatistics) {
                      "command line  hypanda-system-x86_64 -m 4K\n"
                      "snapshot      snapshot.bin, " + std::to_string(rec.manifest.snapshot.bytes) +
                          " bytes, checksum ok, CPU state 5 bytes\n"
+                     "RAM blocks    pc.ram 4096 pc.rom 512\n"
                      "log           nondet.log, " + std::to_string(log_bytes) + " bytes, checksum ok, " +
                          per_million + " bytes per million instructions\n"
                      "entries       3, port-read 1, dma-write 1, interrupt 1\n"
@@ -159,7 +161,7 @@ TEST(HypandaInfo, BadRecordingsGetOneErrorLine) {
         Recording rec;
         rec.manifest.ram_bytes = 8192;
         rec.write_manifest();
-        fails_with(rec.dir.path(), "snapshot.bin: holds 4096 bytes of RAM, the manifest says 8192");
+        fails_with(rec.dir.path(), "snapshot.bin: holds 4096 bytes of guest RAM, the manifest says 8192");
     }
     {
         Recording rec;

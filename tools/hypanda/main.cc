@@ -7,20 +7,14 @@
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "log.h"
-#include "manifest.h"
-#include "snapshot.h"
+#include "recording.h"
 
 namespace {
 
@@ -30,66 +24,14 @@ namespace rr = hypanda::rr;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-bool read_whole(const std::string& path, const std::string& shown, std::vector<uint8_t>* out, std::string* err) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        *err = shown + ": cannot open: " + std::strerror(errno);
-        return false;
-    }
-    out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-        *err = shown + ": read failed";
-        return false;
-    }
-    return true;
-}
-
 struct Info {
-    rr::Manifest manifest;
-    rr::LogStats log;
-    uint64_t log_bytes = 0;
-    uint64_t cpu_state_bytes = 0;
+    rr::Recording recording;
+    const rr::Manifest& manifest = recording.manifest;
+    const rr::LogStats& log = recording.stats;
 };
 
-// Reads and checks a whole recording: the manifest, both files against it,
-// the log to its end, and that the log spans the manifest's instructions.
-bool load_recording(const std::string& folder, Info* info, std::string* err) {
-    std::vector<uint8_t> bytes;
-    if (!read_whole(folder + "/" + rr::kManifestFile, rr::kManifestFile, &bytes, err) ||
-        !rr::manifest_from_json(std::string(bytes.begin(), bytes.end()), "x86_64", &info->manifest, err)) {
-        return false;
-    }
-    const rr::Manifest& m = info->manifest;
-    std::vector<uint8_t> snapshot;
-    rr::SnapshotReader reader;
-    if (!read_whole(folder + "/" + m.snapshot.name, m.snapshot.name, &snapshot, err) ||
-        !rr::check_file(m.snapshot, snapshot, err) ||
-        !reader.open(snapshot.data(), snapshot.size(), m.snapshot.name, rr::kArchX86_64, err)) {
-        return false;
-    }
-    if (reader.ram_bytes() != m.ram_bytes) {
-        *err = m.snapshot.name + ": holds " + std::to_string(reader.ram_bytes()) + " bytes of RAM, the manifest says " +
-               std::to_string(m.ram_bytes);
-        return false;
-    }
-    info->cpu_state_bytes = reader.cpu_state().size();
-    snapshot.clear();
-    snapshot.shrink_to_fit();
-    if (!read_whole(folder + "/" + m.log.name, m.log.name, &bytes, err) || !rr::check_file(m.log, bytes, err) ||
-        !rr::read_log_stats(bytes.data(), bytes.size(), m.log.name, rr::kArchX86_64, &info->log, err)) {
-        return false;
-    }
-    info->log_bytes = bytes.size();
-    if (info->log.last_icount != m.instructions) {
-        *err = m.log.name + ": ends at instruction " + std::to_string(info->log.last_icount) +
-               ", the manifest says the recording spans " + std::to_string(m.instructions);
-        return false;
-    }
-    return true;
-}
-
 double bytes_per_million(const Info& info) {
-    return info.manifest.instructions == 0 ? 0.0 : info.log_bytes * 1e6 / info.manifest.instructions;
+    return info.manifest.instructions == 0 ? 0.0 : info.recording.log_bytes * 1e6 / info.manifest.instructions;
 }
 
 void print_text(const std::string& name, const Info& info) {
@@ -103,10 +45,15 @@ void print_text(const std::string& name, const Info& info) {
         cmd += (cmd.empty() ? "" : " ") + w;
     }
     std::printf("command line  %s\n", cmd.c_str());
-    std::printf("snapshot      %s, %" PRIu64 " bytes, checksum ok, CPU state %" PRIu64 " bytes\n",
-                m.snapshot.name.c_str(), m.snapshot.bytes, info.cpu_state_bytes);
+    std::printf("snapshot      %s, %" PRIu64 " bytes, checksum ok, CPU state %zu bytes\n", m.snapshot.name.c_str(),
+                m.snapshot.bytes, info.recording.machine.cpu.size());
+    std::printf("RAM blocks   ");
+    for (const rr::RamBlock& b : info.recording.machine.blocks) {
+        std::printf(" %s %" PRIu64, b.name.c_str(), b.bytes);
+    }
+    std::printf("\n");
     std::printf("log           %s, %" PRIu64 " bytes, checksum ok, %.1f bytes per million instructions\n",
-                m.log.name.c_str(), info.log_bytes, bytes_per_million(info));
+                m.log.name.c_str(), info.recording.log_bytes, bytes_per_million(info));
     std::printf("entries       %" PRIu64, info.log.entries);
     for (int k = 1; k < rr::kKinds; k++) {
         if (static_cast<rr::Kind>(k) != rr::Kind::End && info.log.per_kind[k] != 0) {
@@ -129,7 +76,7 @@ void print_json(const std::string& name, const Info& info) {
     json out = {
         {"recording", name},
         {"manifest", json::parse(rr::manifest_to_json(info.manifest))},
-        {"log", {{"bytes", info.log_bytes},
+        {"log", {{"bytes", info.recording.log_bytes},
                  {"entries", info.log.entries},
                  {"entries_by_kind", kinds},
                  {"dma_bytes", info.log.dma_bytes},
@@ -142,7 +89,7 @@ void print_json(const std::string& name, const Info& info) {
 int cmd_info(const std::string& name, bool as_json) {
     Info info;
     std::string err;
-    if (!load_recording(name, &info, &err)) {
+    if (!rr::load_recording(name, &info.recording, &err)) {
         std::fprintf(stderr, "hypanda: info %s: %s\n", name.c_str(), err.c_str());
         return kExitFailed;
     }

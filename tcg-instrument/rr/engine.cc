@@ -1,0 +1,190 @@
+// The C interface the emulator's glue uses (engine.h).
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "engine.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "recording.h"
+
+namespace rr = hypanda::rr;
+
+namespace {
+
+void set_error(char** err, const std::string& what) {
+    if (err != nullptr) {
+        *err = strdup(what.c_str());
+    }
+}
+
+}  // namespace
+
+struct HypandaRrRecorder {
+    std::string dir;
+    rr::SnapshotWriter snapshot;
+    rr::LogWriter log;
+    uint64_t ram_bytes = 0;  // the first block's
+};
+
+struct HypandaRrReplay {
+    rr::Recording recording;
+    std::vector<HypandaRrBlock> blocks;
+    std::vector<HypandaRrEvent> events;
+};
+
+const char* hypanda_rr_kind_name(uint8_t kind) {
+    const char* name = rr::kind_name(kind);
+    return name != nullptr ? name : "unknown";
+}
+
+HypandaRrRecorder* hypanda_rr_recorder_open(const char* dir, const HypandaRrBlock* blocks, size_t n_blocks,
+                                            const void* cpu_state, size_t cpu_state_len, char** err) {
+    if (mkdir(dir, 0777) != 0) {
+        set_error(err, std::string(dir) + ": cannot create the recording's folder: " + std::strerror(errno));
+        return nullptr;
+    }
+    auto r = std::make_unique<HypandaRrRecorder>();
+    r->dir = dir;
+    rr::MachineState machine;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n_blocks; i++) {
+        machine.blocks.push_back({blocks[i].name, blocks[i].bytes});
+        total += blocks[i].bytes;
+    }
+    r->ram_bytes = n_blocks > 0 ? blocks[0].bytes : 0;
+    const auto* cpu = static_cast<const uint8_t*>(cpu_state);
+    machine.cpu.assign(cpu, cpu + cpu_state_len);
+    std::string e;
+    if (!r->snapshot.open(r->dir + "/" + rr::kSnapshotFile, rr::kArchX86_64, total, rr::machine_state_bytes(machine),
+                          &e)) {
+        set_error(err, e);
+        return nullptr;
+    }
+    return r.release();
+}
+
+void hypanda_rr_recorder_ram(HypandaRrRecorder* r, const void* data, size_t n) {
+    r->snapshot.write_ram(static_cast<const uint8_t*>(data), n);
+}
+
+bool hypanda_rr_recorder_start_log(HypandaRrRecorder* r, char** err) {
+    std::string e;
+    if (!r->snapshot.finish(&e) || !r->log.open(r->dir + "/" + rr::kLogFile, rr::kArchX86_64, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    return true;
+}
+
+void hypanda_rr_recorder_event(HypandaRrRecorder* r, const HypandaRrEvent* e) {
+    rr::Event event;
+    event.icount = e->icount;
+    event.kind = static_cast<rr::Kind>(e->kind);
+    event.site = e->site;
+    event.addr = e->addr;
+    event.size = e->size;
+    event.value = e->value;
+    if (e->data_len != 0) {
+        event.data.assign(e->data, e->data + e->data_len);
+    }
+    r->log.append(event);
+}
+
+uint64_t hypanda_rr_recorder_entries(const HypandaRrRecorder* r) { return r->log.entries(); }
+
+bool hypanda_rr_recorder_finish(HypandaRrRecorder* r, uint64_t instructions, uint64_t ram_xxh64,
+                                const char* cpu_model, int argc, const char* const* argv, uint64_t* log_bytes,
+                                char** err) {
+    std::unique_ptr<HypandaRrRecorder> owned(r);
+    std::string e;
+    if (!r->log.finish(instructions, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    *log_bytes = r->log.bytes();
+    rr::Manifest m;
+    m.ram_bytes = r->ram_bytes;
+    m.instructions = instructions;
+    m.ram_xxh64 = ram_xxh64;
+    m.cpu_model = cpu_model;
+    m.command_line.assign(argv, argv + argc);
+    std::vector<uint8_t> bytes;
+    if (!rr::read_file(r->dir + "/" + rr::kSnapshotFile, rr::kSnapshotFile, &bytes, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    m.snapshot = {rr::kSnapshotFile, bytes.size(), rr::xxh64(bytes.data(), bytes.size())};
+    if (!rr::read_file(r->dir + "/" + rr::kLogFile, rr::kLogFile, &bytes, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    m.log = {rr::kLogFile, bytes.size(), rr::xxh64(bytes.data(), bytes.size())};
+    const std::string path = r->dir + "/" + rr::kManifestFile;
+    const std::string text = rr::manifest_to_json(m);
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0) {
+        set_error(err, path + ": cannot write: " + std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+HypandaRrReplay* hypanda_rr_replay_open(const char* dir, char** err) {
+    auto r = std::make_unique<HypandaRrReplay>();
+    std::string e;
+    if (!rr::load_recording(dir, &r->recording, &e)) {
+        set_error(err, e);
+        return nullptr;
+    }
+    for (const rr::RamBlock& b : r->recording.machine.blocks) {
+        r->blocks.push_back({b.name.c_str(), b.bytes});
+    }
+    for (const rr::Event& ev : r->recording.events) {
+        HypandaRrEvent c = {};
+        c.icount = ev.icount;
+        c.addr = ev.addr;
+        c.value = ev.value;
+        c.data = ev.data.data();
+        c.data_len = ev.data.size();
+        c.site = ev.site;
+        c.kind = static_cast<uint8_t>(ev.kind);
+        c.size = ev.size;
+        r->events.push_back(c);
+    }
+    return r.release();
+}
+
+void hypanda_rr_replay_close(HypandaRrReplay* r) { delete r; }
+
+size_t hypanda_rr_replay_blocks(const HypandaRrReplay* r, const HypandaRrBlock** blocks) {
+    *blocks = r->blocks.data();
+    return r->blocks.size();
+}
+
+const uint8_t* hypanda_rr_replay_cpu_state(const HypandaRrReplay* r, size_t* len) {
+    *len = r->recording.machine.cpu.size();
+    return r->recording.machine.cpu.data();
+}
+
+bool hypanda_rr_replay_read_ram(HypandaRrReplay* r, uint8_t* dst, char** err) {
+    std::string e;
+    if (!r->recording.snapshot.read_ram(dst, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    return true;
+}
+
+size_t hypanda_rr_replay_events(const HypandaRrReplay* r, const HypandaRrEvent** events) {
+    *events = r->events.data();
+    return r->events.size();
+}
+
+uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay* r) { return r->recording.manifest.instructions; }
+
+uint64_t hypanda_rr_replay_ram_xxh64(const HypandaRrReplay* r) { return r->recording.manifest.ram_xxh64; }

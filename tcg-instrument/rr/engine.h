@@ -1,0 +1,97 @@
+/*
+ * The recording's files as the emulator sees them: a C interface to the
+ * C++ format library (log.h, snapshot.h, manifest.h) for the QEMU glue
+ * (hooks/rr.c), and the machine-state blob the snapshot carries.
+ *
+ * Errors come back as one line in *err, allocated with malloc (the caller
+ * frees it).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HYPANDA_RR_ENGINE_H
+#define HYPANDA_RR_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The nondet log's kinds (log.h, docs/recording.md). */
+enum {
+    HYPANDA_RR_PORT_READ = 1,
+    HYPANDA_RR_MMIO_READ = 2,
+    HYPANDA_RR_DMA_WRITE = 3,
+    HYPANDA_RR_INTERRUPT = 4,
+    HYPANDA_RR_RDTSC = 5,
+    HYPANDA_RR_RDRAND = 6,
+    HYPANDA_RR_RDSEED = 7,
+    HYPANDA_RR_EXIT_REQUEST = 8,
+    HYPANDA_RR_END = 9,
+};
+
+typedef struct HypandaRrEvent {
+    uint64_t icount; /* guest instructions of the recording completed before it */
+    uint64_t addr;
+    uint64_t value;
+    const uint8_t *data; /* DMA bytes */
+    uint64_t data_len;
+    uint32_t site;
+    uint8_t kind;
+    uint8_t size;
+} HypandaRrEvent;
+
+const char *hypanda_rr_kind_name(uint8_t kind);
+
+/* A RAM block as the snapshot lists it. The first is the guest's RAM,
+ * the one the manifest's size and end hash describe. */
+typedef struct HypandaRrBlock {
+    const char *name;
+    uint64_t bytes;
+} HypandaRrBlock;
+
+/* ---- recording ---- */
+
+typedef struct HypandaRrRecorder HypandaRrRecorder;
+
+/* Creates the folder `dir` (it must not exist) with the snapshot's header,
+ * the RAM blocks' table and the CPU state; RAM follows with
+ * hypanda_rr_recorder_ram, block after block in table order. */
+HypandaRrRecorder *hypanda_rr_recorder_open(const char *dir, const HypandaRrBlock *blocks,
+                                            size_t n_blocks, const void *cpu_state,
+                                            size_t cpu_state_len, char **err);
+void hypanda_rr_recorder_ram(HypandaRrRecorder *r, const void *data, size_t n);
+/* After all RAM: finishes the snapshot and opens the log. */
+bool hypanda_rr_recorder_start_log(HypandaRrRecorder *r, char **err);
+void hypanda_rr_recorder_event(HypandaRrRecorder *r, const HypandaRrEvent *e);
+uint64_t hypanda_rr_recorder_entries(const HypandaRrRecorder *r);
+/* Ends the log at `instructions` and writes the manifest; frees r. */
+bool hypanda_rr_recorder_finish(HypandaRrRecorder *r, uint64_t instructions, uint64_t ram_xxh64,
+                                const char *cpu_model, int argc, const char *const *argv,
+                                uint64_t *log_bytes, char **err);
+
+/* ---- replay ---- */
+
+typedef struct HypandaRrReplay HypandaRrReplay;
+
+/* Reads and checks a whole recording: manifest, both files' sizes and
+ * checksums, the snapshot's header and block table, the whole log. */
+HypandaRrReplay *hypanda_rr_replay_open(const char *dir, char **err);
+void hypanda_rr_replay_close(HypandaRrReplay *r);
+
+size_t hypanda_rr_replay_blocks(const HypandaRrReplay *r, const HypandaRrBlock **blocks);
+const uint8_t *hypanda_rr_replay_cpu_state(const HypandaRrReplay *r, size_t *len);
+/* Decompresses all RAM blocks, concatenated in table order, into `dst`. */
+bool hypanda_rr_replay_read_ram(HypandaRrReplay *r, uint8_t *dst, char **err);
+/* The log's entries; the last is the end entry. */
+size_t hypanda_rr_replay_events(const HypandaRrReplay *r, const HypandaRrEvent **events);
+uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay *r);
+uint64_t hypanda_rr_replay_ram_xxh64(const HypandaRrReplay *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
