@@ -57,6 +57,7 @@
 #include "hypanda/hypervisor/hybrid_hooks.h"
 #include "hypanda/include/panda/hypercall.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
+#include "hypanda/tcg-instrument/rr_hooks.h"
 
 /* Latencies kept for the median and 99th percentile (info hybrid). */
 #define LATENCY_SAMPLES 4096
@@ -425,7 +426,9 @@ static void switch_work(CPUState *cpu, run_on_cpu_data data)
     }
     if (target == HYPANDA_ENGINE_TCG) {
         enter_tcg(cpu);
+        hypanda_rr_entered_tcg(cpu);
     } else {
+        hypanda_rr_leaving_tcg(cpu);
         enter_kvm(cpu);
     }
     uint64_t now = get_clock();

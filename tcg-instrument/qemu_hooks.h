@@ -72,6 +72,11 @@ TranslationBlock *hypanda_lookup_next_tb(CPUState *cpu);
  * complete (the instruction count takes them back). */
 void hypanda_cpu_restore_state(CPUState *cpu, TranslationBlock *tb, int insns_left);
 
+/* accel/tcg/translate-all.c (patch 0012): how many of `tb`'s instructions,
+ * from the one the generated code at `host_pc` belongs to on, have not
+ * completed there (0 if host_pc is not in tb). */
+int hypanda_tb_insns_left(TranslationBlock *tb, uintptr_t host_pc);
+
 /* accel/tcg/cputlb.c, cpu_load_helper() and cpu_store_helper(): the guest
  * data accesses QEMU's C code makes (the cpu_ld and cpu_st functions:
  * descriptor tables, interrupt frames, IRET...): loads reported after they

@@ -15,6 +15,7 @@
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
+#include "hypanda/tcg-instrument/rr_hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
@@ -41,6 +42,9 @@ bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc)
  * plain runs pay nothing; turning it on retranslates. It only grows: once
  * on it stays on, so counts never go stale. */
 static bool instr_count;
+
+/* Record/replay's state (rr_hooks.h; rr.c in the system emulator). */
+int hypanda_rr_mode;
 
 bool hypanda_instr_count_enabled(void)
 {

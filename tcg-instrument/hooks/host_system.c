@@ -13,6 +13,7 @@
 
 #include "hypanda/hypervisor/hybrid.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
+#include "hypanda/tcg-instrument/rr_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
@@ -32,6 +33,7 @@ static void unload_at_exit(void)
 void hypanda_startup(void)
 {
     hypanda_register_qmp_commands();
+    hypanda_rr_register_qmp();
     atexit(unload_at_exit);
     if (hypanda_load_startup_plugins() < 0) {
         exit(1);
@@ -40,6 +42,7 @@ void hypanda_startup(void)
 
 void hypanda_shutdown(void)
 {
+    hypanda_rr_shutdown();
     hypanda_unload_all_plugins(false);
 }
 

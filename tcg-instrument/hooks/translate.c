@@ -25,6 +25,7 @@
 #include "exec/translator.h"
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
+#include "hypanda/tcg-instrument/rr_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
@@ -125,6 +126,7 @@ static __thread int n_restart_stubs;
  * left early take back what did not run (hypanda_cpu_restore_state,
  * panda_restart). */
 static __thread TCGOp *count_add_op;
+static __thread TCGOp *limit_add_op;
 
 void hypanda_block_translate_start(CPUState *cpu, TranslationBlock *tb, uint64_t pc)
 {
@@ -143,6 +145,10 @@ void hypanda_block_translate_end(CPUState *cpu, TranslationBlock *tb)
     if (count_add_op != NULL) {
         tcg_set_insn_param(count_add_op, 2, tcgv_i64_arg(tcg_constant_i64(tb->icount)));
         count_add_op = NULL;
+    }
+    if (limit_add_op != NULL) {
+        tcg_set_insn_param(limit_add_op, 2, tcgv_i64_arg(tcg_constant_i64(tb->icount)));
+        limit_add_op = NULL;
     }
     gen_restart_stubs(tb);
     DISPATCH(PANDA_CB_AFTER_BLOCK_TRANSLATE, translating_pc, c->cb.after_block_translate(cpu, tb));
@@ -168,11 +174,34 @@ static void gen_count_start(void)
     tcg_temp_free_i64(n);
 }
 
+/* Replay (rr.c): a block that would run past the instruction where the
+ * next interrupt or the end is due leaves at once, through QEMU's
+ * exit-request path, before any callback; the vCPU loop then makes a block
+ * that ends there. */
+static void gen_replay_limit_check(void)
+{
+    TCGv_i64 n = tcg_temp_new_i64();
+    TCGv_i64 limit = tcg_temp_new_i64();
+    tcg_gen_ld_i64(n, cpu_env, CPU_FIELD(hypanda_icount));
+    tcg_gen_add_i64(n, n, tcg_constant_i64(0));
+    limit_add_op = tcg_last_op();
+    tcg_gen_ld_i64(limit, cpu_env, CPU_FIELD(hypanda_rr_limit));
+    tcg_gen_brcond_i64(TCG_COND_GTU, n, limit, tcg_ctx->exitreq_label);
+    tcg_temp_free_i64(n);
+    tcg_temp_free_i64(limit);
+}
+
 static void gen_block_start_callbacks(DisasContextBase *db);
 
 void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
 {
     count_add_op = NULL;
+    limit_add_op = NULL;
+    /* (Blocks without an exit-request check, CF_NOIRQ, run one instruction
+     * that must complete: they are not checked either.) */
+    if (hypanda_instr_count_enabled() && hypanda_rr_replaying() && tcg_ctx->exitreq_label != NULL) {
+        gen_replay_limit_check();
+    }
     if (!(tb_cflags(db->tb) & (CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE))) {
         gen_block_start_callbacks(db);
     }

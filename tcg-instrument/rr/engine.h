@@ -90,6 +90,13 @@ size_t hypanda_rr_replay_events(const HypandaRrReplay *r, const HypandaRrEvent *
 uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay *r);
 uint64_t hypanda_rr_replay_ram_xxh64(const HypandaRrReplay *r);
 
+/* For -replay: the recording's machine options (its command line without
+ * what needs host files or devices: disks, kernel, network back-ends,
+ * displays, monitors, plugins) and -accel tcg, for the emulator to parse
+ * before the options it was given. A NULL-terminated array of `*argc`
+ * strings, all from malloc. */
+char **hypanda_rr_replay_machine_args(const char *dir, int *argc, char **err);
+
 #ifdef __cplusplus
 }
 #endif
