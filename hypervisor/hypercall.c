@@ -5,12 +5,13 @@
  * vCPU thread either way, after the vCPU's registers are synchronised.
  *
  * The host decides what a guest may ask: `allow` names the classes of
- * commands the device carries out (default "switch"; "none" refuses all
- * but the engine query). Engine switches need hybrid mode (hybrid.c);
- * without it a switch answers HYPANDA_HC_ERR_UNAVAILABLE and the guest
- * carries on.
+ * commands the device carries out, joined with '+' (default "switch";
+ * "none" refuses all but the engine query): "switch" for engine switches,
+ * which need hybrid mode (hybrid.c; without it a switch answers
+ * HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on), "record" for
+ * bracketing a region to record (rr.c) into the folder `record` names.
  *
- *   -device hypanda-hypercall[,iobase=0x5848][,allow=switch|none]
+ *   -device hypanda-hypercall[,iobase=0x5848][,allow=switch|record|none][,record=DIR]
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -26,6 +27,7 @@
 
 #include "hypanda/hypervisor/hybrid.h"
 #include "hypanda/include/panda/hypercall.h"
+#include "hypanda/tcg-instrument/rr_hooks.h"
 
 #define TYPE_HYPANDA_HYPERCALL "hypanda-hypercall"
 OBJECT_DECLARE_SIMPLE_TYPE(HypercallState, HYPANDA_HYPERCALL)
@@ -33,6 +35,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(HypercallState, HYPANDA_HYPERCALL)
 /* Classes of commands the host may allow. */
 enum {
     ALLOW_SWITCH = 1 << 0,
+    ALLOW_RECORD = 1 << 1,
 };
 
 struct HypercallState {
@@ -40,6 +43,7 @@ struct HypercallState {
     uint32_t iobase;
     char *allow_text;
     uint32_t allow;
+    char *record_dir;
     MemoryRegion io;
 };
 
@@ -71,6 +75,15 @@ static uint32_t execute(HypercallState *s, CPUX86State *env)
         return do_switch(s, HYPANDA_ENGINE_TCG);
     case HYPANDA_HC_SWITCH_TO_KVM:
         return do_switch(s, HYPANDA_ENGINE_KVM);
+    case HYPANDA_HC_BEGIN_RECORD:
+    case HYPANDA_HC_END_RECORD:
+        if (!(s->allow & ALLOW_RECORD) || s->record_dir == NULL) {
+            return HYPANDA_HC_ERR_FORBIDDEN;
+        }
+        if ((uint32_t)env->regs[R_EBX] == HYPANDA_HC_BEGIN_RECORD) {
+            return hypanda_rr_guest_begin(s->record_dir) ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
+        }
+        return hypanda_rr_guest_end() ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
     default:
         return HYPANDA_HC_ERR_UNKNOWN;
     }
@@ -117,9 +130,11 @@ static bool parse_allow(const char *text, uint32_t *allow, Error **errp)
     for (char **w = words; *w != NULL; w++) {
         if (strcmp(*w, "switch") == 0) {
             *allow |= ALLOW_SWITCH;
+        } else if (strcmp(*w, "record") == 0) {
+            *allow |= ALLOW_RECORD;
         } else {
             error_setg(errp, "hypanda-hypercall: allow=%s: unknown command class '%s' "
-                       "(known: switch, or none)", text, *w);
+                       "(known: switch, record, or none)", text, *w);
             return false;
         }
     }
@@ -144,6 +159,7 @@ static void hypercall_realize(DeviceState *dev, Error **errp)
 static Property hypercall_properties[] = {
     DEFINE_PROP_UINT32("iobase", HypercallState, iobase, HYPANDA_HC_PORT),
     DEFINE_PROP_STRING("allow", HypercallState, allow_text),
+    DEFINE_PROP_STRING("record", HypercallState, record_dir),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -151,7 +167,7 @@ static void hypercall_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     dc->realize = hypercall_realize;
-    dc->desc = "Hypanda guest hypercalls (engine switches)";
+    dc->desc = "Hypanda guest hypercalls (engine switches, recording)";
     dc->user_creatable = true;
     device_class_set_props(dc, hypercall_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);

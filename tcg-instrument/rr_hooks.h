@@ -167,6 +167,10 @@ void hypanda_rr_replay_arguments(int *argc, char ***argv);
  * emulator ending (host_system.c); QMP begin-record/end-record and HMP
  * begin_record NAME / end_record. */
 void hypanda_rr_entered_tcg(CPUState *cpu);
+/* hypervisor/hypercall.c: the guest brackets a region to record; false
+ * when it cannot be done now (a warning says why). */
+bool hypanda_rr_guest_begin(const char *name);
+bool hypanda_rr_guest_end(void);
 void hypanda_rr_leaving_tcg(CPUState *cpu);
 void hypanda_rr_shutdown(void);
 void hypanda_rr_register_qmp(void);

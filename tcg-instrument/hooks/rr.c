@@ -151,13 +151,24 @@ static bool ram_blocks(BlockList *list)
     return !list->too_many;
 }
 
+/* The CPU state: its CPUID feature words (hybrid mode narrows them to
+ * what both engines have, replay's plain TCG must see the same), then
+ * QEMU's vmstate of the vCPU.
+ *   u32 feature words, that many u64, vmstate bytes */
 static GByteArray *cpu_state_bytes(CPUState *cpu)
 {
+    CPUX86State *env = &X86_CPU(cpu)->env;
+    GByteArray *bytes = g_byte_array_new();
+    const uint32_t words = cpu_to_le32(FEATURE_WORDS);
+    g_byte_array_append(bytes, (const uint8_t *)&words, sizeof words);
+    for (int i = 0; i < FEATURE_WORDS; i++) {
+        const uint64_t w = cpu_to_le64(env->features[i]);
+        g_byte_array_append(bytes, (const uint8_t *)&w, sizeof w);
+    }
     QIOChannelBuffer *bioc = qio_channel_buffer_new(16384);
     QEMUFile *f = qemu_file_new_output(QIO_CHANNEL(bioc));
     vmstate_save_state(f, &vmstate_x86_cpu, X86_CPU(cpu), NULL);
     qemu_fflush(f);
-    GByteArray *bytes = g_byte_array_new();
     g_byte_array_append(bytes, bioc->data, bioc->usage);
     qemu_fclose(f);
     object_unref(OBJECT(bioc));
@@ -178,6 +189,18 @@ static bool can_record_or_replay(const char *what, Error **errp)
         error_setg(errp, "%s: already %s %s", what,
                    hypanda_rr_mode == HYPANDA_RR_REPLAYING ? "replaying" : "recording",
                    rr.pending != NULL ? rr.pending : rr.name);
+        return false;
+    }
+    return true;
+}
+
+static bool can_begin(const char *what, const char *name, Error **errp)
+{
+    if (!can_record_or_replay(what, errp)) {
+        return false;
+    }
+    if (access(name, F_OK) == 0) {
+        error_setg(errp, "%s: %s exists already; recordings are never overwritten", what, name);
         return false;
     }
     return true;
@@ -283,11 +306,7 @@ static void end_work(CPUState *cpu, run_on_cpu_data data)
  * KVM (hybrid mode), at the switch to TCG. */
 static bool begin_record(const char *name, Error **errp)
 {
-    if (!can_record_or_replay("begin_record", errp)) {
-        return false;
-    }
-    if (access(name, F_OK) == 0) {
-        error_setg(errp, "begin_record %s: it exists already; recordings are never overwritten", name);
+    if (!can_begin("begin_record", name, errp)) {
         return false;
     }
     rr.pending = g_strdup(name);
@@ -694,6 +713,18 @@ static bool load_snapshot_into_machine(CPUState *cpu, Error **errp)
 
     size_t len;
     const uint8_t *state = hypanda_rr_replay_cpu_state(rr.replay, &len);
+    const size_t features = 4 + FEATURE_WORDS * 8;
+    if (len < features || ldl_le_p(state) != FEATURE_WORDS) {
+        error_setg(errp, "the snapshot's CPU state does not start with %d CPUID feature words",
+                   FEATURE_WORDS);
+        return false;
+    }
+    CPUX86State *env = &X86_CPU(cpu)->env;
+    for (int i = 0; i < FEATURE_WORDS; i++) {
+        env->features[i] = ldq_le_p(state + 4 + i * 8);
+    }
+    state += features;
+    len -= features;
     QIOChannelBuffer *bioc = qio_channel_buffer_new(len);
     memcpy(bioc->data, state, len);
     bioc->usage = len;
@@ -781,24 +812,44 @@ void hypanda_rr_startup(void)
             error_report_err(err);
             exit(1);
         }
-        if (!can_record_or_replay("-record-from", &err) ||
-            (access(rr.record_from_name, F_OK) == 0 &&
-             (error_setg(&err, "-record-from: %s exists already; recordings are never overwritten",
-                         rr.record_from_name), true)) ||
-            !begin_now(first_cpu, rr.record_from_name, &err)) {
+        if (!can_begin("-record-from", rr.record_from_name, &err)) {
+            error_report_err(err);
+            exit(1);
+        }
+        if (hypanda_hybrid_engine() == PANDA_ENGINE_KVM) {
+            rr.pending = g_strdup(rr.record_from_name);
+            info_report("recording %s: starts when the guest switches to TCG", rr.pending);
+        } else if (!begin_now(first_cpu, rr.record_from_name, &err)) {
             error_report_err(err);
             exit(1);
         }
     }
 }
 
-void hypanda_rr_save_command_line(int argc, char **argv)
+bool hypanda_rr_guest_begin(const char *name)
 {
-    rr.argc = argc;
-    rr.argv = g_new0(char *, argc + 1);
-    for (int i = 0; i < argc; i++) {
-        rr.argv[i] = g_strdup(argv[i]);
+    Error *err = NULL;
+    if (!begin_record(name, &err)) {
+        warn_report_err(err);
+        return false;
     }
+    return true;
+}
+
+bool hypanda_rr_guest_end(void)
+{
+    if (rr.pending != NULL || hypanda_rr_mode != HYPANDA_RR_RECORDING) {
+        Error *err = NULL;
+        const bool ok = end_record(&err);
+        if (!ok) {
+            warn_report_err(err);
+        }
+        return ok;
+    }
+    /* On the vCPU thread, inside the hypercall's port read: the recording
+     * ends before that instruction. */
+    end_now(in_device_access ? device_access_count : count_at(current_cpu, 0));
+    return true;
 }
 
 void hmp_begin_record(Monitor *mon, const QDict *qdict)

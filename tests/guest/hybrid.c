@@ -29,6 +29,24 @@ uint64_t workload_window(uint64_t n)
     return value;
 }
 
+/* ---- bracket N ---- */
+
+uint64_t workload_bracket(uint64_t n)
+{
+    const uint32_t begin = hp_hybrid_call(HYPANDA_HC_BEGIN_RECORD);
+    const uint64_t ticks = workload_timer(n);
+    const uint64_t value = hp_count_loop(n);
+    const uint32_t end = hp_hybrid_call(HYPANDA_HC_END_RECORD);
+    con_puts("BRACKET ");
+    con_put_hex(begin);
+    con_puts(" ");
+    con_put_hex(end);
+    con_puts(" ticks ");
+    con_put_dec(ticks);
+    con_puts("\n");
+    return value;
+}
+
 /* ---- timerswitch N ---- */
 
 static volatile uint64_t ticks;

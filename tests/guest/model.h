@@ -236,6 +236,12 @@ static inline uint64_t hp_window_value(uint64_t n)
 }
 #endif
 
+/* --- bracket N ---------------------------------------------------------------
+ * BEGIN_RECORD hypercall, the timer workload's N ticks and hp_count_loop(N),
+ * END_RECORD hypercall: the region the host records (hypanda-hypercall
+ * allow=record,record=DIR). Prints "BRACKET <begin answer> <end answer>"
+ * (hex) and returns hp_count_value(N). */
+
 /* --- timerswitch N ----------------------------------------------------------
  * The LAPIC timer as in `timer`, on vector HP_TIMERSWITCH_VECTOR, whose
  * handler returns without IRETQ (so the KVM side runs on this machine's

@@ -91,7 +91,7 @@ uint64_t expected_cross(uint64_t n) {
 std::string result_line(const std::string& workload, uint64_t value) {
     char buf[64];
     if (workload == "count" || workload == "timer" || workload == "hypercall" || workload == "window" ||
-        workload == "timerswitch" || workload == "switchlat") {
+        workload == "timerswitch" || workload == "switchlat" || workload == "bracket") {
         std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(value));
     } else {
         std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(value));

@@ -279,6 +279,40 @@ TEST(Hybrid, MonitorSwitchesWhileTheGuestWaitsForInterrupts) {
     EXPECT_GT(done, 10);
 }
 
+// A recording asked for at start-up while the guest runs under KVM begins
+// at the switch to TCG and ends at the switch back: it holds the window,
+// and replays offline (plain TCG, no KVM) to the same instruction count,
+// RAM hash and guest memory accesses the recorded window made.
+TEST(Hybrid, RecordsTheTcgWindowAndReplaysIt) {
+    const uint64_t n = 1000;
+    TempDir dir;
+    const std::string rec = dir.file("window");
+    HybridRun h = run_hybrid("window " + std::to_string(n),
+                             {"-record-from", ":" + rec, "-panda", "memhash:output=" + dir.file("record.mem")});
+    ASSERT_EQ(h.run.exit_status, debug_exit_status(0)) << describe(h.run);
+    EXPECT_EQ(lines_starting_with(h.run.out, "WINDOW"), std::vector<std::string>{"WINDOW 2"});
+    const uint64_t insns =
+        nlohmann::json::parse(read_file(rec + "/manifest.json")).at("instructions").get<uint64_t>();
+    // One log entry: the port read of the hypercall that switches back.
+    const std::string said = "hypanda-system-x86_64: info: recording " + rec;
+    EXPECT_EQ(lines_starting_with(h.run.err, said),
+              (std::vector<std::string>{said + ": starts when the guest switches to TCG", said + ": started",
+                                        said + ": " + std::to_string(insns) +
+                                            " instructions, 1 log entries, 29 log bytes"}));
+    // The window's count loop and its N hypercalls, not the KVM loops.
+    EXPECT_GT(insns, 3 * n + 3);
+    EXPECT_LT(insns, 2 * (3 * n + 3) + 20 * n);
+    Child replay({emulator(), "-replay", rec, "-panda", "memhash:output=" + dir.file("replay.mem")},
+                 {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    RunResult p = replay.wait(kLimit);
+    ASSERT_EQ(p.exit_status, 0) << describe(p);
+    EXPECT_EQ(lines_starting_with(p.err, "replay verified"),
+              std::vector<std::string>{"replay verified: " + std::to_string(insns) + " instructions, RAM hash ok"});
+    const auto recorded = read_counts(dir.file("record.mem"));
+    EXPECT_GT(recorded.at("mem_reads"), 0u);
+    EXPECT_EQ(read_counts(dir.file("replay.mem")), recorded);
+}
+
 TEST(Hybrid, HmpSwitchesAndShowsTheEngine) {
     const uint64_t n = 100, label = guest_count_loop_label();
     ASSERT_NE(label, 0u);

@@ -14,6 +14,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -127,6 +129,41 @@ TEST(RecordReplay, SameMemoryAccessesAsRecorded) {
     const auto recorded = read_counts(r.dir.file("record.mem"));
     EXPECT_GT(recorded.at("mem_reads"), 10000u);
     EXPECT_EQ(read_counts(r.dir.file("replay.mem")), recorded);
+}
+
+// The guest brackets the region to record with hypercalls; the host's
+// policy (allow=record) lets it, and names the folder.
+TEST(RecordReplay, GuestBracketsTheRegionWithHypercalls) {
+    TempDir dir;
+    const std::string rec = dir.file("bracket");
+    std::vector<std::string> args = guest_args("count 5000 bracket 10 count 7000");
+    args.insert(args.end(), {"-device", "hypanda-hypercall,allow=record,record=" + rec, "-panda",
+                             "memhash:output=" + dir.file("record.mem")});
+    RunResult r = run_with_plugins(args);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "BRACKET"), std::vector<std::string>{"BRACKET 0x0000000000000000 "
+                                                                              "0x0000000000000000 ticks 10"});
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
+              (std::vector<std::string>{result_line("count", expected_count(5000)), result_line("bracket", expected_count(10)),
+                                        result_line("count", expected_count(7000))}));
+    const uint64_t n = recorded_instructions(rec);
+    // The whole run is three times the count loop's 3N+3 instructions and
+    // more; the bracket holds the timer workload and a 10-step loop only.
+    EXPECT_GT(n, 3u * 10 + 3);
+    EXPECT_LT(n, 3u * 5000);
+    RunResult p = replay(rec, {"memhash:output=" + dir.file("replay.mem")});
+    ASSERT_EQ(p.exit_status, 0) << describe(p);
+    EXPECT_EQ(lines_starting_with(p.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(p);
+    EXPECT_GT(read_counts(dir.file("replay.mem")).at("mem_reads"), 0u);
+
+    // Without allow=record the guest is refused, and nothing is recorded.
+    args = guest_args("bracket 2");
+    args.insert(args.end(), {"-device", "hypanda-hypercall,record=" + dir.file("refused")});
+    r = run_with_plugins(args);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "BRACKET"),
+              std::vector<std::string>{"BRACKET 0x0000000080000002 0x0000000080000002 ticks 2"});
+    EXPECT_NE(access(dir.file("refused").c_str(), F_OK), 0);
 }
 
 TEST(RecordReplay, BadRecordingsGetOneErrorLine) {
