@@ -429,6 +429,32 @@ static void describe(GString *s, uint8_t kind, uint32_t site, uint64_t addr, uin
     g_string_append(s, ")");
 }
 
+/* On a terminal, replay shows how far it is (a main-loop timer). */
+#define PROGRESS_MS 250
+static QEMUTimer *progress_timer;
+static bool progress_shown;
+
+static void show_progress(void *opaque)
+{
+    const uint64_t total = hypanda_rr_replay_instructions(rr.replay);
+    const uint64_t done = MIN(qatomic_read(&first_cpu->hypanda_icount) - rr.base, total);
+    const int width = 40;
+    const int filled = total == 0 ? width : (int)(done * width / total);
+    fprintf(stderr, "\rreplay %s [%.*s%*s] %3d%% %" PRIu64 " / %" PRIu64 " instructions", rr.replay_name,
+            filled, "########################################", width - filled, "",
+            total == 0 ? 100 : (int)(done * 100 / total), done, total);
+    progress_shown = true;
+    timer_mod(progress_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + PROGRESS_MS);
+}
+
+static void clear_progress(void)
+{
+    if (progress_shown) {
+        fprintf(stderr, "\r\033[K");
+        progress_shown = false;
+    }
+}
+
 /* Ends the emulator from the vCPU thread, as isa-debug-exit does: with
  * the BQL, so the main loop is not in the middle of something. */
 static G_NORETURN void end_replay(int status)
@@ -454,6 +480,7 @@ static G_NORETURN void diverged(CPUState *cpu, uint64_t icount, const char *what
                  e->size);
         g_string_append_printf(s, " at instruction %" PRIu64, e->icount);
     }
+    clear_progress();
     error_report("%s", s->str);
     g_string_free(s, true);
     end_replay(1);
@@ -467,10 +494,12 @@ static G_NORETURN void finish_replay(CPUState *cpu)
     const uint64_t want = hypanda_rr_replay_ram_xxh64(rr.replay);
     const uint64_t got = guest_ram_hash();
     if (got != want) {
+        clear_progress();
         error_report("replay %s: RAM hash %016" PRIx64 " after %" PRIu64 " instructions, the "
                      "recording's is %016" PRIx64, rr.replay_name, got, n, want);
         end_replay(1);
     }
+    clear_progress();
     fprintf(stderr, "replay verified: %" PRIu64 " instructions, RAM hash ok\n", n);
     end_replay(0);
 }
@@ -766,6 +795,10 @@ static void start_replay(void)
     hypanda_rr_mode = HYPANDA_RR_REPLAYING;
     info_report("replaying %s: %" PRIu64 " instructions, %zu log entries", rr.replay_name,
                 hypanda_rr_replay_instructions(rr.replay), rr.n_events - 1);
+    if (isatty(STDERR_FILENO)) {
+        progress_timer = timer_new_ms(QEMU_CLOCK_REALTIME, show_progress, NULL);
+        timer_mod(progress_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + PROGRESS_MS);
+    }
 }
 
 /* ---- Options, start-up, monitor ---------------------------------------------------- */

@@ -166,6 +166,39 @@ TEST(RecordReplay, GuestBracketsTheRegionWithHypercalls) {
     EXPECT_NE(access(dir.file("refused").c_str(), F_OK), 0);
 }
 
+// `hypanda replay`: the emulator underneath, its outcome as text or JSON.
+TEST(RecordReplay, HypandaReplayCommand) {
+    Recorded r;
+    record(&r, "count 3000 timer 3");
+    ASSERT_EQ(r.result.exit_status, debug_exit_status(0)) << describe(r.result);
+    const uint64_t n = recorded_instructions(r.rec);
+    const std::string tool = build_root() + "/bin/hypanda";
+    Child verify({tool, "replay", r.rec, "--verify"}, plugin_env());
+    RunResult v = verify.wait(kLimit);
+    EXPECT_EQ(v.exit_status, 0) << describe(v);
+    EXPECT_EQ(lines_starting_with(v.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(v);
+
+    Child json({tool, "replay", r.rec, "--plugin", conout(r.dir.file("cli.out")), "--json"}, plugin_env());
+    RunResult j = json.wait(kLimit);
+    ASSERT_EQ(j.exit_status, 0) << describe(j);
+    const auto out = nlohmann::json::parse(j.out);
+    EXPECT_EQ(out.at("verified"), true);
+    EXPECT_EQ(out.at("instructions"), n);
+    EXPECT_EQ(out.at("errors"), nlohmann::json::array());
+    EXPECT_EQ(out.at("plugins"), nlohmann::json::array({conout(r.dir.file("cli.out"))}));
+    EXPECT_EQ(read_file(r.dir.file("cli.out")), read_file(r.dir.file("record.out")));
+
+    Child bad({tool, "replay", r.dir.file("none"), "--json"}, plugin_env());
+    RunResult b = bad.wait(kLimit);
+    EXPECT_EQ(b.exit_status, 1) << describe(b);
+    EXPECT_EQ(nlohmann::json::parse(b.out).at("errors"),
+              nlohmann::json::array({"hypanda-system-x86_64: -replay " + r.dir.file("none") +
+                                     ": manifest.json: cannot open: No such file or directory"}));
+    RunResult usage = run({tool, "replay", r.rec, "--verify", "--plugin", "x"}, kLimit);
+    EXPECT_EQ(usage.exit_status, 2);
+    EXPECT_EQ(usage.err, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
+}
+
 TEST(RecordReplay, BadRecordingsGetOneErrorLine) {
     Recorded r;
     record(&r, "count 1000");
