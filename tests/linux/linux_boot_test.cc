@@ -8,11 +8,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -158,6 +160,37 @@ TEST(LinuxGuest, BootCountsAgreeWithQemuPluginApi) {
     unlink((tmp + "/qemu").c_str());
     unlink((tmp + "/probe").c_str());
     rmdir(tmp.c_str());
+}
+
+// Records the whole boot (from power-on: firmware, kernel, busybox, hplinux)
+// with the syscalls plugin, then replays it with the same plugin: the same
+// system-call sequence, the same instruction count, the same RAM hash.
+TEST(LinuxGuest, BootRecordsAndReplaysWithTheSameSystemCalls) {
+    const std::string dir = guest_dir();
+    hypanda::test::TempDir tmp;
+    const std::string rec = tmp.file("boot");
+    const auto recorded = run(
+        {emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+         "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", dir + "/vmlinuz", "-initrd",
+         dir + "/initramfs.cpio.gz", "-append", "console=ttyS0 panic=-1", "-record-from", ":" + rec, "-panda",
+         "syscalls:file=" + tmp.file("record.txt")},
+        kBootLimit);
+    ASSERT_EQ(recorded.exit_status, debug_exit_status(0)) << recorded.err;
+    EXPECT_EQ(only_line(recorded.out, "HPLINUX done"), "HPLINUX done");
+    EXPECT_EQ(lines_starting_with(recorded.out, "HPLINUX error"), std::vector<std::string>{});
+    const std::string calls = hypanda::test::read_file(tmp.file("record.txt"));
+    // hplinux alone makes dozens of system calls (writes, a fork, a pipe).
+    EXPECT_GT(std::count(calls.begin(), calls.end(), '\n'), 100);
+
+    const auto replayed = run({emulator(), "-replay", rec, "-panda", "syscalls:file=" + tmp.file("replay.txt")},
+                              kBootLimit);
+    ASSERT_EQ(replayed.exit_status, 0) << replayed.err;
+    const uint64_t insns = nlohmann::json::parse(hypanda::test::read_file(rec + "/manifest.json"))
+                               .at("instructions")
+                               .get<uint64_t>();
+    EXPECT_EQ(lines_starting_with(replayed.err, "replay verified"),
+              std::vector<std::string>{"replay verified: " + std::to_string(insns) + " instructions, RAM hash ok"});
+    EXPECT_EQ(hypanda::test::read_file(tmp.file("replay.txt")), calls);
 }
 
 }  // namespace
