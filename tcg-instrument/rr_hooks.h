@@ -137,6 +137,12 @@ static inline void hypanda_rr_bound_block(CPUState *cpu, uint32_t *cflags)
     }
 }
 
+/* accel/tcg/cpu-exec.c, cpu_loop_exec_tb(): `tb` left through its
+ * exit-request path with no exit requested, so at the replay's limit; if
+ * it had counted itself already (translate.c), that is taken back. */
+typedef struct TranslationBlock TranslationBlock;
+void hypanda_rr_limit_exit(CPUState *cpu, const TranslationBlock *tb);
+
 /* accel/tcg/tcg-accel-ops.c, tcg_handle_interrupt(): the interrupt
  * request bits devices may raise now (in replay only the log raises
  * them). */

@@ -679,6 +679,13 @@ void hypanda_rr_bound_block_slow(CPUState *cpu, uint32_t *cflags)
     }
 }
 
+void hypanda_rr_limit_exit(CPUState *cpu, const TranslationBlock *tb)
+{
+    if (cpu->hypanda_icount > cpu->hypanda_rr_limit) {
+        cpu->hypanda_icount -= tb->icount;
+    }
+}
+
 int hypanda_rr_device_interrupt_mask(int mask)
 {
     return hypanda_rr_mode == HYPANDA_RR_REPLAYING ? mask & ~DEVICE_INTERRUPTS : mask;

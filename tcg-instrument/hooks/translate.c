@@ -164,20 +164,30 @@ QEMU_BUILD_BUG_ON((CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE) &
                    CF_MEMI_ONLY | CF_USE_ICOUNT | CF_INVALID | CF_PARALLEL | CF_NOIRQ |
                    CF_CLUSTER_MASK));
 
-static void gen_count_start(void)
+/* The count's add; in replay with `check_limit` also the limit check
+ * (below), on the sum just stored: a block leaving there has counted
+ * itself, which hypanda_rr_limit_exit takes back. */
+static void gen_count_start(bool check_limit)
 {
     TCGv_i64 n = tcg_temp_new_i64();
     tcg_gen_ld_i64(n, cpu_env, CPU_FIELD(hypanda_icount));
     tcg_gen_add_i64(n, n, tcg_constant_i64(0));
     count_add_op = tcg_last_op();
     tcg_gen_st_i64(n, cpu_env, CPU_FIELD(hypanda_icount));
+    if (check_limit) {
+        TCGv_i64 limit = tcg_temp_new_i64();
+        tcg_gen_ld_i64(limit, cpu_env, CPU_FIELD(hypanda_rr_limit));
+        tcg_gen_brcond_i64(TCG_COND_GTU, n, limit, tcg_ctx->exitreq_label);
+        tcg_temp_free_i64(limit);
+    }
     tcg_temp_free_i64(n);
 }
 
 /* Replay (rr.c): a block that would run past the instruction where the
  * next interrupt or the end is due leaves at once, through QEMU's
- * exit-request path, before any callback; the vCPU loop then makes a block
- * that ends there. */
+ * exit-request path, and the vCPU loop makes a block that ends there. With
+ * block-start callbacks the check comes before them, so that they run once
+ * for the block that does run; without, it joins the count's add. */
 static void gen_replay_limit_check(void)
 {
     TCGv_i64 n = tcg_temp_new_i64();
@@ -191,22 +201,32 @@ static void gen_replay_limit_check(void)
     tcg_temp_free_i64(limit);
 }
 
+static bool block_start_callbacks_wanted(const TranslationBlock *tb)
+{
+    return !(tb_cflags(tb) & (CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE)) &&
+           (hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT) ||
+            hypanda_wants(PANDA_CB_BEFORE_BLOCK_EXEC));
+}
+
 static void gen_block_start_callbacks(DisasContextBase *db);
 
 void hypanda_gen_block_start(DisasContextBase *db, CPUState *cpu)
 {
     count_add_op = NULL;
     limit_add_op = NULL;
+    const bool callbacks = block_start_callbacks_wanted(db->tb);
     /* (Blocks without an exit-request check, CF_NOIRQ, run one instruction
      * that must complete: they are not checked either.) */
-    if (hypanda_instr_count_enabled() && hypanda_rr_replaying() && tcg_ctx->exitreq_label != NULL) {
+    const bool check_limit = hypanda_instr_count_enabled() && hypanda_rr_replaying() &&
+                             tcg_ctx->exitreq_label != NULL;
+    if (check_limit && callbacks) {
         gen_replay_limit_check();
     }
-    if (!(tb_cflags(db->tb) & (CF_HYPANDA_NO_BLOCK_START | CF_HYPANDA_BARE))) {
+    if (callbacks) {
         gen_block_start_callbacks(db);
     }
     if (hypanda_instr_count_enabled()) {
-        gen_count_start();
+        gen_count_start(check_limit && !callbacks);
     }
 }
 
