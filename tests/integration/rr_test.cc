@@ -20,10 +20,13 @@
 #include <nlohmann/json.hpp>
 
 #include "expected.h"
+#include "recording.h"
 #include "run.h"
 
 namespace hypanda::test {
 namespace {
+
+namespace rr = hypanda::rr;
 
 constexpr std::chrono::seconds kLimit{120};
 constexpr int kReplays = 10;
@@ -197,6 +200,63 @@ TEST(RecordReplay, HypandaReplayCommand) {
     RunResult usage = run({tool, "replay", r.rec, "--verify", "--plugin", "x"}, kLimit);
     EXPECT_EQ(usage.exit_status, 2);
     EXPECT_EQ(usage.err, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
+}
+
+// A log whose first port read names another port: replay stops there and
+// says where, what this run did and what the recording has.
+TEST(RecordReplay, DivergenceSaysWhereAndWhat) {
+    Recorded r;
+    record(&r, "io 10");
+    ASSERT_EQ(r.result.exit_status, debug_exit_status(0)) << describe(r.result);
+    const std::string log_bytes = read_file(r.rec + "/nondet.log");
+    const std::vector<uint8_t> bytes(log_bytes.begin(), log_bytes.end());
+    std::vector<rr::Event> events;
+    rr::LogStats stats;
+    std::string err;
+    ASSERT_TRUE(rr::read_log(bytes.data(), bytes.size(), "nondet.log", rr::kArchX86_64, &stats, &events, &err))
+        << err;
+    rr::Event* first = nullptr;
+    for (rr::Event& e : events) {
+        if (e.kind == rr::Kind::PortRead) {
+            first = &e;
+            break;
+        }
+    }
+    ASSERT_NE(first, nullptr);
+    const rr::Event original = *first;
+    first->addr ^= 1;
+    rr::LogWriter w;
+    ASSERT_TRUE(w.open(r.rec + "/nondet.log", rr::kArchX86_64, &err)) << err;
+    for (const rr::Event& e : events) {
+        if (e.kind != rr::Kind::End) {
+            w.append(e);
+        }
+    }
+    ASSERT_TRUE(w.finish(events.back().icount, &err)) << err;
+    const std::string changed = read_file(r.rec + "/nondet.log");
+    rr::Manifest m;
+    ASSERT_TRUE(rr::manifest_from_json(read_file(r.rec + "/manifest.json"), "x86_64", &m, &err)) << err;
+    m.log.xxh64 = rr::xxh64(changed.data(), changed.size());
+    m.log.bytes = changed.size();
+    std::ofstream(r.rec + "/manifest.json") << rr::manifest_to_json(m);
+
+    RunResult p = replay(r.rec, {});
+    EXPECT_EQ(p.exit_status, 1) << describe(p);
+    const auto lines = lines_starting_with(p.err, "hypanda-system-x86_64: replay ");
+    ASSERT_EQ(lines.size(), 1u) << describe(p);
+    auto port = [](uint64_t v) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "port-read (call site 1, port 0x%llx, 1 bytes)",
+                      static_cast<unsigned long long>(v));
+        return std::string(buf);
+    };
+    const std::string head = "hypanda-system-x86_64: replay " + r.rec + " diverged at instruction " +
+                             std::to_string(original.icount) + " (PC 0x";
+    const std::string tail = "): this run does " + port(original.addr) + "; the recording has " +
+                             port(original.addr ^ 1) + " at instruction " + std::to_string(original.icount);
+    EXPECT_EQ(lines[0].substr(0, head.size()), head) << lines[0];
+    ASSERT_GE(lines[0].size(), head.size() + 16 + tail.size()) << lines[0];
+    EXPECT_EQ(lines[0].substr(head.size() + 16), tail) << lines[0];
 }
 
 TEST(RecordReplay, BadRecordingsGetOneErrorLine) {
