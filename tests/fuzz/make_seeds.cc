@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "machine.h"
 #include "snapshot.h"
 
 using namespace hypanda::rr;
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < ram.size(); i += 7) {
         ram[i] = static_cast<uint8_t>(i);
     }
-    if (!log.finish(100, &err) || !snap.open(dir + "/seeds-snapshot/valid", kArchX86_64, ram.size(), {1, 2, 3}, &err)) {
+    if (!log.finish(100, &err) || !snap.open(dir + "/seeds-snapshot/valid", kArchX86_64, ram.size(),
+                                  machine_state_bytes({{{"pc.ram", ram.size()}}, {1, 2, 3}}), &err)) {
         std::fprintf(stderr, "%s\n", err.c_str());
         return 1;
     }

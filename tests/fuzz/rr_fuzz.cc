@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "log.h"
+#include "machine.h"
 #include "manifest.h"
 #include "snapshot.h"
 
@@ -50,6 +51,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         std::vector<uint8_t> ram(reader.ram_bytes());
         reader.read_ram(ram.data(), &err);
+        MachineState m;
+        std::string machine_err;
+        if (parse_machine_state(reader.cpu_state(), "snapshot.bin", &m, &machine_err) &&
+            machine_state_bytes(m) != reader.cpu_state()) {
+            std::abort();  // what parses writes back the same
+        }
+        if (machine_err.find('\n') != std::string::npos) {
+            std::abort();
+        }
     }
 #else
 #error "define RR_FUZZ_LOG, RR_FUZZ_MANIFEST or RR_FUZZ_SNAPSHOT"
