@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "expected.h"
+#include "monitor.h"
 #include "recording.h"
 #include "run.h"
 
@@ -200,6 +202,40 @@ TEST(RecordReplay, HypandaReplayCommand) {
     RunResult usage = run({tool, "replay", r.rec, "--verify", "--plugin", "x"}, kLimit);
     EXPECT_EQ(usage.exit_status, 2);
     EXPECT_EQ(usage.err, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
+}
+
+// From the monitor: HMP begin_record while the guest is stopped, cont,
+// end_record while it runs (wherever it is then), quit; the replay reaches
+// exactly the recorded end. QMP's commands refuse what they must.
+TEST(RecordReplay, MonitorBeginsAndEndsARecording) {
+    TempDir dir;
+    const std::string rec = dir.file("mon-rec");
+    std::vector<std::string> args = guest_args("count 1000000000000");  // hours: ended by quit
+    args.insert(args.end(), {"-S", "-monitor", "unix:" + dir.file("hmp") + ",server=on,wait=off", "-qmp",
+                             "unix:" + dir.file("qmp") + ",server=on,wait=off"});
+    Child child(args, plugin_env());
+    Hmp hmp(dir.file("hmp"));
+    ASSERT_TRUE(hmp.connected());
+    Qmp qmp(dir.file("qmp"));
+    ASSERT_TRUE(qmp.connected());
+    EXPECT_EQ(qmp.execute("end-record")["error"]["desc"], "end_record: nothing is being recorded");
+    EXPECT_EQ(qmp.execute("begin-record", {{"name", 7}})["error"]["desc"],
+              "begin-record: 'name' must be a string");
+    EXPECT_EQ(hmp.command("begin_record " + rec), "recording " + rec + " from the next block\n");
+    EXPECT_EQ(qmp.execute("begin-record", {{"name", rec + "2"}})["error"]["desc"],
+              "begin_record: already recording " + rec);
+    hmp.command("cont");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(hmp.command("end_record"), "recording ended\n");
+    EXPECT_EQ(hmp.command("end_record"), "error: end_record: nothing is being recorded\n");
+    hmp.command("quit");
+    RunResult r = child.wait(kLimit);
+    EXPECT_EQ(r.exit_status, 0) << describe(r);
+    const uint64_t n = recorded_instructions(rec);
+    EXPECT_GT(n, 0u);
+    RunResult p = replay(rec, {});
+    ASSERT_EQ(p.exit_status, 0) << describe(p);
+    EXPECT_EQ(lines_starting_with(p.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(p);
 }
 
 // A log whose first port read names another port: replay stops there and
