@@ -17,6 +17,8 @@
 
 #include <panda/plugin.h>
 
+#include "output.h"
+
 static uint64_t port = 0x3f8;
 static char output[4096];
 static bool divisor_latch;
@@ -72,12 +74,10 @@ bool init_plugin(void *self)
 void uninit_plugin(void *self)
 {
     (void)self;
-    FILE *out = output[0] ? fopen(output, "w") : stdout;
+    FILE *out = test_output_open(output);
     if (out == NULL) {
         return;
     }
     fwrite(text, 1, len, out);
-    if (out != stdout) {
-        fclose(out);
-    }
+    test_output_close(out);
 }

@@ -14,6 +14,8 @@
 
 #include <panda/plugin.h>
 
+#include "output.h"
+
 static uint64_t reads, writes, hash = 0xcbf29ce484222325ull;
 static char output[4096];
 
@@ -70,13 +72,11 @@ bool init_plugin(void *self)
 void uninit_plugin(void *self)
 {
     (void)self;
-    FILE *out = output[0] ? fopen(output, "w") : stdout;
+    FILE *out = test_output_open(output);
     if (out == NULL) {
         return;
     }
     fprintf(out, "mem_reads %" PRIu64 "\nmem_writes %" PRIu64 "\nmem_hash %" PRIu64 "\n", reads, writes,
             hash);
-    if (out != stdout) {
-        fclose(out);
-    }
+    test_output_close(out);
 }

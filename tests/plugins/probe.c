@@ -51,6 +51,8 @@
 
 #include <panda/plugin.h>
 
+#include "output.h"
+
 #define HYPERCALL_MAGIC 0x4879706e
 
 static uint64_t at_pc = UINT64_MAX, invalidate_pc = UINT64_MAX;
@@ -413,7 +415,7 @@ bool init_plugin(void *self)
 void uninit_plugin(void *self)
 {
     (void)self;
-    FILE *out = output[0] ? fopen(output, "w") : stdout;
+    FILE *out = test_output_open(output);
     if (out == NULL) {
         return;
     }
@@ -448,7 +450,5 @@ void uninit_plugin(void *self)
             engine_at_request);
     fprintf(out, "cross_virt %" PRIu64 "\ncross_first %" PRIu64 "\ncross_second %" PRIu64 "\n", cross_virt,
             cross_first, cross_second);
-    if (out != stdout) {
-        fclose(out);
-    }
+    test_output_close(out);
 }
