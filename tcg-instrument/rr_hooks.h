@@ -102,6 +102,30 @@ static inline int hypanda_rr_vector(CPUState *cpu, int vector)
     return vector;
 }
 
+/* softmmu/physmem.c, address_space_map() of RAM for a device to write
+ * from another thread than the vCPU's (the block layer's DMA): while
+ * recording or replaying, a buffer of Hypanda's instead of guest RAM (NULL:
+ * map RAM as usual). hypanda_rr_dma_unmap() takes such a buffer back (true)
+ * and its `access_len` written bytes reach RAM as other DMA does (recording;
+ * at once when the recording has ended; never in replay). */
+extern int hypanda_rr_bounces;
+void *hypanda_rr_dma_map_slow(uint64_t addr, uint64_t len, bool is_write);
+static inline void *hypanda_rr_dma_map(uint64_t addr, uint64_t len, bool is_write)
+{
+    if (__builtin_expect(hypanda_rr_mode != HYPANDA_RR_OFF, 0)) {
+        return hypanda_rr_dma_map_slow(addr, len, is_write);
+    }
+    return NULL;
+}
+bool hypanda_rr_dma_unmap_slow(void *buffer, uint64_t access_len);
+static inline bool hypanda_rr_dma_unmap(void *buffer, uint64_t access_len)
+{
+    if (__builtin_expect(__atomic_load_n(&hypanda_rr_bounces, __ATOMIC_ACQUIRE) != 0, 0)) {
+        return hypanda_rr_dma_unmap_slow(buffer, access_len);
+    }
+    return false;
+}
+
 /* Between blocks (cpu_handle_interrupt(), before it looks at
  * interrupt_request, and a halted vCPU's check for work). Recording logs
  * the RAM devices wrote from other threads. Replay writes it, makes the

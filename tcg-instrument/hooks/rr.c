@@ -90,9 +90,11 @@ static __thread uint64_t device_access_count;
 /* Replay writing the log's DMA: not a device's write. */
 static __thread bool applying_log;
 
-/* RAM devices wrote from other threads while recording, logged at the
- * vCPU's next block boundary (where its count is exact; a device's
- * interrupt after the write is taken no earlier). */
+/* RAM devices write from other threads while recording is held back and
+ * written by the vCPU, which logs it, at its next block boundary or device
+ * access, whichever comes first: the guest cannot see it before the
+ * instruction the log names, and sees it before any interrupt or status
+ * the device gives after writing. The vCPU is kicked to come soon. */
 typedef struct PendingDma {
     uint64_t addr;
     GByteArray *bytes;
@@ -369,17 +371,21 @@ static void log_dma(uint64_t icount, uint32_t site, uint64_t addr, const uint8_t
     hypanda_rr_recorder_event(rr.recorder, &e);
 }
 
-/* Logs what devices on other threads wrote, at this block boundary. */
-static void log_pending_dma(CPUState *cpu)
+/* Writes what devices on other threads wrote into RAM, and logs it at
+ * `icount` from `site`: a block boundary (DMA_ASYNC) or a device access
+ * (DMA, written before it in replay too). */
+static void write_pending_dma(uint64_t icount, uint32_t site)
 {
     if (!qatomic_read(&dma_pending)) {
         return;
     }
     qemu_mutex_lock(&pending_lock);
-    const uint64_t now = count_at(cpu, 0);
     for (guint i = 0; i < pending_dma->len; i++) {
         PendingDma *d = &g_array_index(pending_dma, PendingDma, i);
-        log_dma(now, HYPANDA_RR_SITE_DMA_ASYNC, d->addr, d->bytes->data, d->bytes->len);
+        applying_log = true;
+        cpu_physical_memory_write(d->addr, d->bytes->data, d->bytes->len);
+        applying_log = false;
+        log_dma(icount, site, d->addr, d->bytes->data, d->bytes->len);
         g_byte_array_free(d->bytes, true);
     }
     g_array_set_size(pending_dma, 0);
@@ -529,6 +535,8 @@ bool hypanda_rr_device_read_slow(CPUState *cpu, uint8_t kind, uint32_t site, uin
     in_device_access = true;
     device_access_count = count_at(cpu, ra);
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
+        /* A device that wrote RAM and then says so in a status register. */
+        write_pending_dma(device_access_count, HYPANDA_RR_SITE_DMA);
         return false;
     }
     apply_dma(cpu, device_access_count, HYPANDA_RR_SITE_DMA);
@@ -567,6 +575,17 @@ void hypanda_rr_device_write_slow(CPUState *cpu, uintptr_t ra)
     }
 }
 
+static void defer_dma(uint64_t addr, const void *buf, uint64_t len)
+{
+    PendingDma d = {.addr = addr, .bytes = g_byte_array_sized_new(len)};
+    g_byte_array_append(d.bytes, buf, len);
+    qemu_mutex_lock(&pending_lock);
+    g_array_append_val(pending_dma, d);
+    qatomic_set(&dma_pending, true);
+    qemu_mutex_unlock(&pending_lock);
+    qemu_cpu_kick(first_cpu);
+}
+
 bool hypanda_rr_device_ram_write_slow(uint64_t addr, const void *buf, uint64_t len)
 {
     const bool vcpu = current_cpu != NULL;
@@ -580,13 +599,63 @@ bool hypanda_rr_device_ram_write_slow(uint64_t addr, const void *buf, uint64_t l
         log_dma(device_access_count, HYPANDA_RR_SITE_DMA, addr, buf, len);
         return false;
     }
-    PendingDma d = {.addr = addr, .bytes = g_byte_array_sized_new(len)};
-    g_byte_array_append(d.bytes, buf, len);
+    defer_dma(addr, buf, len);
+    return true;
+}
+
+/* address_space_map() for a device writing RAM from another thread gets a
+ * buffer of its own: the bytes reach RAM through defer_dma at unmap (in
+ * replay they never do). */
+typedef struct DmaBounce {
+    uint64_t addr;
+    uint64_t len;
+} DmaBounce;
+static GHashTable *bounces; /* buffer -> DmaBounce, under pending_lock */
+int hypanda_rr_bounces;     /* how many there are */
+
+void *hypanda_rr_dma_map_slow(uint64_t addr, uint64_t len, bool is_write)
+{
+    if (!is_write) {
+        return NULL;
+    }
+    DmaBounce *b = g_new(DmaBounce, 1);
+    b->addr = addr;
+    b->len = len;
+    void *buffer = g_malloc0(len);
     qemu_mutex_lock(&pending_lock);
-    g_array_append_val(pending_dma, d);
-    qatomic_set(&dma_pending, true);
+    g_hash_table_insert(bounces, buffer, b);
+    qatomic_inc(&hypanda_rr_bounces);
     qemu_mutex_unlock(&pending_lock);
-    return false;
+    return buffer;
+}
+
+bool hypanda_rr_dma_unmap_slow(void *buffer, uint64_t access_len)
+{
+    qemu_mutex_lock(&pending_lock);
+    DmaBounce *b = g_hash_table_lookup(bounces, buffer);
+    if (b != NULL) {
+        g_hash_table_remove(bounces, buffer);
+        qatomic_dec(&hypanda_rr_bounces);
+    }
+    qemu_mutex_unlock(&pending_lock);
+    if (b == NULL) {
+        return false;
+    }
+    const uint64_t len = MIN(access_len, b->len);
+    if (len == 0 || hypanda_rr_mode == HYPANDA_RR_REPLAYING) {
+        /* nothing written, or replay: the log has it */
+    } else if (hypanda_rr_mode == HYPANDA_RR_RECORDING && current_cpu == NULL) {
+        defer_dma(b->addr, buffer, len);
+    } else {
+        /* the vCPU's thread (a device access: logged as such), or the
+         * recording has ended meanwhile */
+        applying_log = hypanda_rr_mode == HYPANDA_RR_RECORDING && !in_device_access;
+        cpu_physical_memory_write(b->addr, buffer, len);
+        applying_log = false;
+    }
+    g_free(b);
+    g_free(buffer);
+    return true;
 }
 
 int hypanda_rr_vector_slow(CPUState *cpu, int vector)
@@ -610,7 +679,7 @@ void hypanda_rr_interrupt_taken_slow(CPUState *cpu, uint32_t request, uint32_t s
     const uint64_t icount = count_at(cpu, 0);
     const uint32_t bits = request & DEVICE_INTERRUPTS;
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
-        log_pending_dma(cpu); /* what the device wrote before it interrupted */
+        write_pending_dma(icount, HYPANDA_RR_SITE_DMA_ASYNC); /* before the interrupt */
         HypandaRrEvent e = {.icount = icount, .addr = rr.vector, .value = bits, .site = site,
                             .kind = HYPANDA_RR_INTERRUPT};
         hypanda_rr_recorder_event(rr.recorder, &e);
@@ -633,7 +702,7 @@ void hypanda_rr_boundary_slow(CPUState *cpu)
 {
     in_device_access = false;
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
-        log_pending_dma(cpu);
+        write_pending_dma(count_at(cpu, 0), HYPANDA_RR_SITE_DMA_ASYNC);
         return;
     }
     const uint64_t now = count_at(cpu, 0);
@@ -835,6 +904,7 @@ void hypanda_rr_startup(void)
 {
     qemu_mutex_init(&pending_lock);
     pending_dma = g_array_new(false, false, sizeof(PendingDma));
+    bounces = g_hash_table_new(NULL, NULL);
     atexit(end_at_exit);
     if (rr.replay_name != NULL && rr.record_from_name != NULL) {
         error_report("-replay and -record-from cannot be used together");

@@ -143,6 +143,11 @@ static inline uint32_t hp_io_redir_value(uint64_t i) { return 0x10000u | (0x30u 
  * FNV-1a over their bytes. */
 #define HP_DISK_SECTOR 512u
 
+/* --- diskdma N ------------------------------------------------------------
+ * The same sectors and value as disk N, read with bus-master DMA (PIIX3
+ * IDE); N is at most HP_DISKDMA_MAX (one 64 KiB region). */
+#define HP_DISKDMA_MAX 128u
+
 /* --- hypercall N ------------------------------------------------------------
  * hp_hypercall_loop (entry.S): CPUID i (0-based) has EAX = HP_HYPERCALL_MAGIC,
  * EBX = i, ECX = 3i + 1. The value is N, the CPUIDs executed. */

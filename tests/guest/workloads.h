@@ -16,6 +16,7 @@ uint64_t workload_user(uint64_t n);
 uint64_t workload_timer(uint64_t n);
 uint64_t workload_io(uint64_t n);
 uint64_t workload_disk(uint64_t sectors);
+uint64_t workload_diskdma(uint64_t sectors);
 uint64_t hp_hypercall_loop(uint64_t n); /* entry.S */
 uint64_t workload_fault(uint64_t n);
 uint64_t workload_cross(uint64_t n);

@@ -88,6 +88,8 @@ TEST(GuestDisk, ChecksumOfSectorsMatchesTheImage) {
     std::vector<std::string> drive = {"-drive", "file=" + dir.file("disk.img") + ",format=raw,if=ide,index=0"};
     expect_results(boot("disk 200 disk", drive),
                    {result_line("disk", expected_disk(image, 200)), result_line("disk", expected_disk(image, 8))});
+    expect_results(boot("diskdma 128 diskdma 3", drive),
+                   {result_line("diskdma", expected_disk(image, 128)), result_line("diskdma", expected_disk(image, 3))});
 }
 
 TEST(GuestDisk, WithoutADriveSaysSo) {
@@ -209,7 +211,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, bracket N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, bracket N, diskdma N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -223,7 +225,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, bracket N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, bracket N, diskdma N");
 }
 
 }  // namespace

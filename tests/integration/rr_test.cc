@@ -120,6 +120,20 @@ TEST(RecordReplay, DiskWithoutTheImage) {
                       {"-drive", "file=" + images.file("disk.img") + ",format=raw,if=ide,index=0"});
 }
 
+// Bus-master DMA: the block layer writes the sectors into guest RAM from
+// another thread; the recording holds them back for the vCPU, which logs
+// them where the guest can first see them.
+TEST(RecordReplay, DiskDmaWithoutTheImage) {
+    TempDir images;
+    const std::vector<uint8_t> image = make_disk_image(128 * 512, 5);
+    std::ofstream(images.file("disk.img"), std::ios::binary)
+        .write(reinterpret_cast<const char*>(image.data()), image.size());
+    record_and_replay("diskdma 100 timer 3 diskdma 7",
+                      {result_line("diskdma", expected_disk(image, 100)), result_line("timer", 3),
+                       result_line("diskdma", expected_disk(image, 7))},
+                      {"-drive", "file=" + images.file("disk.img") + ",format=raw,if=ide,index=0"});
+}
+
 // Every guest memory access (PC, address, size, direction) is the same in
 // the recorded run and in replay.
 TEST(RecordReplay, SameMemoryAccessesAsRecorded) {
