@@ -254,8 +254,11 @@ static bool begin_now(CPUState *cpu, const char *name, Error **errp)
 }
 
 /* Ends the recording at `instructions`. */
+static void write_pending_dma(uint64_t icount, uint32_t site);
+
 static void end_now(uint64_t instructions)
 {
+    write_pending_dma(instructions, HYPANDA_RR_SITE_DMA_ASYNC); /* nothing is left behind */
     HypandaRrRecorder *r = rr.recorder;
     const uint64_t entries = hypanda_rr_recorder_entries(r);
     uint64_t log_bytes = 0;
