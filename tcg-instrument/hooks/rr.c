@@ -72,8 +72,7 @@ static struct {
     const HypandaRrEvent *events;
     size_t n_events;
     size_t next;          /* the next entry due */
-    size_t next_stop;     /* the next interrupt or the end, from `next` on */
-    bool reached_end;
+    size_t next_stop;     /* the next entry due between blocks (at_boundary), from `next` on */
 
     /* -record-from and -replay, until start-up. */
     char *record_from_snapshot;
@@ -87,7 +86,8 @@ static struct {
  * ends (exit() in isa-debug-exit) ends at that instruction. */
 static __thread bool in_device_access;
 static __thread uint64_t device_access_count;
-/* Replay writing the log's DMA: not a device's write. */
+/* Hypanda itself writing DMA bytes (the log's in replay, held-back ones
+ * while recording): not a device's write. */
 static __thread bool applying_log;
 
 /* RAM devices write from other threads while recording is held back and
@@ -234,8 +234,7 @@ static bool begin_now(CPUState *cpu, const char *name, Error **errp)
             hypanda_rr_recorder_ram(r, qemu_ram_get_host_addr(list.blocks[i]), blocks[i].bytes);
         }
         if (!hypanda_rr_recorder_start_log(r, &err)) {
-            uint64_t ignored;
-            hypanda_rr_recorder_finish(r, 0, 0, "", 0, NULL, &ignored, NULL);
+            hypanda_rr_recorder_discard(r);
             r = NULL;
         }
     }
@@ -253,9 +252,9 @@ static bool begin_now(CPUState *cpu, const char *name, Error **errp)
     return true;
 }
 
-/* Ends the recording at `instructions`. */
 static void write_pending_dma(uint64_t icount, uint32_t site);
 
+/* Ends the recording at `instructions`. */
 static void end_now(uint64_t instructions)
 {
     write_pending_dma(instructions, HYPANDA_RR_SITE_DMA_ASYNC); /* nothing is left behind */
@@ -282,16 +281,13 @@ static void end_now(uint64_t instructions)
     rr.name = NULL;
 }
 
+/* The pending recording (rr.pending is under the BQL, as this work is). */
 static void begin_work(CPUState *cpu, run_on_cpu_data data)
 {
-    char *name = data.host_ptr;
-    if (rr.pending != name) {
-        g_free(name); /* end_record came first */
-        return;
+    if (rr.pending == NULL || hypanda_hybrid_engine() == PANDA_ENGINE_KVM) {
+        return; /* ended before it began, or hypanda_rr_entered_tcg starts it */
     }
-    if (hypanda_hybrid_engine() == PANDA_ENGINE_KVM) {
-        return; /* hypanda_rr_entered_tcg starts it */
-    }
+    char *name = rr.pending;
     rr.pending = NULL;
     Error *err = NULL;
     if (!begin_now(cpu, name, &err)) {
@@ -315,7 +311,7 @@ static bool begin_record(const char *name, Error **errp)
         return false;
     }
     rr.pending = g_strdup(name);
-    async_run_on_cpu(first_cpu, begin_work, RUN_ON_CPU_HOST_PTR(rr.pending));
+    async_run_on_cpu(first_cpu, begin_work, RUN_ON_CPU_NULL);
     return true;
 }
 
@@ -324,7 +320,8 @@ static bool end_record(Error **errp)
     if (rr.pending != NULL) {
         info_report("recording %s: ended before it started (the guest stayed under KVM)",
                     rr.pending);
-        rr.pending = NULL; /* begin_work frees it */
+        g_free(rr.pending);
+        rr.pending = NULL;
         return true;
     }
     if (hypanda_rr_mode != HYPANDA_RR_RECORDING) {

@@ -97,6 +97,8 @@ void hypanda_rr_recorder_event(HypandaRrRecorder* r, const HypandaRrEvent* e) {
 
 uint64_t hypanda_rr_recorder_entries(const HypandaRrRecorder* r) { return r->log.entries(); }
 
+void hypanda_rr_recorder_discard(HypandaRrRecorder* r) { delete r; }
+
 bool hypanda_rr_recorder_finish(HypandaRrRecorder* r, uint64_t instructions, uint64_t ram_xxh64,
                                 const char* cpu_model, int argc, const char* const* argv, uint64_t* log_bytes,
                                 char** err) {

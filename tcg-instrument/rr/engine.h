@@ -67,6 +67,9 @@ void hypanda_rr_recorder_ram(HypandaRrRecorder *r, const void *data, size_t n);
 bool hypanda_rr_recorder_start_log(HypandaRrRecorder *r, char **err);
 void hypanda_rr_recorder_event(HypandaRrRecorder *r, const HypandaRrEvent *e);
 uint64_t hypanda_rr_recorder_entries(const HypandaRrRecorder *r);
+/* Gives up a recording that could not start (its folder stays, without a
+ * manifest); frees r. */
+void hypanda_rr_recorder_discard(HypandaRrRecorder *r);
 /* Ends the log at `instructions` and writes the manifest; frees r. */
 bool hypanda_rr_recorder_finish(HypandaRrRecorder *r, uint64_t instructions, uint64_t ram_xxh64,
                                 const char *cpu_model, int argc, const char *const *argv,
