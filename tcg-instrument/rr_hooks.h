@@ -162,10 +162,17 @@ static inline void hypanda_rr_bound_block(CPUState *cpu, uint32_t *cflags)
 }
 
 /* accel/tcg/cpu-exec.c, cpu_loop_exec_tb(): `tb` left through its
- * exit-request path with no exit requested, so at the replay's limit; if
- * it had counted itself already (translate.c), that is taken back. */
+ * exit-request path, for an exit request or at the replay's limit. In the
+ * second case it may have counted itself already (translate.c), which is
+ * taken back: whether an exit request came meanwhile or not. */
 typedef struct TranslationBlock TranslationBlock;
-void hypanda_rr_limit_exit(CPUState *cpu, const TranslationBlock *tb);
+void hypanda_rr_limit_exit_slow(CPUState *cpu, const TranslationBlock *tb);
+static inline void hypanda_rr_limit_exit(CPUState *cpu, const TranslationBlock *tb)
+{
+    if (__builtin_expect(hypanda_rr_mode == HYPANDA_RR_REPLAYING, 0)) {
+        hypanda_rr_limit_exit_slow(cpu, tb);
+    }
+}
 
 /* accel/tcg/tcg-accel-ops.c, tcg_handle_interrupt(): the interrupt
  * request bits devices may raise now (in replay only the log raises

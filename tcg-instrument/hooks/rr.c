@@ -748,7 +748,7 @@ void hypanda_rr_bound_block_slow(CPUState *cpu, uint32_t *cflags)
     }
 }
 
-void hypanda_rr_limit_exit(CPUState *cpu, const TranslationBlock *tb)
+void hypanda_rr_limit_exit_slow(CPUState *cpu, const TranslationBlock *tb)
 {
     if (cpu->hypanda_icount > cpu->hypanda_rr_limit) {
         cpu->hypanda_icount -= tb->icount;
