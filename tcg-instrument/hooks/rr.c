@@ -281,12 +281,9 @@ static void end_now(uint64_t instructions)
     rr.name = NULL;
 }
 
-/* The pending recording (rr.pending is under the BQL, as this work is). */
-static void begin_work(CPUState *cpu, run_on_cpu_data data)
+/* Starts the pending recording (rr.pending is under the BQL). */
+static void begin_pending(CPUState *cpu)
 {
-    if (rr.pending == NULL || hypanda_hybrid_engine() == PANDA_ENGINE_KVM) {
-        return; /* ended before it began, or hypanda_rr_entered_tcg starts it */
-    }
     char *name = rr.pending;
     rr.pending = NULL;
     Error *err = NULL;
@@ -294,6 +291,14 @@ static void begin_work(CPUState *cpu, run_on_cpu_data data)
         error_report_err(err);
     }
     g_free(name);
+}
+
+static void begin_work(CPUState *cpu, run_on_cpu_data data)
+{
+    if (rr.pending != NULL && hypanda_hybrid_engine() != PANDA_ENGINE_KVM) {
+        begin_pending(cpu);
+    }
+    /* else: it ended before it began, or hypanda_rr_entered_tcg starts it */
 }
 
 static void end_work(CPUState *cpu, run_on_cpu_data data)
@@ -335,13 +340,7 @@ static bool end_record(Error **errp)
 void hypanda_rr_entered_tcg(CPUState *cpu)
 {
     if (rr.pending != NULL) {
-        char *name = rr.pending;
-        rr.pending = NULL;
-        Error *err = NULL;
-        if (!begin_now(cpu, name, &err)) {
-            error_report_err(err);
-        }
-        g_free(name);
+        begin_pending(cpu);
     }
 }
 
