@@ -239,7 +239,7 @@ static bool begin_now(CPUState *cpu, const char *name, Error **errp)
         }
     }
     if (r == NULL) {
-        error_setg(errp, "begin_record %s: %s", name, err);
+        error_setg(errp, "begin_record: %s", err);
         free(err);
         return false;
     }
@@ -301,6 +301,19 @@ static void begin_work(CPUState *cpu, run_on_cpu_data data)
     /* else: it ended before it began, or hypanda_rr_entered_tcg starts it */
 }
 
+/* The monitor's begin_record: on the vCPU between blocks, with the error
+ * for the monitor to show. */
+typedef struct BeginRequest {
+    const char *name;
+    Error *err;
+} BeginRequest;
+
+static void begin_sync_work(CPUState *cpu, run_on_cpu_data data)
+{
+    BeginRequest *req = data.host_ptr;
+    begin_now(cpu, req->name, &req->err);
+}
+
 static void end_work(CPUState *cpu, run_on_cpu_data data)
 {
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
@@ -308,12 +321,23 @@ static void end_work(CPUState *cpu, run_on_cpu_data data)
     }
 }
 
-/* Asks for a recording to start at the vCPU's next block boundary; under
- * KVM (hybrid mode), at the switch to TCG. */
-static bool begin_record(const char *name, Error **errp)
+/* Starts a recording at the vCPU's next block boundary; under KVM (hybrid
+ * mode), at the switch to TCG. From a monitor (`wait`) it waits for the
+ * vCPU to start it, so that an error reaches the monitor; from the guest
+ * (on the vCPU, in the middle of an instruction) it cannot wait. */
+static bool begin_record(const char *name, bool wait, Error **errp)
 {
     if (!can_begin("begin_record", name, errp)) {
         return false;
+    }
+    if (wait && hypanda_hybrid_engine() != PANDA_ENGINE_KVM) {
+        BeginRequest req = {.name = name, .err = NULL};
+        run_on_cpu(first_cpu, begin_sync_work, RUN_ON_CPU_HOST_PTR(&req));
+        if (req.err != NULL) {
+            error_propagate(errp, req.err);
+            return false;
+        }
+        return true;
     }
     rr.pending = g_strdup(name);
     async_run_on_cpu(first_cpu, begin_work, RUN_ON_CPU_NULL);
@@ -938,7 +962,7 @@ void hypanda_rr_startup(void)
 bool hypanda_rr_guest_begin(const char *name)
 {
     Error *err = NULL;
-    if (!begin_record(name, &err)) {
+    if (!begin_record(name, false, &err)) {
         warn_report_err(err);
         return false;
     }
@@ -965,9 +989,11 @@ void hmp_begin_record(Monitor *mon, const QDict *qdict)
 {
     Error *err = NULL;
     const char *name = qdict_get_str(qdict, "name");
-    if (begin_record(name, &err)) {
-        monitor_printf(mon, "recording %s from the next block%s\n", name,
-                       hypanda_hybrid_engine() == PANDA_ENGINE_KVM ? " in TCG (now under KVM)" : "");
+    if (begin_record(name, true, &err)) {
+        monitor_printf(mon, hypanda_hybrid_engine() == PANDA_ENGINE_KVM
+                                ? "recording %s: starts when the guest switches to TCG\n"
+                                : "recording %s: started\n",
+                       name);
     } else {
         monitor_printf(mon, "error: %s\n", error_get_pretty(err));
         error_free(err);
@@ -989,7 +1015,7 @@ static void qmp_begin_record(QDict *args, QObject **ret, Error **errp)
 {
     static const char *const spec[] = {"name:s", NULL};
     if (hypanda_qmp_check_args("begin-record", args, spec, errp)) {
-        begin_record(qdict_get_str(args, "name"), errp);
+        begin_record(qdict_get_str(args, "name"), true, errp);
     }
 }
 

@@ -235,7 +235,11 @@ TEST(RecordReplay, MonitorBeginsAndEndsARecording) {
     EXPECT_EQ(qmp.execute("end-record")["error"]["desc"], "end_record: nothing is being recorded");
     EXPECT_EQ(qmp.execute("begin-record", {{"name", 7}})["error"]["desc"],
               "begin-record: 'name' must be a string");
-    EXPECT_EQ(hmp.command("begin_record " + rec), "recording " + rec + " from the next block\n");
+    // The vCPU starts it before the monitor answers, so errors reach the monitor.
+    EXPECT_EQ(hmp.command("begin_record /nonexistent-folder/rec"),
+              "error: begin_record: /nonexistent-folder/rec: cannot create the recording's folder: No such file or "
+              "directory\n");
+    EXPECT_EQ(hmp.command("begin_record " + rec), "recording " + rec + ": started\n");
     EXPECT_EQ(qmp.execute("begin-record", {{"name", rec + "2"}})["error"]["desc"],
               "begin_record: already recording " + rec);
     hmp.command("cont");
