@@ -177,7 +177,14 @@ static inline void hypanda_rr_limit_exit(CPUState *cpu, const TranslationBlock *
 /* accel/tcg/tcg-accel-ops.c, tcg_handle_interrupt(): the interrupt
  * request bits devices may raise now (in replay only the log raises
  * them). */
-int hypanda_rr_device_interrupt_mask(int mask);
+int hypanda_rr_device_interrupt_mask_slow(int mask);
+static inline int hypanda_rr_device_interrupt_mask(int mask)
+{
+    if (__builtin_expect(hypanda_rr_mode == HYPANDA_RR_REPLAYING, 0)) {
+        return hypanda_rr_device_interrupt_mask_slow(mask);
+    }
+    return mask;
+}
 
 /* Whether generated code checks the replay's instruction limit
  * (translate.c). */

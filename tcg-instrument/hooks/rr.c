@@ -778,9 +778,9 @@ void hypanda_rr_limit_exit_slow(CPUState *cpu, const TranslationBlock *tb)
     }
 }
 
-int hypanda_rr_device_interrupt_mask(int mask)
+int hypanda_rr_device_interrupt_mask_slow(int mask)
 {
-    return hypanda_rr_mode == HYPANDA_RR_REPLAYING ? mask & ~DEVICE_INTERRUPTS : mask;
+    return mask & ~DEVICE_INTERRUPTS;
 }
 
 /* Loads the snapshot into this machine, which must have the recording's
