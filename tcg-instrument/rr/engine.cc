@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "recording.h"
+#include "replay_args.h"
 
 namespace rr = hypanda::rr;
 
@@ -191,65 +192,6 @@ uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay* r) { return r->re
 
 uint64_t hypanda_rr_replay_ram_xxh64(const HypandaRrReplay* r) { return r->recording.manifest.ram_xxh64; }
 
-namespace {
-
-// Options kept from the recorded command line: they make the machine (its
-// RAM blocks must be the recording's) and need nothing from the host.
-// Everything else is left out, as are devices that name a back-end.
-bool keeps(const std::string& option) {
-    static const char* const kept[] = {"machine", "M", "cpu", "m", "smp", "global", "vga", "bios", "L",
-                                       "object", "numa", "device", "net", "nic", "rtc", "name", "boot"};
-    for (const char* k : kept) {
-        if (option == k) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// QEMU options without a value (those a recorded command line may hold).
-bool is_flag(const std::string& option) {
-    static const char* const flags[] = {"nodefaults", "no-hpet", "S", "nographic", "enable-kvm", "no-reboot",
-                                        "no-shutdown", "daemonize", "usb", "snapshot", "s", "no-acpi",
-                                        "no-user-config", "nodefconfig", "full-screen", "no-fd-bootchk",
-                                        "win2k-hack", "no-quit", "preconfig", "only-migratable", "enable-sync-profile"};
-    for (const char* f : flags) {
-        if (option == f) {
-            return true;
-        }
-    }
-    return false;
-}
-
-bool names_backend(const std::string& value) {
-    for (const char* key : {"drive=", "netdev=", "chardev=", "audiodev=", "fsdev="}) {
-        if (value.find(key) != std::string::npos) {
-            return true;
-        }
-    }
-    return false;
-}
-
-// "-machine pc,accel=kvm" would clash with replay's -accel tcg.
-std::string without_accel(const std::string& machine) {
-    std::string out;
-    size_t start = 0;
-    while (start <= machine.size()) {
-        size_t comma = machine.find(',', start);
-        if (comma == std::string::npos) {
-            comma = machine.size();
-        }
-        const std::string part = machine.substr(start, comma - start);
-        if (part.rfind("accel=", 0) != 0) {
-            out += (out.empty() ? "" : ",") + part;
-        }
-        start = comma + 1;
-    }
-    return out;
-}
-
-}  // namespace
-
 char** hypanda_rr_replay_machine_args(const char* dir, int* argc, char** err) {
     std::vector<uint8_t> bytes;
     rr::Manifest m;
@@ -259,33 +201,7 @@ char** hypanda_rr_replay_machine_args(const char* dir, int* argc, char** err) {
         set_error(err, e);
         return nullptr;
     }
-    std::vector<std::string> out;
-    const auto& line = m.command_line;
-    for (size_t i = 1; i < line.size(); i++) {
-        if (line[i].size() < 2 || line[i][0] != '-') {
-            continue;  // a stray word (QEMU takes a lone word as a disk image)
-        }
-        std::string option = line[i].substr(line[i][1] == '-' ? 2 : 1);
-        if (is_flag(option)) {
-            if (option == "nodefaults" || option == "no-hpet" || option == "no-acpi" || option == "usb") {
-                out.push_back(line[i]);
-            }
-            continue;
-        }
-        if (i + 1 >= line.size()) {
-            break;
-        }
-        const std::string& value = line[++i];
-        if (!keeps(option) || (option == "device" && names_backend(value)) ||
-            ((option == "net" || option == "nic") && value != "none")) {
-            continue;
-        }
-        out.push_back("-" + option);
-        out.push_back(option == "machine" || option == "M" ? without_accel(value) : value);
-    }
-    for (const char* extra : {"-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none"}) {
-        out.push_back(extra);
-    }
+    const std::vector<std::string> out = rr::replay_machine_args(m.command_line);
     char** args = static_cast<char**>(calloc(out.size() + 1, sizeof(char*)));
     for (size_t i = 0; i < out.size(); i++) {
         args[i] = strdup(out[i].c_str());

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "replay_args.h"
 #include "run.h"
 #include "snapshot.h"
 
@@ -358,3 +359,38 @@ TEST(Snapshot, WriterChecksTheRamSizeItWasGiven) {
 
 }  // namespace
 }  // namespace hypanda::rr
+
+// A replay keeps what makes the machine from a recorded command line and
+// drops what needs the recording host: here the command line libvirt 9.0
+// gave a domain (secret, file descriptors, chardevs, monitor, audio).
+TEST(ReplayArgs, LibvirtCommandLineKeepsOnlyTheMachine) {
+    const std::vector<std::string> recorded = {
+        "/usr/bin/hypanda-system-x86_64", "-name", "guest=t5,debug-threads=on", "-S", "-object",
+        R"({"qom-type":"secret","id":"masterKey0","format":"raw","file":"/var/lib/libvirt/qemu/domain-3-t5/master-key.aes"})",
+        "-machine", "pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram", "-accel", "kvm", "-cpu",
+        "qemu64", "-m", "128", "-object", R"({"qom-type":"memory-backend-file","id":"pc.ram","mem-path":"/dev/hugepages","size":134217728})",
+        "-overcommit", "mem-lock=off", "-smp", "1,sockets=1,cores=1,threads=1", "-uuid",
+        "241474aa-3567-4081-9485-b74cccff7290", "-display", "none", "-no-user-config", "-nodefaults", "-chardev",
+        "socket,id=charmonitor,fd=29,server=on,wait=off", "-mon", "chardev=charmonitor,id=monitor,mode=control",
+        "-rtc", "base=utc", "-no-shutdown", "-no-acpi", "-boot", "strict=on", "-kernel", "/srv/hptest.elf",
+        "-append", "count 5", "-add-fd", "set=0,fd=30,opaque=serial0-source", "-chardev",
+        "file,id=charserial0,path=/dev/fdset/0,append=on", "-device",
+        R"({"driver":"isa-serial","chardev":"charserial0","id":"serial0","index":0})", "-device",
+        "ide-hd,bus=ide.0,drive=disk0", "-audiodev", R"({"id":"audio1","driver":"none"})", "-sandbox",
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", "-device",
+        "hypanda-hypercall,allow=record,record=/var/lib/h/rec", "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-object", "rng-random,id=rng0,filename=/dev/urandom", "-object", "iothread,id=io1", "-msg",
+        "timestamp=on"};
+    const std::vector<std::string> expected = {
+        "-name", "guest=t5,debug-threads=on",
+        "-machine", "pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram",
+        "-cpu", "qemu64", "-m", "128",
+        "-object", "memory-backend-ram,id=pc.ram,size=134217728",
+        "-smp", "1,sockets=1,cores=1,threads=1", "-nodefaults", "-rtc", "base=utc", "-no-acpi",
+        "-boot", "strict=on",
+        "-device", "hypanda-hypercall,allow=record,record=/var/lib/h/rec",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-object", "iothread,id=io1",
+        "-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none"};
+    EXPECT_EQ(hypanda::rr::replay_machine_args(recorded), expected);
+}
