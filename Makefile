@@ -7,7 +7,7 @@
 BUILD ?= build
 SUITES ?=
 
-.PHONY: all deps setup build demo check check-fast clean
+.PHONY: all deps setup build demo check check-fast install clean
 
 all: build
 
@@ -36,6 +36,12 @@ check: build
 # The suites that need neither /dev/kvm nor a kernel download.
 check-fast:
 	@$(MAKE) --no-print-directory check SUITES="unit guest"
+
+# meson install: the tool, emulators, firmware, plugins, SDK headers,
+# panda-plugin.pc and the libvirt hook (docs/libvirt.md). PREFIX defaults
+# to meson's /usr/local; DESTDIR works as usual.
+install: build
+	@meson install -C $(BUILD) --no-rebuild
 
 clean:
 	rm -rf $(BUILD)

@@ -21,6 +21,15 @@ struct DocFree {
 };
 using Doc = std::unique_ptr<xmlDoc, DocFree>;
 
+// libxml2 reports every error it meets; the first says what is wrong,
+// later ones are consequences ("premature end of data").
+void keep_first_error(void* first, xmlErrorPtr e) {
+    auto* out = static_cast<std::pair<int, std::string>*>(first);
+    if (out->second.empty() && e != nullptr && e->message != nullptr) {
+        *out = {e->line, e->message};
+    }
+}
+
 // Reads XML without network access and without libxml2's own printing; a
 // failure is one line: "SOURCE:LINE: MESSAGE".
 Doc read_xml(const std::string& xml, const std::string& source, std::string* err) {
@@ -29,15 +38,17 @@ Doc read_xml(const std::string& xml, const std::string& source, std::string* err
         *err = source + ": out of memory";
         return nullptr;
     }
+    std::pair<int, std::string> first;
+    xmlSetStructuredErrorFunc(&first, keep_first_error);
     Doc doc(xmlCtxtReadMemory(ctxt, xml.data(), static_cast<int>(xml.size()), source.c_str(), nullptr,
                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+    xmlSetStructuredErrorFunc(nullptr, nullptr);
     if (!doc) {
-        const xmlError* e = xmlCtxtGetLastError(ctxt);
-        std::string what = e != nullptr && e->message != nullptr ? e->message : "not XML";
+        std::string what = first.second.empty() ? "not XML" : first.second;
         while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) {
             what.pop_back();
         }
-        *err = source + ":" + std::to_string(e != nullptr ? e->line : 0) + ": " + what;
+        *err = source + ":" + std::to_string(first.first) + ": " + what;
     }
     xmlFreeParserCtxt(ctxt);
     return doc;
@@ -51,6 +62,14 @@ bool in_namespace(const xmlNode* n, const char* href) {
 
 // Elements of ours: in our namespace, or in none inside our element.
 bool ours(const xmlNode* n) { return n->ns == nullptr || in_namespace(n, kNamespace); }
+
+// An element's name for messages: ours with our prefix, others as written.
+std::string qualified(const xmlNode* n) {
+    if (ours(n) || n->ns->prefix == nullptr) {
+        return std::string(kPrefix) + ":" + name_of(n);
+    }
+    return reinterpret_cast<const char*>(n->ns->prefix) + (":" + name_of(n));
+}
 
 std::string prop(const xmlNode* n, const char* name, bool* present = nullptr) {
     xmlChar* v = xmlGetNoNsProp(n, reinterpret_cast<const xmlChar*>(name));
@@ -133,7 +152,7 @@ public:
 
 private:
     bool fail(const xmlNode* n, const std::string& what) {
-        error_ = source_ + ":" + std::to_string(xmlGetLineNo(n)) + ": <" + kPrefix + ":" + name_of(n) + ">: " + what;
+        error_ = source_ + ":" + std::to_string(xmlGetLineNo(n)) + ": <" + qualified(n) + ">: " + what;
         return false;
     }
 

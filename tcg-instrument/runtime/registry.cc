@@ -47,7 +47,10 @@ Parsed<std::string> Registry::find(const std::string& name) const {
     if (file.size() < 3 || file.compare(file.size() - 3, 3, ".so") != 0) {
         file = plugin_file_name(name);
     }
-    std::vector<std::string> dirs = {std::string(hypanda_host_binary_dir()) + "/panda_plugins"};
+    // Beside the emulator (the build tree), then where `make install` puts
+    // plugins (<prefix>/lib/hypanda/panda_plugins), then PANDA_PLUGIN_DIR.
+    const std::string bin = hypanda_host_binary_dir();
+    std::vector<std::string> dirs = {bin + "/panda_plugins", bin + "/../lib/hypanda/panda_plugins"};
     if (const char* env = std::getenv("PANDA_PLUGIN_DIR")) {
         std::string list = env;
         size_t start = 0;

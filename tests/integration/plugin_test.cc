@@ -125,7 +125,8 @@ void expect_refused(const std::vector<std::string>& options, const std::string& 
 TEST(PluginCommandLine, RefusesBadInputBeforeTheGuestStarts) {
     const std::string bin_plugins = build_root() + "/bin/panda_plugins";
     expect_refused({"-panda", "nosuch"},
-                   "plugin 'nosuch': not found; looked for " + bin_plugins + "/panda_nosuch.so, " +
+                   "plugin 'nosuch': not found; looked for " + bin_plugins + "/panda_nosuch.so, " + build_root() +
+                       "/bin/../lib/hypanda/panda_plugins/panda_nosuch.so, " +
                        test_plugin_dir() + "/panda_nosuch.so (set PANDA_PLUGIN_DIR to add folders)");
     expect_refused({"-panda", "sample;;insn_count"},
                    "-panda sample;;insn_count: empty plugin name in 'sample;;insn_count'");
@@ -189,7 +190,8 @@ TEST(PluginMonitor, LoadListCommandAndUnload) {
               "error: unload_plugin: no plugin with index 0; loaded indexes: 1\n");
     EXPECT_EQ(g.hmp.command("load_plugin nosuch"),
               "error: plugin 'nosuch': not found; looked for " + build_root() +
-                  "/bin/panda_plugins/panda_nosuch.so, " + TEST_PLUGIN_DIR +
+                  "/bin/panda_plugins/panda_nosuch.so, " + build_root() +
+                  "/bin/../lib/hypanda/panda_plugins/panda_nosuch.so, " + TEST_PLUGIN_DIR +
                   "/panda_nosuch.so (set PANDA_PLUGIN_DIR to add folders)\n");
     EXPECT_EQ(g.hmp.command("load_plugin insn_count limit=-3"),
               "plugin 'insn_count': argument 'limit': '-3' is not an unsigned "

@@ -82,7 +82,7 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::seconds limit) 
     cargv.push_back(nullptr);
 
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
+    int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     out.write_end.reset();
     err.write_end.reset();
@@ -160,7 +160,7 @@ Child::Child(const std::vector<std::string>& argv, const std::vector<std::string
         cenv.push_back(e.data());
     }
     cenv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
+    int rc = posix_spawnp(&pid_, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
         pid_ = -1;

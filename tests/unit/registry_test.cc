@@ -90,6 +90,7 @@ TEST_F(RegistryTest, SearchesNextToTheBinaryThenPandaPluginDir) {
     EXPECT_EQ(*found.value, plugin("typed"));
     EXPECT_EQ(Registry::instance().find("ghost").error,
               "plugin 'ghost': not found; looked for /bin-dir/panda_plugins/panda_ghost.so, "
+              "/bin-dir/../lib/hypanda/panda_plugins/panda_ghost.so, "
               "/first/panda_ghost.so, " + kPlugins + "/panda_ghost.so (set PANDA_PLUGIN_DIR to add folders)");
 }
 

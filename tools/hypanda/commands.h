@@ -26,7 +26,8 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
 int cmd_switch(const Global& g, const std::string& target, const std::string& engine);
 int cmd_record(const Global& g, const std::string& target, const std::string& action, const std::string& name);
 int cmd_plugins(const Global& g, const std::string& target, const std::string& action, const std::string& what);
-int cmd_stop(const Global& g, const std::string& target);
+// Ends the guest, or with `resume` lets a paused one run.
+int cmd_stop(const Global& g, const std::string& target, bool resume);
 
 // What a guest is made of, for `run` and `domain create`.
 struct GuestOptions {

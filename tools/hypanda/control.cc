@@ -161,19 +161,20 @@ int cmd_plugins(const Global& g, const std::string& name, const std::string& act
     return kExitOk;
 }
 
-int cmd_stop(const Global& g, const std::string& name) {
+int cmd_stop(const Global& g, const std::string& name, bool resume) {
     std::unique_ptr<Target> t = open_or_say(g, name);
     if (!t) {
         return kExitFailed;
     }
     std::string err;
-    if (!t->stop(&err)) {
+    if (!(resume ? t->resume(&err) : t->stop(&err))) {
         return fail(t->describe() + ": " + err);
     }
+    const char* state = resume ? "running" : "stopped";
     if (g.json) {
-        print_json({{"target", t->describe()}, {"stopped", true}});
+        print_json({{"target", t->describe()}, {"state", state}});
     } else {
-        std::printf("%s: stopped\n", t->describe().c_str());
+        std::printf("%s: %s\n", t->describe().c_str(), state);
     }
     return kExitOk;
 }

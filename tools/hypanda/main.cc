@@ -6,6 +6,7 @@
 //   hypanda switch TARGET --to tcg|kvm    engine switch (hybrid mode)
 //   hypanda record TARGET start NAME|stop begin or end a recording
 //   hypanda plugins TARGET [list|load SPEC|unload NAME]
+//   hypanda resume TARGET                 let a paused guest run
 //   hypanda stop TARGET                   end the guest
 //   hypanda info NAME / hypanda replay NAME [--plugin SPEC]...   recordings
 //
@@ -136,6 +137,8 @@ int main(int argc, char** argv) {
 
     CLI::App* stop = app.add_subcommand("stop", "end a guest: quit a run, destroy a domain");
     targeted(stop, &target);
+    CLI::App* resume = app.add_subcommand("resume", "let a paused guest run (run --paused, virsh start --paused)");
+    targeted(resume, &target);
 
     try {
         app.parse(argc, argv);
@@ -196,8 +199,8 @@ int main(int argc, char** argv) {
         }
         return cmd_plugins(g, target, action, what);
     }
-    if (stop->parsed()) {
-        return cmd_stop(g, target);
+    if (stop->parsed() || resume->parsed()) {
+        return cmd_stop(g, target, resume->parsed());
     }
     return usage("a command is required (hypanda --help lists them)");
 }

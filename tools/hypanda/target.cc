@@ -40,6 +40,10 @@ public:
         return qmp_->execute("quit", json::object(), &ret, err) ||
                err->find("closed the connection") != std::string::npos;
     }
+    bool resume(std::string* err) override {
+        json ret;
+        return qmp_->execute("cont", json::object(), &ret, err);
+    }
     std::string recordings_dir() const override { return dir_; }
     std::string describe() const override { return "run folder " + dir_; }
 
@@ -74,6 +78,7 @@ public:
         return true;
     }
     bool stop(std::string* err) override { return lv_->destroy(name_, err); }
+    bool resume(std::string* err) override { return lv_->resume(name_, err); }
     std::string recordings_dir() const override { return recordings_; }
     std::string describe() const override { return "domain '" + name_ + "'"; }
 
@@ -151,6 +156,18 @@ bool Libvirt::destroy(const std::string& name, std::string* err) {
         return false;
     }
     if (virDomainDestroy(d.get()) != 0) {
+        *err = "domain '" + name + "': " + last_libvirt_error();
+        return false;
+    }
+    return true;
+}
+
+bool Libvirt::resume(const std::string& name, std::string* err) {
+    std::unique_ptr<virDomain, DomainFree> d(lookup(name, err));
+    if (!d) {
+        return false;
+    }
+    if (virDomainResume(d.get()) != 0) {
         *err = "domain '" + name + "': " + last_libvirt_error();
         return false;
     }

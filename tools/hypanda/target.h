@@ -34,6 +34,7 @@ public:
     [[nodiscard]] bool monitor(const std::string& name, const std::string& request, std::string* reply,
                                std::string* err);
     [[nodiscard]] bool destroy(const std::string& name, std::string* err);
+    [[nodiscard]] bool resume(const std::string& name, std::string* err);
 
 private:
     explicit Libvirt(virConnectPtr conn) : conn_(conn) {}
@@ -48,6 +49,9 @@ public:
     [[nodiscard]] virtual bool execute(const std::string& command, const json& args, json* ret, std::string* err) = 0;
     // Ends the guest: `quit` for a run, destroy for a domain.
     [[nodiscard]] virtual bool stop(std::string* err) = 0;
+    // Lets a paused guest run: `cont` for a run; for a domain libvirt's
+    // resume, so libvirt's idea of its state stays true.
+    [[nodiscard]] virtual bool resume(std::string* err) = 0;
     // Where a recording's relative name goes ("" : nowhere; give a path).
     [[nodiscard]] virtual std::string recordings_dir() const = 0;
     // "run folder DIR" or "domain 'NAME'", for messages.
