@@ -34,6 +34,18 @@ bool is_flag(const std::string& option) {
                            "enable-sync-profile"});
 }
 
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> parts;
+    for (size_t start = 0;;) {
+        const size_t at = s.find(sep, start);
+        parts.push_back(s.substr(start, at - start));
+        if (at == std::string::npos) {
+            return parts;
+        }
+        start = at + 1;
+    }
+}
+
 // An option value as key/value pairs: JSON ({"driver":...}) or QEMU's
 // "type,key=value,..." (the first bare word under `first_key`).
 std::vector<std::pair<std::string, std::string>> properties(const std::string& value, const char* first_key) {
@@ -47,20 +59,15 @@ std::vector<std::pair<std::string, std::string>> properties(const std::string& v
         }
         return out;
     }
-    size_t start = 0;
-    while (start <= value.size()) {
-        size_t comma = value.find(',', start);
-        if (comma == std::string::npos) {
-            comma = value.size();
-        }
-        const std::string part = value.substr(start, comma - start);
+    bool first = true;
+    for (const std::string& part : split(value, ',')) {
         const size_t eq = part.find('=');
         if (eq == std::string::npos) {
-            out.emplace_back(start == 0 ? first_key : part, start == 0 ? part : "on");
+            out.emplace_back(first ? first_key : part, first ? part : "on");
         } else {
             out.emplace_back(part.substr(0, eq), part.substr(eq + 1));
         }
-        start = comma + 1;
+        first = false;
     }
     return out;
 }
@@ -104,17 +111,10 @@ std::string replay_object(const std::string& value) {
 // "-machine pc,accel=kvm" would clash with replay's -accel tcg.
 std::string without_accel(const std::string& machine) {
     std::string out;
-    size_t start = 0;
-    while (start <= machine.size()) {
-        size_t comma = machine.find(',', start);
-        if (comma == std::string::npos) {
-            comma = machine.size();
-        }
-        const std::string part = machine.substr(start, comma - start);
+    for (const std::string& part : split(machine, ',')) {
         if (part.rfind("accel=", 0) != 0) {
             out += (out.empty() ? "" : ",") + part;
         }
-        start = comma + 1;
     }
     return out;
 }

@@ -13,6 +13,19 @@
 
 namespace hypanda::cli {
 
+std::string absolute_path(const std::string& path) {
+    if (path.empty() || path[0] == '/') {
+        return path;
+    }
+    if (char* real = realpath(path.c_str(), nullptr)) {
+        std::string s = real;
+        free(real);
+        return s;
+    }
+    char cwd[4096];
+    return getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) + "/" + path : path;
+}
+
 int fail(const std::string& what) {
     std::fprintf(stderr, "hypanda: %s\n", what.c_str());
     return kExitFailed;

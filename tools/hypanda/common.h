@@ -20,6 +20,10 @@ constexpr int kExitUsage = 2;   // the command line was wrong
 // Prints "hypanda: WHAT" on standard error; returns kExitFailed.
 int fail(const std::string& what);
 
+// `path` made absolute (resolved when it exists), for what another process
+// with another working folder (libvirt, the emulator) will open.
+[[nodiscard]] std::string absolute_path(const std::string& path);
+
 // The emulator: $HYPANDA_EMULATOR, else next to this tool as invoked
 // (build/bin links both), else next to its binary, else on the PATH.
 [[nodiscard]] std::string emulator_path(const char* argv0);

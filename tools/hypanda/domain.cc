@@ -24,19 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string absolute(const std::string& path) {
-    if (path.empty() || path[0] == '/') {
-        return path;
-    }
-    char* real = realpath(path.c_str(), nullptr);
-    if (real != nullptr) {
-        std::string s = real;
-        free(real);
-        return s;
-    }
-    char cwd[4096];
-    return getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) + "/" + path : path;
-}
 
 int define(const Global& g, const std::string& xml, const libvirt::Domain& d) {
     std::string err;
@@ -67,14 +54,14 @@ int cmd_domain_create(const Global& g, const CreateOptions& o) {
     libvirt::NewDomain nd;
     nd.name = o.name;
     nd.type = !o.type.empty() ? o.type : o.guest.hybrid ? "kvm" : "qemu";
-    nd.emulator = absolute(!o.emulator.empty() ? o.emulator : emulator_path(g.argv0));
+    nd.emulator = absolute_path(!o.emulator.empty() ? o.emulator : emulator_path(g.argv0));
     nd.memory_mib = o.guest.memory_mib;
-    nd.kernel = absolute(o.guest.kernel);
+    nd.kernel = absolute_path(o.guest.kernel);
     nd.append = o.guest.append;
     for (const std::string& disk : o.guest.disks) {
-        nd.disks.push_back(absolute(disk));
+        nd.disks.push_back(absolute_path(disk));
     }
-    nd.serial_log = absolute(o.serial_log);
+    nd.serial_log = absolute_path(o.serial_log);
     std::string err;
     if (!o.recordings.empty() && o.recordings[0] != '/') {
         return fail("--recordings " + o.recordings + ": give an absolute folder (it is made on libvirt's host)");

@@ -32,13 +32,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string absolute(const std::string& path) {
-    if (path.empty() || path[0] == '/') {
-        return path;
-    }
-    char cwd[4096];
-    return getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) + "/" + path : path;
-}
 
 std::string last_line(const std::string& file) {
     std::ifstream in(file);
@@ -76,7 +69,7 @@ bool wait_for_qmp(pid_t pid, const std::string& dir, std::string* err) {
 }  // namespace
 
 int cmd_run(const Global& g, const RunOptions& o) {
-    const std::string dir = absolute(o.dir);
+    const std::string dir = absolute_path(o.dir);
     if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
         return fail("run folder " + dir + ": " + std::strerror(errno));
     }
@@ -99,13 +92,13 @@ int cmd_run(const Global& g, const RunOptions& o) {
                                      "-qmp", "unix:" + dir + "/qmp.sock,server=on,wait=off",
                                      "-m", std::to_string(o.guest.memory_mib), "-accel", accel};
     if (!o.guest.kernel.empty()) {
-        args.insert(args.end(), {"-kernel", absolute(o.guest.kernel)});
+        args.insert(args.end(), {"-kernel", absolute_path(o.guest.kernel)});
         if (!o.guest.append.empty()) {
             args.insert(args.end(), {"-append", o.guest.append});
         }
     }
     for (const std::string& disk : o.guest.disks) {
-        args.insert(args.end(), {"-drive", "file=" + absolute(disk) + ",format=raw,if=ide"});
+        args.insert(args.end(), {"-drive", "file=" + absolute_path(disk) + ",format=raw,if=ide"});
     }
     if (o.paused) {
         args.push_back("-S");
