@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -54,7 +55,7 @@ TEST(HypandaRun, ForegroundRunKeepsItsFilesInTheRunFolder) {
     RunResult r = hypanda_cli(guest(dir, "count 1000", {"--plugin", "insn_count:" + count_loop_range() + ",output=n.txt"}));
     EXPECT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     EXPECT_EQ(lines_starting_with(read_file(dir + "/serial.log"), "RESULT "),
-              std::vector<std::string>{"RESULT count " + std::to_string(expected_count(1000))});
+              std::vector<std::string>{result_line("count", expected_count(1000))});
     EXPECT_EQ(read_file(dir + "/n.txt"), "insn_count: " + std::to_string(hp_count_insns(1000)) + " instructions\n");
     const uint64_t start = guest_image().symbols.at("hp_count_loop");
     const std::string kernel = build_root() + "/tests/guest/hptest.elf";
@@ -77,6 +78,25 @@ TEST(HypandaRun, ForegroundRunKeepsItsFilesInTheRunFolder) {
     EXPECT_EQ(r.exit_status, 1);
     EXPECT_EQ(r.err, "hypanda: QMP socket " + dir + "/qmp.sock: cannot connect: No such file or directory (has the "
                      "guest ended?)\n");
+}
+
+// A disk image (--disk: IDE, raw), and the tool invoked by a relative path:
+// the emulator it finds beside itself still starts from the run folder.
+TEST(HypandaRun, DiskAndRelativeInvocation) {
+    TempDir tmp;
+    const std::string dir = tmp.file("run");
+    const std::vector<uint8_t> image = make_disk_image(64 * 512, 11);
+    std::ofstream(tmp.file("disk.img"), std::ios::binary)
+        .write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+    std::vector<std::string> args = {"env", "-C", build_root(), "bin/hypanda"};
+    for (const std::string& a : guest(dir, "disk 20 diskdma 3", {"--disk", tmp.file("disk.img")})) {
+        args.push_back(a);
+    }
+    RunResult r = run(args, kLimit);
+    EXPECT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(read_file(dir + "/serial.log"), "RESULT "),
+              (std::vector<std::string>{result_line("disk", expected_disk(image, 20)),
+                                        result_line("diskdma", expected_disk(image, 3))}));
 }
 
 // Detached and paused: plugins, a recording and the end, all over QMP;

@@ -34,7 +34,8 @@ int fail(const std::string& what) {
 std::string emulator_path(const char* argv0) {
     const char* env = std::getenv("HYPANDA_EMULATOR");
     if (env != nullptr && *env != '\0') {
-        return env;
+        // Absolute: `hypanda run` starts it from the run folder.
+        return std::string(env).find('/') == std::string::npos ? env : absolute_path(env);
     }
     const char* name = "hypanda-system-x86_64";
     std::vector<std::string> dirs;
@@ -51,7 +52,7 @@ std::string emulator_path(const char* argv0) {
     for (const std::string& d : dirs) {
         const std::string p = d + "/" + name;
         if (access(p.c_str(), X_OK) == 0) {
-            return p;
+            return absolute_path(p);
         }
     }
     return name;
