@@ -382,6 +382,7 @@ TEST(Libvirt, HypandaDrivesADomain) {
     r = hypanda_cli({"resume", d.name});
     ASSERT_EQ(r.out, who + ": running\n") << describe(r);
     EXPECT_EQ(virsh({"domstate", d.name}).out, "running\n\n");
+    EXPECT_EQ(lines_starting_with(virsh({"list", "--name"}).out, d.name), std::vector<std::string>{d.name});
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     r = hypanda_cli({"record", d.name, "stop"});
     EXPECT_EQ(r.out, who + ": recording ended\n") << describe(r);
