@@ -3,6 +3,7 @@
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <cinttypes>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <memory>

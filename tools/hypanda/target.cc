@@ -7,6 +7,8 @@
 #include <libvirt/virterror.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "analysis.h"
 #include "qmp.h"
 
