@@ -133,7 +133,7 @@ public:
         }
         ASSERT_EQ(access("/usr/sbin/libvirtd", X_OK), 0) << "libvirtd missing: run tools/install-deps as root";
         ASSERT_EQ(access("/usr/bin/virsh", X_OK), 0) << "virsh missing: run tools/install-deps as root";
-        run({"rm", "-rf", kWork}, kLimit);
+        (void)run({"rm", "-rf", kWork}, kLimit);
         ASSERT_EQ(mkdir(kWork.c_str(), 0755), 0);
         chmod(kWork.c_str(), 0755);
         RunResult r = run({"meson", "install", "-C", build_root(), "--no-rebuild", "--quiet", "--destdir", kRoot},
@@ -169,7 +169,7 @@ public:
         if (!saved_hook_.empty()) {
             symlink(saved_hook_.c_str(), kHookPath.c_str());
         }
-        run({"rm", "-rf", kWork}, kLimit);
+        (void)run({"rm", "-rf", kWork}, kLimit);
     }
 
     static std::vector<std::string> created_domains() {
@@ -188,7 +188,7 @@ private:
         if (n > 0) {
             saved_hook_.assign(target, n);
         }
-        run({"mkdir", "-p", "/etc/libvirt/hooks/qemu.d"}, kLimit);
+        ASSERT_EQ(run({"mkdir", "-p", "/etc/libvirt/hooks/qemu.d"}, kLimit).exit_status, 0);
         unlink(kHookPath.c_str());
         // What meson install made under kRoot/etc, pointing at kPrefix.
         ASSERT_EQ(symlink((kPrefix + "/libexec/hypanda-libvirt-hook").c_str(), kHookPath.c_str()), 0);
@@ -250,7 +250,7 @@ struct TestDomain {
         serial = kWork + "/" + short_name + ".serial";
         virsh({"destroy", name});
         virsh({"undefine", name});
-        run({"rm", "-rf", dir, serial}, kLimit);
+        (void)run({"rm", "-rf", dir, serial}, kLimit);
         std::vector<std::string> args = {"domain", "create", name, "--kernel", guest(), "--append", append,
                                          "--recordings", dir, "--serial", serial, "--emulator", emulator_bin()};
         args.insert(args.end(), kDebugExit.begin(), kDebugExit.end());
