@@ -492,6 +492,8 @@ TEST(Libvirt, BadMetadataIsRefusedWithOurError) {
     // ... which `hypanda domain define` does.
     r = hypanda_cli({"domain", "define", xml_file});
     EXPECT_EQ(r.exit_status, 0) << describe(r);
+    EXPECT_EQ(r.err, "hypanda: note: " + xml_file + ": <qemu:commandline> (2 arguments) replaced by the metadata's 2; "
+                     "other emulator options belong in <hypanda:emulator-arg>\n");
     r = virsh({"start", "--paused", name});
     EXPECT_EQ(r.exit_status, 0) << describe(r);
     EXPECT_EQ(lines_starting_with(hmp(name, "list_plugins"), "0       panda_insn_count.so     0x").size(), 1u);

@@ -100,8 +100,16 @@ int cmd_domain_define(const Global& g, const std::string& file) {
     if (!libvirt::check_domain(d, &err)) {
         return fail(err);
     }
+    const std::vector<std::string> want = libvirt::emulator_options(d.analysis);
+    if (d.has_commandline && d.commandline != want) {
+        // Not an error: after an edit of the metadata this is the point.
+        std::fprintf(stderr,
+                     "hypanda: note: %s: <qemu:commandline> (%zu arguments) replaced by the metadata's %zu; other "
+                     "emulator options belong in <hypanda:emulator-arg>\n",
+                     file.c_str(), d.commandline.size(), want.size());
+    }
     std::string xml;
-    if (!libvirt::set_commandline(text.str(), libvirt::emulator_options(d.analysis), &xml, &err)) {
+    if (!libvirt::set_commandline(text.str(), want, &xml, &err)) {
         return fail(err);
     }
     return define(g, xml, d);
