@@ -517,6 +517,23 @@ TEST(Libvirt, BadMetadataIsRefusedWithOurError) {
     EXPECT_EQ(r.exit_status, 1);
     EXPECT_NE(r.err.find(": <hypanda:plugin>: unknown attribute 'nam'"), std::string::npos) << describe(r);
     virsh({"undefine", name});
+
+    // A domain without our metadata: the hook lets it be.
+    r = hypanda_cli({"domain", "create", name, "--kernel", guest(), "--append", "count 10", "--print", "--emulator",
+                     emulator_bin(), kDebugExit[0], kDebugExit[1]});
+    std::string plain = r.out;
+    const size_t meta_from = plain.find("  <metadata>");
+    const size_t meta_to = plain.find("</metadata>\n");
+    ASSERT_TRUE(meta_from != std::string::npos && meta_to != std::string::npos) << plain;
+    plain.erase(meta_from, meta_to + std::string("</metadata>\n").size() - meta_from);
+    ASSERT_EQ(plain.find("hypanda:"), std::string::npos) << plain;
+    std::ofstream(xml_file) << plain;
+    ASSERT_EQ(virsh({"define", xml_file}).exit_status, 0);
+    r = virsh({"start", name});
+    EXPECT_EQ(r.exit_status, 0) << describe(r);
+    EXPECT_TRUE(wait_until_shut_off(name, kLimit));
+    virsh({"undefine", name});
+    (void)run({"rm", "-f", xml_file}, kLimit);
 }
 
 int main(int argc, char** argv) {
