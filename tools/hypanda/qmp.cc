@@ -105,12 +105,8 @@ bool Qmp::execute(const std::string& command, const json& args, json* ret, std::
         if (!read_message(std::max(left, std::chrono::milliseconds(1)), &msg, err)) {
             return false;
         }
-        if (msg.contains("event")) {
-            events_.push_back(std::move(msg));
-            continue;
-        }
-        if (!msg.contains("id") || msg["id"] != id) {
-            continue;  // an answer to somebody else's request
+        if (msg.contains("event") || !msg.contains("id") || msg["id"] != id) {
+            continue;  // an event, or an answer to somebody else's request
         }
         if (msg.contains("error")) {
             *err = msg["error"].value("desc", std::string("error without a description"));
@@ -118,36 +114,6 @@ bool Qmp::execute(const std::string& command, const json& args, json* ret, std::
         }
         *ret = msg.value("return", json::object());
         return true;
-    }
-}
-
-bool Qmp::wait_event(const std::string& name, std::chrono::milliseconds limit, json* event, std::string* err) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-        while (!events_.empty()) {
-            json e = std::move(events_.front());
-            events_.pop_front();
-            if (e["event"] == name) {
-                *event = std::move(e);
-                return true;
-            }
-        }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            *err = "no " + name + " event within " + std::to_string(limit.count() / 1000) + " s";
-            return false;
-        }
-        json msg;
-        std::string read_err;
-        if (!read_message(left, &msg, &read_err)) {
-            *err = read_err.find("no answer") != std::string::npos
-                       ? "no " + name + " event within " + std::to_string(limit.count() / 1000) + " s"
-                       : read_err;
-            return false;
-        }
-        if (msg.contains("event")) {
-            events_.push_back(std::move(msg));
-        }
     }
 }
 

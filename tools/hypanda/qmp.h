@@ -1,6 +1,6 @@
 // A QMP client over a Unix socket, on Boost.Asio: the greeting, capability
-// negotiation, commands with their replies, and events, each wait bounded
-// in time. `hypanda` uses it for the emulators `hypanda run` starts.
+// negotiation, and commands with their replies (events in between are
+// skipped), each wait bounded in time. `hypanda` uses it for the emulators `hypanda run` starts.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
@@ -9,7 +9,6 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -30,11 +29,6 @@ public:
     [[nodiscard]] bool execute(const std::string& command, const json& args, json* ret, std::string* err,
                                std::chrono::milliseconds limit = std::chrono::seconds(60));
 
-    // The next event named `name` (earlier ones seen while waiting for
-    // replies count), within `limit`.
-    [[nodiscard]] bool wait_event(const std::string& name, std::chrono::milliseconds limit, json* event,
-                                  std::string* err);
-
 private:
     explicit Qmp(std::string path) : path_(std::move(path)), socket_(io_) {}
     // The next message from the emulator, within `limit`.
@@ -44,7 +38,6 @@ private:
     boost::asio::io_context io_;
     boost::asio::local::stream_protocol::socket socket_;
     boost::asio::streambuf in_;
-    std::deque<json> events_;
     unsigned next_id_ = 1;
 };
 

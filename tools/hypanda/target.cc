@@ -152,29 +152,21 @@ bool Libvirt::monitor(const std::string& name, const std::string& request, std::
     return true;
 }
 
-bool Libvirt::destroy(const std::string& name, std::string* err) {
+bool Libvirt::act(const std::string& name, int (*op)(virDomainPtr), std::string* err) {
     std::unique_ptr<virDomain, DomainFree> d(lookup(name, err));
     if (!d) {
         return false;
     }
-    if (virDomainDestroy(d.get()) != 0) {
+    if (op(d.get()) != 0) {
         *err = "domain '" + name + "': " + last_libvirt_error();
         return false;
     }
     return true;
 }
 
-bool Libvirt::resume(const std::string& name, std::string* err) {
-    std::unique_ptr<virDomain, DomainFree> d(lookup(name, err));
-    if (!d) {
-        return false;
-    }
-    if (virDomainResume(d.get()) != 0) {
-        *err = "domain '" + name + "': " + last_libvirt_error();
-        return false;
-    }
-    return true;
-}
+bool Libvirt::destroy(const std::string& name, std::string* err) { return act(name, virDomainDestroy, err); }
+
+bool Libvirt::resume(const std::string& name, std::string* err) { return act(name, virDomainResume, err); }
 
 bool is_run_folder(const std::string& name) {
     struct stat st;

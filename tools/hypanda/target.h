@@ -39,6 +39,8 @@ public:
 private:
     explicit Libvirt(virConnectPtr conn) : conn_(conn) {}
     [[nodiscard]] virDomainPtr lookup(const std::string& name, std::string* err);
+    // Runs a libvirt call that takes only the domain (destroy, resume).
+    [[nodiscard]] bool act(const std::string& name, int (*op)(virDomainPtr), std::string* err);
     virConnectPtr conn_;
 };
 
