@@ -287,6 +287,24 @@ static void drop_stale_translations(CPUState *cpu)
     }
 }
 
+/* KVM's FPU state (FXSAVE/XSAVE layout, and QEMU's copy of it in env)
+ * holds the x87 registers in stack order, ST(0) first; TCG indexes them
+ * physically, ST(i) = fpregs[(TOP + i) & 7]. The tag bits are physical in
+ * both. Rotates env->fpregs between the two; `to_kvm` picks the direction. */
+static void rotate_x87_registers(CPUX86State *env, bool to_kvm)
+{
+    FPReg regs[8];
+    unsigned top = env->fpstt & 7;
+    for (unsigned i = 0; i < 8; i++) {
+        if (to_kvm) {
+            regs[i] = env->fpregs[(top + i) & 7];
+        } else {
+            regs[(top + i) & 7] = env->fpregs[i];
+        }
+    }
+    memcpy(env->fpregs, regs, sizeof(regs));
+}
+
 static void enter_tcg(CPUState *cpu)
 {
     X86CPU *x86 = X86_CPU(cpu);
@@ -301,6 +319,7 @@ static void enter_tcg(CPUState *cpu)
         env->hflags |= HF_INHIBIT_IRQ_MASK;
     }
     take_kvm_events(cpu, env);
+    rotate_x87_registers(env, false);
 
     /* What KVM's sync leaves for TCG to derive: hflags from CR0/CR4/EFER,
      * the softfloat rounding state, hardware breakpoints. */
@@ -345,7 +364,9 @@ static void enter_kvm(CPUState *cpu)
     env->interrupt_injected = -1;
     bool shadow = env->hflags & HF_INHIBIT_IRQ_MASK;
     /* RESET level: also the TSC and the MSRs a runtime write skips. */
+    rotate_x87_registers(env, true);
     kvm_arch_put_registers(cpu, KVM_PUT_RESET_STATE);
+    rotate_x87_registers(env, false);
     if (shadow) {
         kvm_set_interrupt_shadow(cpu);
     }
