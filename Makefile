@@ -30,6 +30,7 @@ check: build
 	  grep -E '^ *[0-9]+/[0-9]+ ' $(BUILD)/check.log; \
 	  [ $$status = 0 ] || { echo "--- failing tests' output, last 150 lines (all of it: $(BUILD)/check.log)"; \
 	    sed -n '/^>>> /,/^Summary of Failures/p' $(BUILD)/check.log | tail -n 150; }; \
+	  grep -ho 'kvm route: \(host\|nested\) (.*' $(BUILD)/meson-logs/testlog.txt 2>/dev/null | sort -u; \
 	  tools/test-summary $(BUILD)/meson-logs/testlog.junit.xml; \
 	  exit $$status
 

@@ -88,6 +88,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_SMC: return workload_smc(w->arg);
     case HP_WORKLOAD_MSRSWITCH: return workload_msrswitch(w->arg);
     case HP_WORKLOAD_FPUSWITCH: return workload_fpuswitch(w->arg);
+    case HP_WORKLOAD_FPUSTATE: return workload_fpustate(w->arg);
     case HP_WORKLOAD_SWITCHTO: return hp_hybrid_call(w->arg == HYPANDA_ENGINE_TCG ? HYPANDA_HC_SWITCH_TO_TCG
                                                                                   : HYPANDA_HC_SWITCH_TO_KVM);
     default: hp_fail(HP_EXIT_BAD_ARGUMENTS, "internal: unknown workload kind");

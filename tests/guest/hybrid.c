@@ -55,7 +55,9 @@ static uint64_t wanted;
 static void on_timer(void)
 {
     ticks++;
-    if (ticks == wanted) {
+    if (ticks < wanted) {
+        lapic_timer_rearm();
+    } else {
         lapic_timer_stop(HP_TIMERSWITCH_VECTOR);
     }
     lapic_write(LAPIC_EOI, 0);
@@ -222,7 +224,8 @@ uint64_t workload_msrswitch(uint64_t n)
         hp_switch_answers_add(&answers, hp_hybrid_call(hp_switch_command(i)));
         for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
             uint64_t v = rdmsr(hp_msrswitch_msr(k));
-            if (v != wrote[k]) {
+            bool vendor_drop = hp_msrswitch_msr(k) == HP_MSRSWITCH_SYSENTER_ESP && v == (wrote[k] & 0xffffffff);
+            if (v != wrote[k] && !vendor_drop) { /* model.h: the host checks which it was */
                 hp_error_begin();
                 con_puts("msrswitch: MSR ");
                 con_put_hex(hp_msrswitch_msr(k));

@@ -134,7 +134,7 @@ static inline uint8_t hp_io_cmos_value(uint64_t i) { return (uint8_t)(i * 113 + 
 static inline uint32_t hp_io_redir_value(uint64_t i) { return 0x10000u | (0x30u + (uint32_t)(i % 16)); }
 
 /* --- timer N --------------------------------------------------------------
- * The LAPIC timer in periodic mode; the value is the number of timer
+ * The LAPIC timer, one-shot and re-armed by each tick (lapic.h); the value is the number of timer
  * interrupts the guest took, which must be N. */
 #define HP_TIMER_VECTOR 0x40
 
@@ -304,7 +304,19 @@ static inline uint64_t hp_smc_value(uint64_t n)
  * are restored at the end. hp_msrswitch_msr(k) and hp_msrswitch_write(k, x)
  * give MSR k and the value written from LCG value x (valid for the MSR:
  * canonical addresses, SFMASK's low half, a 16-bit selector, PAT memory
- * types WB/WT/UC-/UC). */
+ * types WB/WT/UC-/UC).
+ *
+ * SYSENTER_ESP is where vendors differ. Intel CPUs, and TCG for any vendor,
+ * keep all 64 bits. AMD CPUs keep the low 32, and so does KVM on AMD for a
+ * guest whose vendor is not Intel: both the guest's own write under KVM
+ * (then carried to TCG by a switch) and the value a switch to KVM hands it.
+ * The guest accepts either and folds what it read; the model takes which
+ * steps lose the upper half: HP_MSRSWITCH_DROP_AT_TCG for the steps that
+ * switch to TCG (even i: written under KVM), HP_MSRSWITCH_DROP_AT_KVM for
+ * those that switch to KVM (odd i). */
+#define HP_MSRSWITCH_DROP_AT_TCG 1u
+#define HP_MSRSWITCH_DROP_AT_KVM 2u
+#define HP_MSRSWITCH_SYSENTER_ESP 0x175
 #define HP_MSRSWITCH_SEED 0x4d5352530000001 /* "MSRS" 1 */
 #define HP_MSRSWITCH_COUNT 10
 #ifndef __ASSEMBLER__
@@ -341,13 +353,18 @@ static inline uint64_t hp_msrswitch_write(int k, uint64_t x)
     default: return (uint64_t)((int64_t)(x << 16) >> 16); /* canonical */
     }
 }
-static inline uint64_t hp_msrswitch_value(uint64_t n)
+static inline uint64_t hp_msrswitch_value(uint64_t n, unsigned dropped)
 {
     uint64_t h = HP_FNV_OFFSET, x = HP_MSRSWITCH_SEED;
     for (uint64_t i = 0; i < n; i++) {
+        const unsigned step = i % 2 == 0 ? HP_MSRSWITCH_DROP_AT_TCG : HP_MSRSWITCH_DROP_AT_KVM;
         for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
             x = hp_lcg_next(x);
-            h = hp_fnv_u64(h, hp_msrswitch_write(k, x));
+            uint64_t v = hp_msrswitch_write(k, x);
+            if (hp_msrswitch_msr(k) == HP_MSRSWITCH_SYSENTER_ESP && (dropped & step)) {
+                v &= 0xffffffff;
+            }
+            h = hp_fnv_u64(h, v);
         }
     }
     return h;
@@ -377,6 +394,96 @@ static inline uint64_t hp_fpuswitch_value(uint64_t n)
     for (uint64_t i = 0; i < n; i++) {
         x = hp_lcg_next(x);
         h = hp_fnv_u64(h, x);
+    }
+    return h;
+}
+#endif
+
+/* --- fpustate N -------------------------------------------------------------
+ * N steps, each a whole x87/SSE state loaded with FXRSTOR (XRSTOR with YMM
+ * too where the CPU has AVX), then one switch hypercall (SWITCH_TO_TCG for
+ * even steps, SWITCH_TO_KVM for odd ones: hp_switch_command), then saved
+ * with FXSAVE (XSAVE) and compared field by field. One switch each way is
+ * enough to see a transfer bug: the state has eight distinct x87 registers,
+ * a non-zero stack top, some empty tags, condition codes, masked exception
+ * flags, non-default rounding and precision in FCW and MXCSR, and every XMM
+ * and YMM register distinct. State of step i comes from the LCG seeded with
+ * HP_FPUSTATE_SEED (hp_fpustate_make); the value is FNV-1a over the fields
+ * hp_fpustate_hash folds, as read back. YMM, compared when present, is not
+ * in the value, so it is the same with and without AVX. FOP, FIP and FDP
+ * are not compared: QEMU 7.2's TCG does not model them (its FXSAVE writes
+ * zero pointers and leaves FOP's bytes as they were). */
+#define HP_FPUSTATE_SEED 0x4650535400000001 /* "FPST" 1 */
+/* Bits of the mask in the error line "fpustate: state changed across
+ * hypercall I, mask M". */
+#define HP_FPUSTATE_FCW 0
+#define HP_FPUSTATE_FSW 1
+#define HP_FPUSTATE_FTW 2
+#define HP_FPUSTATE_MXCSR 3
+#define HP_FPUSTATE_ST0 8   /* ST(i): bit 8 + i */
+#define HP_FPUSTATE_XMM0 16 /* XMMi: bit 16 + i */
+#define HP_FPUSTATE_YMM0 32 /* upper half of YMMi: bit 32 + i */
+#ifndef __ASSEMBLER__
+struct hp_fpustate {
+    uint16_t fcw, fsw;
+    uint8_t ftw;              /* FXSAVE's abridged tag byte: bit i set = physical register i in use */
+    uint32_t mxcsr;
+    uint64_t st[8][2];        /* ST(i): significand, then sign and exponent (16 bits) */
+    uint64_t xmm[16][2];
+    uint64_t ymmh[16][2];     /* bits 128-255 of YMMi */
+};
+
+/* Fills `s` from the LCG state `x` and returns the new state. Every value
+ * is one the architecture loads without a fault: FCW with all exceptions
+ * masked and a defined precision, FSW without the error summary and with
+ * TOP 1-7, MXCSR with all exceptions masked and no reserved bit. */
+static inline uint64_t hp_fpustate_make(struct hp_fpustate *s, uint64_t x)
+{
+    static const uint16_t precision[3] = {0x000, 0x200, 0x300}; /* single, double, extended */
+    x = hp_lcg_next(x);
+    s->fcw = (uint16_t)(0x7f | precision[(x >> 32) % 3] | (((x >> 40) & 3) << 10));
+    s->fsw = (uint16_t)(((x >> 8) & 0x477f) | ((1 + (x >> 48) % 7) << 11));
+    s->ftw = (uint8_t)(x >> 24);
+    s->mxcsr = 0x1f80 | (uint32_t)((x >> 56) & 0x7f) | (uint32_t)(((x >> 20) & 7) << 13);
+    for (int i = 0; i < 8; i++) {
+        x = hp_lcg_next(x);
+        s->st[i][0] = x;
+        s->st[i][1] = (x >> 48) ^ (uint64_t)i;
+    }
+    for (int i = 0; i < 16; i++) {
+        for (int k = 0; k < 2; k++) {
+            x = hp_lcg_next(x);
+            s->xmm[i][k] = x;
+            s->ymmh[i][k] = ~x;
+        }
+    }
+    return x;
+}
+
+static inline uint64_t hp_fpustate_hash(uint64_t h, const struct hp_fpustate *s)
+{
+    h = hp_fnv_u64(h, s->fcw);
+    h = hp_fnv_u64(h, s->fsw);
+    h = hp_fnv_u64(h, s->ftw);
+    h = hp_fnv_u64(h, s->mxcsr);
+    for (int i = 0; i < 8; i++) {
+        h = hp_fnv_u64(h, s->st[i][0]);
+        h = hp_fnv_u64(h, s->st[i][1]);
+    }
+    for (int i = 0; i < 16; i++) {
+        h = hp_fnv_u64(h, s->xmm[i][0]);
+        h = hp_fnv_u64(h, s->xmm[i][1]);
+    }
+    return h;
+}
+
+static inline uint64_t hp_fpustate_value(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET, x = HP_FPUSTATE_SEED;
+    struct hp_fpustate s;
+    for (uint64_t i = 0; i < n; i++) {
+        x = hp_fpustate_make(&s, x);
+        h = hp_fpustate_hash(h, &s);
     }
     return h;
 }

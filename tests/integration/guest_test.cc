@@ -171,6 +171,20 @@ TEST(GuestSwitch, GprVariantHasTheSameValue) {
               std::vector<std::string>{"SWITCHES 0 unavailable 300 forbidden 0 no-device 0"});
 }
 
+// The whole x87/SSE state loaded, kept across a hypercall and saved back:
+// FXSAVE on the default CPU, XSAVE with the YMM registers on one with AVX.
+TEST(GuestSwitch, FloatingPointStateWorkloadGivesTheModelValueWithAndWithoutAvx) {
+    for (const auto& [cpu, format] : {std::pair<std::string, std::string>{"qemu64", "fxsave"},
+                                      {"max", "xsave-avx"}}) {
+        RunResult r = boot("fpustate 300", {"-cpu", cpu, "-device", "hypanda-hypercall"});
+        expect_results(r, {result_line("fpustate", hp_fpustate_value(300))});
+        EXPECT_EQ(lines_starting_with(r.out, "FPUSTATE"), std::vector<std::string>{"FPUSTATE " + format})
+            << cpu;
+        EXPECT_EQ(lines_starting_with(r.out, "SWITCHES"),
+                  std::vector<std::string>{"SWITCHES 0 unavailable 300 forbidden 0 no-device 0"});
+    }
+}
+
 // The hybrid-mode workloads without hybrid mode: the values are the model's
 // and every switch answers "unavailable" (hybrid_test.cc runs them switching).
 TEST(GuestSwitch, HybridWorkloadsRunWithoutHybridMode) {
@@ -178,7 +192,7 @@ TEST(GuestSwitch, HybridWorkloadsRunWithoutHybridMode) {
                        {"-device", "hypanda-hypercall"});
     expect_results(r, {result_line("window", hp_window_value(1000)), result_line("timerswitch", 20),
                        result_line("switchlat", 10), result_line("smc", hp_smc_value(20)),
-                       result_line("msrswitch", hp_msrswitch_value(30)),
+                       result_line("msrswitch", hp_msrswitch_value(30, 0)),
                        result_line("fpuswitch", hp_fpuswitch_value(10))});
     EXPECT_EQ(hp_window_value(1000), 1502500u);
     EXPECT_EQ(lines_starting_with(r.out, "WINDOW"), std::vector<std::string>{"WINDOW 0"});
@@ -211,7 +225,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, bracket N, diskdma N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -225,7 +239,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, bracket N, diskdma N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N");
 }
 
 }  // namespace

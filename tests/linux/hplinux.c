@@ -6,6 +6,14 @@
  * the host-side test (linux_boot_test.cc) can compare exact values.
  *
  *   hplinux check       run the checks; non-zero status if any failed
+ *   hplinux window      in hybrid mode: switch to TCG with the Hypanda
+ *                       hypercall device, make the HPLINUX_WINDOW_CALLS
+ *                       system calls there, switch back to KVM; prints
+ *                       the engine before, in and after the window
+ *   hplinux checksum    hash the HPLINUX_CHECKSUM pattern again and again
+ *                       until a line arrives on standard input (the host
+ *                       switches engines meanwhile); every round must give
+ *                       the same value, which it prints with the rounds
  *   hplinux exit CODE   stop the machine through QEMU's isa-debug-exit
  *                       device at port 0xf4 (QEMU exits with 2*CODE+1)
  *
@@ -15,6 +23,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +35,7 @@
 #include <unistd.h>
 
 #include "hplinux_pattern.h"
+#include "panda/hypercall.h"
 
 #define DEBUG_EXIT_PORT 0xf4
 #define DATA_PATH "/tmp/hp.dat"
@@ -307,9 +317,96 @@ static int cmd_exit(const char *arg)
     return 1;
 }
 
+/* One Hypanda hypercall (include/panda/hypercall.h); returns EAX. Not
+ * inlined: under TCG a switch takes effect at the end of the translated
+ * block holding the IN (docs/hybrid.md), and this function's RET ends that
+ * block, so the caller's next instruction runs in the new engine. */
+__attribute__((noinline)) static uint32_t hypercall(uint32_t command)
+{
+    uint32_t eax = HYPANDA_HC_MAGIC;
+    __asm__ volatile("inl %%dx, %%eax"
+                     : "+a"(eax)
+                     : "b"(command), "c"(0), "d"(HYPANDA_HC_PORT)
+                     : "memory");
+    return eax;
+}
+
+/* A system call made by one known SYSCALL instruction, so the host can
+ * name its address (the symbol hplinux_syscall_insn) and no libc wrapper
+ * adds calls of its own. */
+long hplinux_raw_syscall(long nr, long a1, long a2, long a3);
+__asm__(".text\n"
+        ".globl hplinux_raw_syscall\n"
+        "hplinux_raw_syscall:\n"
+        "    mov %rdi, %rax\n"
+        "    mov %rsi, %rdi\n"
+        "    mov %rdx, %rsi\n"
+        "    mov %rcx, %rdx\n"
+        ".globl hplinux_syscall_insn\n"
+        ".type hplinux_syscall_insn, @function\n"
+        "hplinux_syscall_insn:\n"
+        "    syscall\n"
+        "    ret\n");
+
+static int cmd_window(void)
+{
+    static const long calls[] = HPLINUX_WINDOW_CALLS;
+    static const char line[] = HPLINUX_WINDOW_LINE;
+    struct utsname uts;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (ioperm(HYPANDA_HC_PORT, 4, 1) != 0) {
+        return fail_errno("ioperm for the hypercall port");
+    }
+    uint32_t before = hypercall(HYPANDA_HC_QUERY_ENGINE);
+    uint32_t to_tcg = hypercall(HYPANDA_HC_SWITCH_TO_TCG);
+    uint32_t in = hypercall(HYPANDA_HC_QUERY_ENGINE);
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        switch (calls[i]) {
+        case 63: hplinux_raw_syscall(calls[i], (long)&uts, 0, 0); break;
+        case 1: hplinux_raw_syscall(calls[i], 1, (long)line, sizeof line - 1); break;
+        default: hplinux_raw_syscall(calls[i], 0, 0, 0); break;
+        }
+    }
+    uint32_t to_kvm = hypercall(HYPANDA_HC_SWITCH_TO_KVM);
+    uint32_t after = hypercall(HYPANDA_HC_QUERY_ENGINE);
+    printf("HPLINUX window engines %u %u %u answers 0x%x 0x%x\n", before, in, after, to_tcg, to_kvm);
+    return 0;
+}
+
+static int cmd_checksum(void)
+{
+    static unsigned char data[HPLINUX_CHECKSUM_BYTES];
+    uint64_t first = 0;
+    unsigned long rounds = 0;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("HPLINUX checksum running\n");
+    for (;;) {
+        hplinux_fill(data, sizeof data, HPLINUX_CHECKSUM_SEED);
+        uint64_t hash = hplinux_fnv1a64(HPLINUX_FNV64_INIT, data, sizeof data);
+        if (rounds == 0) {
+            first = hash;
+        } else if (hash != first) {
+            printf("HPLINUX error checksum round %lu gave 0x%016" PRIx64 ", round 0 0x%016" PRIx64 "\n",
+                   rounds, hash, first);
+            return 1;
+        }
+        rounds++;
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        if (poll(&p, 1, 0) != 0) {
+            break; /* the host's line, or standard input closed */
+        }
+    }
+    printf("HPLINUX checksum 0x%016" PRIx64 " rounds %lu\n", first, rounds);
+    return 0;
+}
+
 static void usage(FILE *to)
 {
     fprintf(to, "usage: hplinux check\n"
+                "       hplinux window\n"
+                "       hplinux checksum\n"
                 "       hplinux exit CODE\n");
 }
 
@@ -317,6 +414,12 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "check") == 0) {
         return cmd_check();
+    }
+    if (argc == 2 && strcmp(argv[1], "window") == 0) {
+        return cmd_window();
+    }
+    if (argc == 2 && strcmp(argv[1], "checksum") == 0) {
+        return cmd_checksum();
     }
     if (argc == 3 && strcmp(argv[1], "exit") == 0) {
         return cmd_exit(argv[2]);

@@ -22,6 +22,16 @@
 #define HPLINUX_PIPE_BYTES 30011u
 #define HPLINUX_PIPE_SEED 0x48504c696e757832ull /* "HPLinux2" */
 
+/* What `hplinux checksum` hashes again and again while the host switches
+ * engines under it (linux_hybrid_test.cc). */
+#define HPLINUX_CHECKSUM_BYTES (1u << 20)
+#define HPLINUX_CHECKSUM_SEED 0x48504c696e757833ull /* "HPLinux3" */
+
+/* The system calls `hplinux window` makes in its TCG window, in order:
+ * getpid, getppid, getuid, getgid, uname, write. */
+#define HPLINUX_WINDOW_CALLS {39, 110, 102, 104, 63, 1}
+#define HPLINUX_WINDOW_LINE "HPLINUX in the window\n"
+
 /* The status the forked child exits with. */
 #define HPLINUX_CHILD_STATUS 42
 

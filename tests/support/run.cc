@@ -131,7 +131,7 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::seconds limit) 
     return result;
 }
 
-Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+Child::Child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, bool stdin_pipe) {
     char dir[] = "/tmp/hypanda-child-XXXXXX";
     if (mkdtemp(dir) == nullptr) {
         start_error_ = std::string("mkdtemp: ") + std::strerror(errno);
@@ -140,7 +140,13 @@ Child::Child(const std::vector<std::string>& argv, const std::vector<std::string
     dir_ = dir;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    int in_pipe[2] = {-1, -1};
+    if (stdin_pipe && pipe2(in_pipe, O_CLOEXEC) == 0) {
+        posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
+        stdin_fd_ = in_pipe[1];
+    } else {
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    }
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir_ + "/out").c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir_ + "/err").c_str(),
@@ -162,6 +168,9 @@ Child::Child(const std::vector<std::string>& argv, const std::vector<std::string
     cenv.push_back(nullptr);
     int rc = posix_spawnp(&pid_, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&actions);
+    if (in_pipe[0] >= 0) {
+        close(in_pipe[0]);
+    }
     if (rc != 0) {
         pid_ = -1;
         start_error_ = "cannot start " + argv[0] + ": " + std::strerror(rc);
@@ -169,6 +178,9 @@ Child::Child(const std::vector<std::string>& argv, const std::vector<std::string
 }
 
 Child::~Child() {
+    if (stdin_fd_ >= 0) {
+        close(stdin_fd_);
+    }
     if (pid_ > 0) {
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
@@ -213,6 +225,21 @@ RunResult Child::wait(std::chrono::seconds limit) {
 void Child::signal(int sig) {
     if (pid_ > 0) {
         kill(pid_, sig);
+    }
+}
+
+void Child::write_stdin(const std::string& text) {
+    ::signal(SIGPIPE, SIG_IGN);  // a child that is gone gets nothing, and we live on
+    size_t done = 0;
+    while (stdin_fd_ >= 0 && done < text.size()) {
+        ssize_t n = write(stdin_fd_, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        done += static_cast<size_t>(n);
     }
 }
 

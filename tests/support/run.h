@@ -32,8 +32,10 @@ struct RunResult {
 // monitor). Its output goes to files, so it never blocks on a full pipe.
 class Child {
 public:
+    // With `stdin_pipe` the child's standard input is a pipe that
+    // write_stdin() feeds (else /dev/null).
     explicit Child(const std::vector<std::string>& argv,
-                   const std::vector<std::string>& extra_env = {});
+                   const std::vector<std::string>& extra_env = {}, bool stdin_pipe = false);
     ~Child();  // kills the child if it is still running
     Child(const Child&) = delete;
     Child& operator=(const Child&) = delete;
@@ -41,11 +43,14 @@ public:
     // Waits up to `limit` for the child to exit (then SIGKILL).
     [[nodiscard]] RunResult wait(std::chrono::seconds limit);
     void signal(int sig);
+    // Writes `text` to the child's standard input (see the constructor).
+    void write_stdin(const std::string& text);
     // Standard output so far.
     [[nodiscard]] std::string out_so_far() const;
 
 private:
     int pid_ = -1;
+    int stdin_fd_ = -1;
     std::string dir_;
     std::string start_error_;
 };
