@@ -9,7 +9,9 @@
  * "none" refuses all but the engine query): "switch" for engine switches,
  * which need hybrid mode (hybrid.c; without it a switch answers
  * HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on), "record" for
- * bracketing a region to record (rr.c) into the folder `record` names.
+ * bracketing a region to record into the folder `record` names (the
+ * recorder, tcg-instrument/hooks/rr.c, offers itself through
+ * hypanda_hypercall_set_recorder: this layer does not call up into it).
  *
  *   -device hypanda-hypercall[,iobase=0x5848][,allow=switch|record|none][,record=DIR]
  *
@@ -26,8 +28,8 @@
 #include "cpu.h"
 
 #include "hypanda/hypervisor/hybrid.h"
+#include "hypanda/hypervisor/hypercall_device.h"
 #include "hypanda/include/panda/hypercall.h"
-#include "hypanda/tcg-instrument/rr_hooks.h"
 
 #define TYPE_HYPANDA_HYPERCALL "hypanda-hypercall"
 OBJECT_DECLARE_SIMPLE_TYPE(HypercallState, HYPANDA_HYPERCALL)
@@ -48,6 +50,12 @@ struct HypercallState {
 };
 
 static HypercallState *the_device;
+static const HypandaRecorder *recorder;
+
+void hypanda_hypercall_set_recorder(const HypandaRecorder *r)
+{
+    recorder = r;
+}
 
 static uint32_t do_switch(HypercallState *s, int engine)
 {
@@ -80,10 +88,13 @@ static uint32_t execute(HypercallState *s, CPUX86State *env)
         if (!(s->allow & ALLOW_RECORD) || s->record_dir == NULL) {
             return HYPANDA_HC_ERR_FORBIDDEN;
         }
-        if ((uint32_t)env->regs[R_EBX] == HYPANDA_HC_BEGIN_RECORD) {
-            return hypanda_rr_guest_begin(s->record_dir) ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
+        if (recorder == NULL) {
+            return HYPANDA_HC_ERR_UNAVAILABLE;
         }
-        return hypanda_rr_guest_end() ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
+        if ((uint32_t)env->regs[R_EBX] == HYPANDA_HC_BEGIN_RECORD) {
+            return recorder->begin(s->record_dir) ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
+        }
+        return recorder->end() ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
     default:
         return HYPANDA_HC_ERR_UNKNOWN;
     }

@@ -206,16 +206,12 @@ void hypanda_rr_startup(void);
  * manifest cannot be read). */
 void hypanda_rr_replay_arguments(int *argc, char ***argv);
 
-/* The rest is Hypanda's own: hybrid mode's switches (hybrid.c: a recording asked for
- * under KVM starts in TCG, and ends when the guest goes back); the
- * emulator ending (host_system.c); QMP begin-record/end-record and HMP
- * begin_record NAME / end_record. */
-void hypanda_rr_entered_tcg(CPUState *cpu);
-/* hypervisor/hypercall.c: the guest brackets a region to record; false
- * when it cannot be done now (a warning says why). */
-bool hypanda_rr_guest_begin(const char *name);
-bool hypanda_rr_guest_end(void);
-void hypanda_rr_leaving_tcg(CPUState *cpu);
+/* The rest is Hypanda's own: the emulator ending (host_system.c); QMP
+ * begin-record/end-record and HMP begin_record NAME / end_record. Hybrid
+ * mode's switches (a recording asked for under KVM starts in TCG, and ends
+ * when the guest goes back) and the hypercall device's recording commands
+ * reach rr.c through what hypanda_rr_startup() subscribes to
+ * (hypervisor/hybrid.h, hypervisor/hypercall_device.h). */
 void hypanda_rr_shutdown(void);
 void hypanda_rr_register_qmp(void);
 typedef struct Monitor Monitor;

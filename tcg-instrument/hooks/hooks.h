@@ -11,14 +11,6 @@
 /* Registers the panda-* QMP commands (monitor.c). */
 void hypanda_register_qmp_commands(void);
 
-/* Checks that a QMP command's `args` hold only the keys `spec` names
- * ("name:s" / "name:i", '?' after the type when optional), with the right
- * types; sets errp and returns false otherwise (monitor.c). */
-typedef struct QDict QDict;
-typedef struct Error Error;
-bool hypanda_qmp_check_args(const char *command, QDict *args, const char *const *spec,
-                            Error **errp);
-
 /* The engine running the guest changed (hybrid mode): engine_changed
  * callbacks (control.c). */
 void hypanda_engine_changed(CPUState *cpu, int engine);

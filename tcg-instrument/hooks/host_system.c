@@ -9,6 +9,7 @@
 #include "hw/core/cpu.h"
 #include "sysemu/cpus.h"
 #include "qemu/error-report.h"
+#include "qemu/notify.h"
 #include "sysemu/runstate.h"
 
 #include "hypanda/hypervisor/hybrid.h"
@@ -30,8 +31,20 @@ static void unload_at_exit(void)
     hypanda_unload_all_plugins(false);
 }
 
+/* Hybrid mode's switches reach plugins' engine_changed callbacks. */
+static void on_engine_change(Notifier *notifier, void *data)
+{
+    const HypandaEngineChange *change = data;
+    if (change->event == HYPANDA_ENGINE_SWITCHED) {
+        hypanda_engine_changed(change->cpu, change->engine);
+    }
+}
+
+static Notifier engine_notifier = {.notify = on_engine_change};
+
 void hypanda_startup(void)
 {
+    hypanda_hybrid_add_engine_notifier(&engine_notifier);
     hypanda_register_qmp_commands();
     hypanda_rr_register_qmp();
     atexit(unload_at_exit);

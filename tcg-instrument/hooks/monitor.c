@@ -19,6 +19,7 @@
 #include "qapi/qmp/qnum.h"
 #include "qapi/qmp/qstring.h"
 
+#include "hypanda/hypervisor/qmp_args.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
@@ -146,38 +147,6 @@ void hmp_panda_plugin_cmd(Monitor *mon, const QDict *qdict)
 }
 
 /* ---- QMP ---- */
-
-bool hypanda_qmp_check_args(const char *command, QDict *args, const char *const *spec, Error **errp)
-{
-    for (const QDictEntry *e = qdict_first(args); e != NULL; e = qdict_next(args, e)) {
-        bool known = false;
-        for (const char *const *s = spec; *s != NULL; s++) {
-            size_t n = strcspn(*s, ":");
-            if (strlen(e->key) == n && strncmp(e->key, *s, n) == 0) {
-                known = true;
-                QType want = (*s)[n + 1] == 's' ? QTYPE_QSTRING : QTYPE_QNUM;
-                if (qobject_type(e->value) != want) {
-                    error_setg(errp, "%s: '%s' must be %s", command, e->key,
-                               want == QTYPE_QSTRING ? "a string" : "an integer");
-                    return false;
-                }
-            }
-        }
-        if (!known) {
-            error_setg(errp, "%s: unknown argument '%s'", command, e->key);
-            return false;
-        }
-    }
-    for (const char *const *s = spec; *s != NULL; s++) {
-        size_t n = strcspn(*s, ":");
-        g_autofree char *key = g_strndup(*s, n);
-        if ((*s)[n + 2] != '?' && !qdict_haskey(args, key)) {
-            error_setg(errp, "%s: missing argument '%s'", command, key);
-            return false;
-        }
-    }
-    return true;
-}
 
 static void qmp_set_error(Error **errp, char *err)
 {

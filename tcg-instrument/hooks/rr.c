@@ -45,6 +45,8 @@
 #include <xxhash.h>
 
 #include "hypanda/hypervisor/hybrid.h"
+#include "hypanda/hypervisor/hypercall_device.h"
+#include "hypanda/hypervisor/qmp_args.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/rr_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
@@ -298,7 +300,7 @@ static void begin_work(CPUState *cpu, run_on_cpu_data data)
     if (rr.pending != NULL && hypanda_hybrid_engine() != PANDA_ENGINE_KVM) {
         begin_pending(cpu);
     }
-    /* else: it ended before it began, or hypanda_rr_entered_tcg starts it */
+    /* else: it ended before it began, or rr_entered_tcg starts it */
 }
 
 /* The monitor's begin_record: on the vCPU between blocks, with the error
@@ -361,14 +363,14 @@ static bool end_record(Error **errp)
     return true;
 }
 
-void hypanda_rr_entered_tcg(CPUState *cpu)
+static void rr_entered_tcg(CPUState *cpu)
 {
     if (rr.pending != NULL) {
         begin_pending(cpu);
     }
 }
 
-void hypanda_rr_leaving_tcg(CPUState *cpu)
+static void rr_leaving_tcg(CPUState *cpu)
 {
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
         end_now(count_at(cpu, 0));
@@ -923,8 +925,28 @@ void hypanda_cmdline_replay(const char *optarg)
     rr.replay_name = g_strdup(optarg);
 }
 
+static bool rr_guest_begin(const char *name);
+static bool rr_guest_end(void);
+
+/* Hybrid mode's switches: a recording asked for under KVM begins once the
+ * guest is in TCG; a recording ends when the guest leaves TCG. */
+static void on_engine_change(Notifier *notifier, void *data)
+{
+    const HypandaEngineChange *change = data;
+    if (change->event == HYPANDA_ENGINE_ENTERED_TCG) {
+        rr_entered_tcg(change->cpu);
+    } else if (change->event == HYPANDA_ENGINE_LEAVING_TCG) {
+        rr_leaving_tcg(change->cpu);
+    }
+}
+
+static Notifier engine_notifier = {.notify = on_engine_change};
+static const HypandaRecorder guest_recorder = {.begin = rr_guest_begin, .end = rr_guest_end};
+
 void hypanda_rr_startup(void)
 {
+    hypanda_hybrid_add_engine_notifier(&engine_notifier);
+    hypanda_hypercall_set_recorder(&guest_recorder);
     qemu_mutex_init(&pending_lock);
     pending_dma = g_array_new(false, false, sizeof(PendingDma));
     bounces = g_hash_table_new(NULL, NULL);
@@ -959,7 +981,7 @@ void hypanda_rr_startup(void)
     }
 }
 
-bool hypanda_rr_guest_begin(const char *name)
+static bool rr_guest_begin(const char *name)
 {
     Error *err = NULL;
     if (!begin_record(name, false, &err)) {
@@ -969,7 +991,7 @@ bool hypanda_rr_guest_begin(const char *name)
     return true;
 }
 
-bool hypanda_rr_guest_end(void)
+static bool rr_guest_end(void)
 {
     if (rr.pending != NULL || hypanda_rr_mode != HYPANDA_RR_RECORDING) {
         Error *err = NULL;
