@@ -2,9 +2,10 @@
 // (docs/test-guest.md). The build tree's emulator, firmware, plugins and
 // test guest are there at their usual paths; --file adds more.
 //
-//   HYPANDA_BUILD_ROOT=build build/tests/nested/l1-run [--file PATH]... -- COMMAND [ARG]...
+//   HYPANDA_BUILD_ROOT=$PWD/build build/tests/l1-run [--file PATH]... -- COMMAND [ARG]...
 //
-// L1's console, and so the command's output, shows as it comes; files the
+// COMMAND runs in L1's /tmp, so give it absolute paths. L1's console, and
+// so the command's output, shows as it comes; files the
 // command leaves in /results are copied to ./l1-results. The exit status is
 // the command's, or 1 when L1 could not run it.
 //
