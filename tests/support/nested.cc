@@ -5,10 +5,6 @@
 
 #include <cpuid.h>
 #include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -17,11 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <thread>
 
 #include "run.h"
-
-extern char** environ;
 
 namespace hypanda::test {
 namespace {
@@ -45,46 +38,6 @@ std::string shell_quote(const std::string& text) {
 }
 
 bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
-// Runs argv with this program's standard output and error, so L1's console
-// shows as it comes; SIGKILL after `limit`.
-RunResult run_in_view(const std::vector<std::string>& argv, std::chrono::seconds limit) {
-    RunResult result;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    std::vector<char*> cargv;
-    for (const auto& a : argv) {
-        cargv.push_back(const_cast<char*>(a.c_str()));
-    }
-    cargv.push_back(nullptr);
-    std::fflush(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        result.err = "cannot start " + argv[0] + ": " + std::strerror(rc);
-        return result;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    for (;;) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            result.timed_out = true;
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (WIFEXITED(status)) {
-        result.exit_status = WEXITSTATUS(status);
-    }
-    return result;
-}
 
 // What every L1 run needs from the build tree: the emulator and what it
 // opens (firmware, bundled and test plugins) and the test guest.
@@ -181,7 +134,7 @@ L1Result run_in_l1(const std::vector<std::string>& argv, const std::vector<std::
     }
 
     const std::string serial = work.file("results.tar");
-    RunResult l0 = run_in_view({emulator(), "-accel", "tcg", "-cpu", "max", "-m", kL1Memory, "-smp", "1",
+    RunResult l0 = run_showing_output({emulator(), "-accel", "tcg", "-cpu", "max", "-m", kL1Memory, "-smp", "1",
                                 "-display", "none", "-monitor", "none", "-no-reboot", "-serial", "stdio",
                                 "-serial", "file:" + serial, "-kernel", linux_dir + "/vmlinuz", "-initrd",
                                 work.file("initramfs.cpio"), "-append",

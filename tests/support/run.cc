@@ -192,31 +192,63 @@ Child::~Child() {
     }
 }
 
+namespace {
+
+// Waits up to `limit` for `pid` to exit, then SIGKILLs it; the exit status
+// and time-out go into `result`.
+void wait_bounded(pid_t pid, std::chrono::seconds limit, RunResult* result) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    for (;;) {
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid) {
+            break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            result->timed_out = true;
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (WIFEXITED(status)) {
+        result->exit_status = WEXITSTATUS(status);
+    }
+}
+
+}  // namespace
+
+RunResult run_showing_output(const std::vector<std::string>& argv, std::chrono::seconds limit) {
+    RunResult result;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    std::vector<char*> cargv;
+    for (const auto& a : argv) {
+        cargv.push_back(const_cast<char*>(a.c_str()));
+    }
+    cargv.push_back(nullptr);
+    std::fflush(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        result.err = "cannot start " + argv[0] + ": " + std::strerror(rc);
+        return result;
+    }
+    wait_bounded(pid, limit, &result);
+    return result;
+}
+
 RunResult Child::wait(std::chrono::seconds limit) {
     RunResult result;
     if (pid_ <= 0) {
         result.err = start_error_;
         return result;
     }
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    for (;;) {
-        pid_t done = waitpid(pid_, &status, WNOHANG);
-        if (done == pid_) {
-            break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            result.timed_out = true;
-            kill(pid_, SIGKILL);
-            waitpid(pid_, &status, 0);
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    wait_bounded(pid_, limit, &result);
     pid_ = -1;
-    if (WIFEXITED(status)) {
-        result.exit_status = WEXITSTATUS(status);
-    }
     result.out = read_file(dir_ + "/out");
     result.err = read_file(dir_ + "/err");
     return result;

@@ -28,6 +28,11 @@ struct RunResult {
 [[nodiscard]] RunResult run(const std::vector<std::string>& argv,
                             std::chrono::seconds limit);
 
+// The same with the child's output going straight to ours (so a long run
+// shows as it goes); `out` and `err` stay empty.
+[[nodiscard]] RunResult run_showing_output(const std::vector<std::string>& argv,
+                                           std::chrono::seconds limit);
+
 // A child started now and waited for later (while a test talks to its
 // monitor). Its output goes to files, so it never blocks on a full pipe.
 class Child {
