@@ -102,7 +102,7 @@ uint64_t workload_timerswitch(uint64_t n)
 
     ticks = 0;
     wanted = n;
-    lapic_timer_start(HP_TIMERSWITCH_VECTOR);
+    lapic_timer_start_oneshot(HP_TIMERSWITCH_VECTOR);
 
     /* One switch per HP_TIMERSWITCH_EVERY ticks before the last, however
      * the ticks fall: two may come in one wake-up (the handler returns

@@ -16,6 +16,7 @@
 #define LAPIC_TIMER_INITIAL 0x380
 #define LAPIC_TIMER_DIVIDE 0x3e0
 #define LVT_MASKED (1u << 16)
+#define LVT_PERIODIC (1u << 17)
 #define TIMER_PERIOD_TICKS 62500u /* x16 = 1 ms at QEMU's 1 GHz APIC clock */
 
 static inline void lapic_write(uint32_t reg, uint32_t v) { mmio_write32(LAPIC_BASE + reg, v); }
@@ -31,11 +32,21 @@ static inline void pic_remap_and_mask(void)
     outb(0x21, 0xff); outb(0xa1, 0xff); /* mask all */
 }
 
+/* Starts the periodic timer on `vector` (1 ms). */
+static inline void lapic_timer_start(uint8_t vector)
+{
+    lapic_write(LAPIC_SVR, 0x100 | 0xff); /* enabled, spurious vector 0xff */
+    lapic_write(LAPIC_TIMER_DIVIDE, 0x3); /* divide by 16 */
+    lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | vector);
+    lapic_write(LAPIC_TIMER_INITIAL, TIMER_PERIOD_TICKS);
+}
+
 /* Arms the timer on `vector` for one tick, 1 ms from now. One-shot, not
  * periodic: a tick handler re-arms it (lapic_timer_rearm) only while it
- * wants more, so however late an interrupt is delivered, the timer cannot
- * have fired again behind it, and the count of ticks is exact. */
-static inline void lapic_timer_start(uint8_t vector)
+ * wants more, so however late an interrupt is delivered (KVM in the nested
+ * route), the timer cannot have fired again behind it, and the count of
+ * ticks is exact. */
+static inline void lapic_timer_start_oneshot(uint8_t vector)
 {
     lapic_write(LAPIC_SVR, 0x100 | 0xff); /* enabled, spurious vector 0xff */
     lapic_write(LAPIC_TIMER_DIVIDE, 0x3); /* divide by 16 */
@@ -49,7 +60,8 @@ static inline void lapic_timer_rearm(void)
     lapic_write(LAPIC_TIMER_INITIAL, TIMER_PERIOD_TICKS);
 }
 
-/* Stops it and masks its vector. */
+/* Stops it and masks its vector (before the last tick is acknowledged: no
+ * further interrupt). */
 static inline void lapic_timer_stop(uint8_t vector)
 {
     lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | vector);

@@ -134,7 +134,7 @@ static inline uint8_t hp_io_cmos_value(uint64_t i) { return (uint8_t)(i * 113 + 
 static inline uint32_t hp_io_redir_value(uint64_t i) { return 0x10000u | (0x30u + (uint32_t)(i % 16)); }
 
 /* --- timer N --------------------------------------------------------------
- * The LAPIC timer, one-shot and re-armed by each tick (lapic.h); the value is the number of timer
+ * The LAPIC timer in periodic mode; the value is the number of timer
  * interrupts the guest took, which must be N. */
 #define HP_TIMER_VECTOR 0x40
 
@@ -248,9 +248,9 @@ static inline uint64_t hp_window_value(uint64_t n)
  * (hex) and returns hp_count_value(N). */
 
 /* --- timerswitch N ----------------------------------------------------------
- * The LAPIC timer as in `timer`, on vector HP_TIMERSWITCH_VECTOR, whose
- * handler returns without IRETQ (so the KVM side runs on this machine's
- * KVM too); one switch hypercall for each multiple of HP_TIMERSWITCH_EVERY
+ * The LAPIC timer as in `timer` but one-shot, re-armed by each tick
+ * (lapic.h), on vector HP_TIMERSWITCH_VECTOR, whose handler returns
+ * without IRETQ (written for an earlier machine's KVM); one switch hypercall for each multiple of HP_TIMERSWITCH_EVERY
  * below N ((N-1)/2 of them), alternating SWITCH_TO_TCG and SWITCH_TO_KVM,
  * however the ticks fall. The value is the number of ticks taken, N; the
  * SWITCHES line is as for `switch`. */

@@ -1,7 +1,8 @@
 /*
- * timer N: the local APIC timer, one-shot and re-armed by each tick (1 ms
- * at QEMU's 1 GHz APIC clock, divide-by-16; lapic.h says why), until the
- * guest has taken N timer interrupts; the value is the number it took. The legacy PICs are remapped and masked first
+ * timer N: the local APIC timer in periodic mode (1 ms at QEMU's 1 GHz APIC
+ * clock, divide-by-16) until the guest has taken N timer interrupts; the
+ * value is the number it took. (Run under TCG; timerswitch, which runs
+ * under KVM too, uses a one-shot timer: lapic.h says why.) The legacy PICs are remapped and masked first
  * so only the APIC timer interrupts. Returns from interrupts use IRETQ:
  * this workload runs under TCG here (see entry.S).
  *
@@ -20,9 +21,9 @@ static uint64_t wanted;
 static void on_timer(void)
 {
     ticks++;
-    if (ticks < wanted) {
-        lapic_timer_rearm();
-    } else {
+    if (ticks == wanted) {
+        /* The last one: stop the timer before acknowledging it, so no
+         * further interrupt can arrive. */
         lapic_timer_stop(HP_TIMER_VECTOR);
     }
     lapic_write(LAPIC_EOI, 0);
