@@ -110,18 +110,6 @@ void boot_and_check(const std::vector<std::string>& accel_args) {
 
 TEST(LinuxGuest, BootsUnderTcgAndRunsTheSyscallChecks) { boot_and_check({"-accel", "tcg"}); }
 
-// Hybrid mode starting in TCG: the machine hybrid mode sets up (userspace
-// interrupt controllers, the CPUID both engines share, no kvmclock, SMM
-// off) runs a whole Linux boot. (A KVM phase is left out: this machine's
-// KVM cannot run Linux's interrupt returns, ARCHITECTURE.md section 10.)
-TEST(LinuxGuest, BootsInHybridModeStartingInTcg) {
-    std::string why;
-    if (!hypanda::test::kvm_usable(&why)) {
-        GTEST_SKIP() << "needs /dev/kvm: " << why;
-    }
-    boot_and_check({"-accel", "kvm", "-hybrid", "on,start=tcg"});
-}
-
 // Counts every executed block and instruction of the whole boot with
 // Hypanda's callbacks (the probe test plugin) and with QEMU's own plugin API
 // (tests/qemu-plugins/counter.c) in the same run: they must agree exactly.

@@ -116,6 +116,27 @@ bool wait_for_output(Child& child, const std::string& text, std::chrono::seconds
     return false;
 }
 
+// Hybrid mode starting in TCG: the machine hybrid mode sets up (userspace
+// interrupt controllers, the CPUID both engines share, no kvmclock, SMM
+// off) runs a whole Linux boot and the checks, with no switch at all.
+TEST(LinuxHybrid, BootsInHybridModeStartingInTcg) {
+    const std::string dir = guest_dir();
+    RunResult r = run({emulator(), "-accel", "kvm", "-hybrid", "on,start=tcg", "-display", "none", "-serial",
+                       "stdio", "-monitor", "none", "-no-reboot", "-m", "256", "-device",
+                       "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", dir + "/vmlinuz", "-initrd",
+                       dir + "/initramfs.cpio.gz", "-append", "console=ttyS0 panic=-1"},
+                      kGuestLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "HPLINUX file "),
+              std::vector<std::string>{fnv_line("file", HPLINUX_FILE_BYTES, HPLINUX_FILE_SEED)});
+    EXPECT_EQ(lines_starting_with(r.out, "HPLINUX pipe "),
+              std::vector<std::string>{fnv_line("pipe", HPLINUX_PIPE_BYTES, HPLINUX_PIPE_SEED)});
+    EXPECT_EQ(lines_starting_with(r.out, "HPLINUX fork-exit "), std::vector<std::string>{"HPLINUX fork-exit 42"});
+    EXPECT_EQ(lines_starting_with(r.out, "HPLINUX done"), std::vector<std::string>{"HPLINUX done"});
+    EXPECT_EQ(lines_starting_with(r.out, "HPLINUX error"), std::vector<std::string>{});
+    EXPECT_EQ(lines_starting_with(r.out, "HPLINUX window"), std::vector<std::string>{});
+}
+
 TEST(LinuxHybrid, BootsUnderKvmWithATcgWindowMonitorSwitchesAndARecording) {
     const std::string dir = guest_dir();
     TempDir tmp;
