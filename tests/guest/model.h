@@ -17,6 +17,7 @@
 #define HP_FAULT_INSN_LENGTH 3
 
 #ifndef __ASSEMBLER__
+#include <stdbool.h>
 #include <stdint.h>
 
 /* FNV-1a, 64-bit, folded one byte at a time: every checksum the guest
@@ -310,12 +311,8 @@ static inline uint64_t hp_smc_value(uint64_t n)
  * keep all 64 bits. AMD CPUs keep the low 32, and so does KVM on AMD for a
  * guest whose vendor is not Intel: both the guest's own write under KVM
  * (then carried to TCG by a switch) and the value a switch to KVM hands it.
- * The guest accepts either and folds what it read; the model takes which
- * steps lose the upper half: HP_MSRSWITCH_DROP_AT_TCG for the steps that
- * switch to TCG (even i: written under KVM), HP_MSRSWITCH_DROP_AT_KVM for
- * those that switch to KVM (odd i). */
-#define HP_MSRSWITCH_DROP_AT_TCG 1u
-#define HP_MSRSWITCH_DROP_AT_KVM 2u
+ * The guest accepts either and folds what it read; the model takes whether
+ * every step's value loses the upper half (`upper_dropped`). */
 #define HP_MSRSWITCH_SYSENTER_ESP 0x175
 #define HP_MSRSWITCH_SEED 0x4d5352530000001 /* "MSRS" 1 */
 #define HP_MSRSWITCH_COUNT 10
@@ -353,15 +350,14 @@ static inline uint64_t hp_msrswitch_write(int k, uint64_t x)
     default: return (uint64_t)((int64_t)(x << 16) >> 16); /* canonical */
     }
 }
-static inline uint64_t hp_msrswitch_value(uint64_t n, unsigned dropped)
+static inline uint64_t hp_msrswitch_value(uint64_t n, bool upper_dropped)
 {
     uint64_t h = HP_FNV_OFFSET, x = HP_MSRSWITCH_SEED;
     for (uint64_t i = 0; i < n; i++) {
-        const unsigned step = i % 2 == 0 ? HP_MSRSWITCH_DROP_AT_TCG : HP_MSRSWITCH_DROP_AT_KVM;
         for (int k = 0; k < HP_MSRSWITCH_COUNT; k++) {
             x = hp_lcg_next(x);
             uint64_t v = hp_msrswitch_write(k, x);
-            if (hp_msrswitch_msr(k) == HP_MSRSWITCH_SYSENTER_ESP && (dropped & step)) {
+            if (hp_msrswitch_msr(k) == HP_MSRSWITCH_SYSENTER_ESP && upper_dropped) {
                 v &= 0xffffffff;
             }
             h = hp_fnv_u64(h, v);

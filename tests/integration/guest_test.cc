@@ -192,7 +192,7 @@ TEST(GuestSwitch, HybridWorkloadsRunWithoutHybridMode) {
                        {"-device", "hypanda-hypercall"});
     expect_results(r, {result_line("window", hp_window_value(1000)), result_line("timerswitch", 20),
                        result_line("switchlat", 10), result_line("smc", hp_smc_value(20)),
-                       result_line("msrswitch", hp_msrswitch_value(30, 0)),
+                       result_line("msrswitch", hp_msrswitch_value(30, false)),
                        result_line("fpuswitch", hp_fpuswitch_value(10))});
     EXPECT_EQ(hp_window_value(1000), 1502500u);
     EXPECT_EQ(lines_starting_with(r.out, "WINDOW"), std::vector<std::string>{"WINDOW 0"});

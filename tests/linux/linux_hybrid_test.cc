@@ -73,11 +73,12 @@ std::string window_log() {
 // Kernel log lines that mean something went wrong under the switches.
 std::vector<std::string> kernel_warnings(const std::string& console) {
     std::vector<std::string> found;
-    for (const char* mark : {"WARNING:", "BUG:", "Oops", "Call Trace", "rcu: INFO", "self-detected stall",
-                             "unstable", "soft lockup", "hard LOCKUP", "Kernel panic"}) {
-        for (const auto& line : lines_starting_with(console, "")) {
+    for (const auto& line : lines_starting_with(console, "")) {
+        for (const char* mark : {"WARNING:", "BUG:", "Oops", "Call Trace", "rcu: INFO", "self-detected stall",
+                                 "unstable", "soft lockup", "hard LOCKUP", "Kernel panic"}) {
             if (line.find(mark) != std::string::npos) {
                 found.push_back(line);
+                break;
             }
         }
     }
