@@ -94,7 +94,7 @@ static uint32_t execute(HypercallState *s, CPUX86State *env)
         if ((uint32_t)env->regs[R_EBX] == HYPANDA_HC_BEGIN_RECORD) {
             return recorder->begin(s->record_dir) ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
         }
-        return recorder->end() ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
+        return recorder->end();
     default:
         return HYPANDA_HC_ERR_UNKNOWN;
     }

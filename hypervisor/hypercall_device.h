@@ -7,13 +7,18 @@
 #define HYPANDA_HYPERVISOR_HYPERCALL_DEVICE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* What carries out the guest's BEGIN_RECORD and END_RECORD hypercalls
- * (record/replay, tcg-instrument/hooks/rr.c). Each returns whether it
- * could; the device answers HYPANDA_HC_OK or HYPANDA_HC_ERR_UNAVAILABLE. */
+ * (record/replay, tcg-instrument/hooks/rr.c). `begin` returns whether it
+ * could (the device answers HYPANDA_HC_OK or HYPANDA_HC_ERR_UNAVAILABLE);
+ * `end` returns the hypercall's answer: HYPANDA_HC_OK,
+ * HYPANDA_HC_ERR_FORBIDDEN when the recording in progress is not one the
+ * guest began (a guest ends only what it began), or
+ * HYPANDA_HC_ERR_UNAVAILABLE. */
 typedef struct HypandaRecorder {
     bool (*begin)(const char *folder);
-    bool (*end)(void);
+    uint32_t (*end)(void);
 } HypandaRecorder;
 
 /* Offers `recorder` (which must live until exit) to the device; without

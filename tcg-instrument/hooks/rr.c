@@ -47,6 +47,7 @@
 #include "hypanda/hypervisor/hybrid.h"
 #include "hypanda/hypervisor/hypercall_device.h"
 #include "hypanda/hypervisor/qmp_args.h"
+#include "hypanda/include/panda/hypercall.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/rr_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
@@ -81,6 +82,10 @@ static struct {
     char *record_from_name;
     char *replay_name;
     char *replay_args_error;
+
+    /* The recording in progress (or pending) was begun by the guest's
+     * hypercall, so the guest may end it. */
+    bool guest_began;
 } rr;
 
 /* The vCPU thread's last device access since the last block boundary:
@@ -281,6 +286,7 @@ static void end_now(uint64_t instructions)
     }
     g_free(rr.name);
     rr.name = NULL;
+    rr.guest_began = false;
 }
 
 /* Starts the pending recording (rr.pending is under the BQL). */
@@ -332,6 +338,7 @@ static bool begin_record(const char *name, bool wait, Error **errp)
     if (!can_begin("begin_record", name, errp)) {
         return false;
     }
+    rr.guest_began = false;  /* the guest's hypercall says otherwise after */
     if (wait && hypanda_hybrid_engine() != PANDA_ENGINE_KVM) {
         BeginRequest req = {.name = name, .err = NULL};
         run_on_cpu(first_cpu, begin_sync_work, RUN_ON_CPU_HOST_PTR(&req));
@@ -353,6 +360,7 @@ static bool end_record(Error **errp)
                     rr.pending);
         g_free(rr.pending);
         rr.pending = NULL;
+        rr.guest_began = false;
         return true;
     }
     if (hypanda_rr_mode != HYPANDA_RR_RECORDING) {
@@ -926,7 +934,7 @@ void hypanda_cmdline_replay(const char *optarg)
 }
 
 static bool rr_guest_begin(const char *name);
-static bool rr_guest_end(void);
+static uint32_t rr_guest_end(void);
 
 /* Hybrid mode's switches: a recording asked for under KVM begins once the
  * guest is in TCG; a recording ends when the guest leaves TCG. */
@@ -988,23 +996,33 @@ static bool rr_guest_begin(const char *name)
         warn_report_err(err);
         return false;
     }
+    rr.guest_began = true;
     return true;
 }
 
-static bool rr_guest_end(void)
+/* A guest ends only the recording it began: one the host began (QMP,
+ * the monitor, -record-from) is the analyst's, and the guest under
+ * analysis must not cut it short. */
+static uint32_t rr_guest_end(void)
 {
+    const char *name = rr.pending != NULL ? rr.pending : rr.name;
+    if (name != NULL && !rr.guest_began) {
+        warn_report("the guest's END_RECORD hypercall: recording %s was begun by the host, not the guest; "
+                    "it goes on", name);
+        return HYPANDA_HC_ERR_FORBIDDEN;
+    }
     if (rr.pending != NULL || hypanda_rr_mode != HYPANDA_RR_RECORDING) {
         Error *err = NULL;
         const bool ok = end_record(&err);
         if (!ok) {
             warn_report_err(err);
         }
-        return ok;
+        return ok ? HYPANDA_HC_OK : HYPANDA_HC_ERR_UNAVAILABLE;
     }
     /* On the vCPU thread, inside the hypercall's port read: the recording
      * ends before that instruction. */
     end_now(in_device_access ? device_access_count : count_at(current_cpu, 0));
-    return true;
+    return HYPANDA_HC_OK;
 }
 
 void hmp_begin_record(Monitor *mon, const QDict *qdict)

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "files.h"
 #include "recording.h"
 #include "replay_args.h"
 
@@ -27,6 +28,7 @@ void set_error(char** err, const std::string& what) {
 
 struct HypandaRrRecorder {
     std::string dir;
+    rr::ScopedFd folder;
     rr::SnapshotWriter snapshot;
     rr::LogWriter log;
     uint64_t ram_bytes = 0;  // the first block's
@@ -45,12 +47,14 @@ const char* hypanda_rr_kind_name(uint8_t kind) {
 
 HypandaRrRecorder* hypanda_rr_recorder_open(const char* dir, const HypandaRrBlock* blocks, size_t n_blocks,
                                             const void* cpu_state, size_t cpu_state_len, char** err) {
-    if (mkdir(dir, 0777) != 0) {
-        set_error(err, std::string(dir) + ": cannot create the recording's folder: " + std::strerror(errno));
-        return nullptr;
-    }
     auto r = std::make_unique<HypandaRrRecorder>();
     r->dir = dir;
+    std::string e;
+    r->folder = rr::make_folder(dir, &e);
+    if (!r->folder.ok()) {
+        set_error(err, e);
+        return nullptr;
+    }
     rr::MachineState machine;
     uint64_t total = 0;
     for (size_t i = 0; i < n_blocks; i++) {
@@ -60,9 +64,8 @@ HypandaRrRecorder* hypanda_rr_recorder_open(const char* dir, const HypandaRrBloc
     r->ram_bytes = n_blocks > 0 ? blocks[0].bytes : 0;
     const auto* cpu = static_cast<const uint8_t*>(cpu_state);
     machine.cpu.assign(cpu, cpu + cpu_state_len);
-    std::string e;
-    if (!r->snapshot.open(r->dir + "/" + rr::kSnapshotFile, rr::kArchX86_64, total, rr::machine_state_bytes(machine),
-                          &e)) {
+    if (!r->snapshot.open(r->folder.get(), rr::kSnapshotFile, r->dir + "/" + rr::kSnapshotFile, rr::kArchX86_64,
+                          total, rr::machine_state_bytes(machine), &e)) {
         set_error(err, e);
         return nullptr;
     }
@@ -75,7 +78,7 @@ void hypanda_rr_recorder_ram(HypandaRrRecorder* r, const void* data, size_t n) {
 
 bool hypanda_rr_recorder_start_log(HypandaRrRecorder* r, char** err) {
     std::string e;
-    if (!r->snapshot.finish(&e) || !r->log.open(r->dir + "/" + rr::kLogFile, rr::kArchX86_64, &e)) {
+    if (!r->snapshot.finish(&e) || !r->log.open(r->folder.get(), rr::kLogFile, r->dir + "/" + rr::kLogFile, rr::kArchX86_64, &e)) {
         set_error(err, e);
         return false;
     }
@@ -117,19 +120,24 @@ bool hypanda_rr_recorder_finish(HypandaRrRecorder* r, uint64_t instructions, uin
     m.cpu_model = cpu_model;
     m.command_line.assign(argv, argv + argc);
     std::vector<uint8_t> bytes;
-    if (!rr::read_file(r->dir + "/" + rr::kSnapshotFile, rr::kSnapshotFile, &bytes, &e)) {
+    if (!rr::read_file_at(r->folder.get(), rr::kSnapshotFile, &bytes, &e)) {
         set_error(err, e);
         return false;
     }
     m.snapshot = {rr::kSnapshotFile, bytes.size(), rr::xxh64(bytes.data(), bytes.size())};
-    if (!rr::read_file(r->dir + "/" + rr::kLogFile, rr::kLogFile, &bytes, &e)) {
+    if (!rr::read_file_at(r->folder.get(), rr::kLogFile, &bytes, &e)) {
         set_error(err, e);
         return false;
     }
     m.log = {rr::kLogFile, bytes.size(), rr::xxh64(bytes.data(), bytes.size())};
     const std::string path = r->dir + "/" + rr::kManifestFile;
     const std::string text = rr::manifest_to_json(m);
-    std::FILE* f = std::fopen(path.c_str(), "w");
+    rr::ScopedFd out = rr::create_file_at(r->folder.get(), rr::kManifestFile, path, &e);
+    if (!out.ok()) {
+        set_error(err, e);
+        return false;
+    }
+    std::FILE* f = fdopen(out.release(), "w");
     if (f == nullptr || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0) {
         set_error(err, path + ": cannot write: " + std::strerror(errno));
         return false;
@@ -196,12 +204,17 @@ char** hypanda_rr_replay_machine_args(const char* dir, int* argc, char** err) {
     std::vector<uint8_t> bytes;
     rr::Manifest m;
     std::string e;
-    if (!rr::read_file(std::string(dir) + "/" + rr::kManifestFile, rr::kManifestFile, &bytes, &e) ||
+    const rr::ScopedFd folder = rr::open_folder(dir, &e);
+    if (!folder.ok() || !rr::read_file_at(folder.get(), rr::kManifestFile, &bytes, &e) ||
         !rr::manifest_from_json(std::string(bytes.begin(), bytes.end()), "x86_64", &m, &e)) {
         set_error(err, e);
         return nullptr;
     }
-    const std::vector<std::string> out = rr::replay_machine_args(m.command_line);
+    std::vector<std::string> out;
+    if (!rr::replay_machine_args(m.command_line, &out, &e)) {
+        set_error(err, e);
+        return nullptr;
+    }
     char** args = static_cast<char**>(calloc(out.size() + 1, sizeof(char*)));
     for (size_t i = 0; i < out.size(); i++) {
         args[i] = strdup(out[i].c_str());

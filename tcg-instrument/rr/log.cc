@@ -3,8 +3,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "log.h"
 
+
 #include <cerrno>
 #include <cstring>
+
+#include "files.h"
 
 namespace hypanda::rr {
 namespace {
@@ -47,13 +50,18 @@ LogWriter::~LogWriter() {
     }
 }
 
-bool LogWriter::open(const std::string& path, uint32_t arch, std::string* err) {
-    path_ = path;
-    file_ = std::fopen(path.c_str(), "wb");
-    if (file_ == nullptr) {
-        *err = path + ": cannot create: " + std::strerror(errno);
+bool LogWriter::open(int dir, const std::string& name, const std::string& shown, uint32_t arch, std::string* err) {
+    path_ = shown;
+    ScopedFd fd = create_file_at(dir, name, shown, err);
+    if (!fd.ok()) {
         return false;
     }
+    file_ = fdopen(fd.get(), "wb");
+    if (file_ == nullptr) {
+        *err = shown + ": cannot create: " + std::strerror(errno);
+        return false;
+    }
+    fd.release();
     buffer_.assign(kLogMagic, kLogMagic + sizeof kLogMagic);
     put_le32(&buffer_, kLogVersion);
     put_le32(&buffer_, arch);

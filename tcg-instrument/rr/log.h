@@ -15,6 +15,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <fcntl.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -70,9 +72,13 @@ public:
     LogWriter(const LogWriter&) = delete;
     LogWriter& operator=(const LogWriter&) = delete;
 
-    // Creates (truncates) `path` and writes the header. False and `*err` on
-    // failure.
-    bool open(const std::string& path, uint32_t arch, std::string* err);
+    // Creates `name` in the folder `dir` (files.h: new, 0600, no link; errors
+    // call it `shown`) and writes the header. False and `*err` on failure.
+    bool open(int dir, const std::string& name, const std::string& shown, uint32_t arch, std::string* err);
+    // The same for `path` from the working folder.
+    bool open(const std::string& path, uint32_t arch, std::string* err) {
+        return open(AT_FDCWD, path, path, arch, err);
+    }
     // Entries must come in instruction-count order; End is written by
     // finish(), not here.
     void append(const Event& e);

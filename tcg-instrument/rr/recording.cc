@@ -3,35 +3,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "recording.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <iterator>
+#include "files.h"
 
 namespace hypanda::rr {
 
-bool read_file(const std::string& path, const std::string& shown, std::vector<uint8_t>* out, std::string* err) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        *err = shown + ": cannot open: " + std::strerror(errno);
-        return false;
-    }
-    out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-        *err = shown + ": read failed";
-        return false;
-    }
-    return true;
-}
-
 bool load_recording(const std::string& folder, Recording* r, std::string* err) {
+    const ScopedFd dir = open_folder(folder, err);
+    if (!dir.ok()) {
+        return false;
+    }
     std::vector<uint8_t> bytes;
-    if (!read_file(folder + "/" + kManifestFile, kManifestFile, &bytes, err) ||
+    if (!read_file_at(dir.get(), kManifestFile, &bytes, err) ||
         !manifest_from_json(std::string(bytes.begin(), bytes.end()), "x86_64", &r->manifest, err)) {
         return false;
     }
     const Manifest& m = r->manifest;
-    if (!read_file(folder + "/" + m.snapshot.name, m.snapshot.name, &r->snapshot_file, err) ||
+    if (!read_file_at(dir.get(), m.snapshot.name, &r->snapshot_file, err) ||
         !check_file(m.snapshot, r->snapshot_file, err) ||
         !r->snapshot.open(r->snapshot_file.data(), r->snapshot_file.size(), m.snapshot.name, kArchX86_64, err) ||
         !parse_machine_state(r->snapshot.cpu_state(), m.snapshot.name, &r->machine, err)) {
@@ -51,7 +38,7 @@ bool load_recording(const std::string& folder, Recording* r, std::string* err) {
                " bytes of guest RAM, the manifest says " + std::to_string(m.ram_bytes);
         return false;
     }
-    if (!read_file(folder + "/" + m.log.name, m.log.name, &bytes, err) || !check_file(m.log, bytes, err)) {
+    if (!read_file_at(dir.get(), m.log.name, &bytes, err) || !check_file(m.log, bytes, err)) {
         return false;
     }
     r->log_bytes = bytes.size();

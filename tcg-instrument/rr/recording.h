@@ -16,9 +16,6 @@
 
 namespace hypanda::rr {
 
-// Reads the file at `path` whole; errors name it as `shown`.
-bool read_file(const std::string& path, const std::string& shown, std::vector<uint8_t>* out, std::string* err);
-
 struct Recording {
     Manifest manifest;
     std::vector<uint8_t> snapshot_file;
@@ -33,7 +30,8 @@ struct Recording {
     Recording& operator=(const Recording&) = delete;
 };
 
-// Checks everything that can be checked without replaying: files against
+// Checks everything that can be checked without replaying (reading no
+// file through a link, files.h): files against
 // the manifest, the snapshot's RAM against its block table, the first block
 // against the manifest's RAM size, the log's end against its instructions.
 bool load_recording(const std::string& folder, Recording* r, std::string* err);

@@ -1,17 +1,22 @@
-// Choosing a replay's machine options (replay_args.h).
+// Choosing a replay's machine options (replay_args.h): the allow-list.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "replay_args.h"
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <utility>
+
 namespace hypanda::rr {
 
 namespace {
 
 using nlohmann::json;
+using Props = std::vector<std::pair<std::string, std::string>>;
+using Set = std::initializer_list<const char*>;
 
-bool one_of(const std::string& s, std::initializer_list<const char*> set) {
+bool one_of(const std::string& s, Set set) {
     for (const char* x : set) {
         if (s == x) {
             return true;
@@ -20,142 +25,443 @@ bool one_of(const std::string& s, std::initializer_list<const char*> set) {
     return false;
 }
 
-// Options that make the machine and need nothing from the host.
-bool keeps(const std::string& option) {
-    return one_of(option, {"machine", "M", "cpu", "m", "smp", "global", "vga", "bios", "L", "object", "numa",
-                           "device", "net", "nic", "rtc", "name", "boot"});
-}
+// ---- The tables ------------------------------------------------------------------
 
-// QEMU options without a value (those a recorded command line may hold).
-bool is_flag(const std::string& option) {
-    return one_of(option, {"nodefaults", "no-hpet", "S", "nographic", "enable-kvm", "no-reboot", "no-shutdown",
-                           "daemonize", "usb", "snapshot", "s", "no-acpi", "no-user-config", "nodefconfig",
-                           "full-screen", "no-fd-bootchk", "win2k-hack", "no-quit", "preconfig", "only-migratable",
-                           "enable-sync-profile"});
-}
+// Options a replay keeps, each checked below; their values never name a
+// host resource once checked.
+const Set kKeptOptions = {"machine", "M", "cpu", "m", "smp", "numa", "name", "rtc", "boot", "vga", "global",
+                          "device", "object", "net"};
+// Flags (options without a value) a replay keeps and leaves out.
+const Set kKeptFlags = {"nodefaults", "no-hpet", "no-acpi", "usb"};
+const Set kDroppedFlags = {"S", "s", "nographic", "enable-kvm", "no-reboot", "no-shutdown", "daemonize",
+                           "snapshot", "no-user-config", "nodefconfig", "full-screen", "no-fd-bootchk",
+                           "win2k-hack", "no-quit", "preconfig", "only-migratable", "enable-sync-profile",
+                           "mem-prealloc", "no-frame", "alt-grab", "ctrl-grab", "no-kvm-pit-reinjection",
+                           "rtc-td-hack"};
+// Options with a value that a recording's command line holds and a replay
+// never needs: the host side of the recording (its disks, kernel, sockets,
+// descriptors, displays, the engines and plugins it ran with). Leaving one
+// out never asks anything of the host; the replay's own checks catch a
+// machine that then differs.
+const Set kDroppedOptions = {
+    "kernel", "initrd", "append", "dtb", "bios", "L", "drive", "blockdev", "chardev", "mon", "qmp", "qmp-pretty",
+    "serial", "parallel", "monitor", "debugcon", "display", "vnc", "spice", "add-fd", "sandbox", "msg", "uuid",
+    "overcommit", "audiodev", "netdev", "nic", "accel", "pidfile", "D", "d", "trace", "plugin", "panda",
+    "panda-plugin", "panda-arg", "hybrid", "hybrid-break", "record-from", "replay", "gdb", "smbios", "fw_cfg",
+    "pflash", "fda", "fdb", "hda", "hdb", "hdc", "hdd", "cdrom", "mtdblock", "sd", "loadvm", "incoming",
+    "readconfig", "icount", "tb-size", "watchdog-action", "action", "k", "chroot", "runas", "mem-path",
+    "realtime", "tpmdev", "fsdev", "virtfs", "iscsi", "usbdevice", "qtest", "qtest-log", "compat", "echr",
+    "show-cursor", "g"};
 
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> parts;
-    for (size_t start = 0;;) {
-        const size_t at = s.find(sep, start);
-        parts.push_back(s.substr(start, at - start));
-        if (at == std::string::npos) {
-            return parts;
+// Device models without a host back-end of their own. One that takes a
+// back-end (a disk's drive, a NIC's netdev, a serial port's chardev, ...)
+// is left out when the recording gave it one: its reads come from the log.
+const Set kDevices = {
+    // Hypanda's and the test machines'
+    "hypanda-hypercall", "isa-debug-exit", "isa-debugcon", "pvpanic", "pvpanic-pci", "vmcoreinfo", "sga",
+    // serial and parallel ports, consoles
+    "isa-serial", "isa-parallel", "pci-serial", "pci-serial-2x", "pci-serial-4x", "virtio-serial-pci",
+    "virtconsole", "virtserialport",
+    // display
+    "VGA", "isa-vga", "cirrus-vga", "isa-cirrus-vga", "bochs-display", "secondary-vga", "virtio-vga",
+    "virtio-gpu-pci", "qxl-vga", "qxl", "ramfb",
+    // network
+    "e1000", "e1000-82544gc", "e1000-82545em", "e1000e", "rtl8139", "virtio-net-pci", "pcnet", "ne2k_pci",
+    "ne2k_isa", "vmxnet3", "i82559er", "i82801",
+    // storage
+    "ide-hd", "ide-cd", "ide-drive", "scsi-hd", "scsi-cd", "virtio-blk-pci", "virtio-scsi-pci", "lsi53c895a",
+    "lsi53c810", "megasas", "megasas-gen2", "mptsas1068", "am53c974", "dc390", "ich9-ahci", "ahci", "nvme",
+    "floppy", "isa-fdc", "piix3-ide", "piix4-ide", "usb-storage",
+    // USB
+    "piix3-usb-uhci", "piix4-usb-uhci", "ich9-usb-uhci1", "ich9-usb-uhci2", "ich9-usb-uhci3", "ich9-usb-uhci4",
+    "ich9-usb-uhci5", "ich9-usb-uhci6", "ich9-usb-ehci1", "ich9-usb-ehci2", "usb-ehci", "qemu-xhci",
+    "nec-usb-xhci", "usb-tablet", "usb-mouse", "usb-kbd", "usb-hub",
+    // virtio and other PCI functions
+    "virtio-balloon-pci", "virtio-rng-pci", "virtio-keyboard-pci", "virtio-mouse-pci", "virtio-tablet-pci",
+    "virtio-9p-pci", "i6300esb", "ib700", "intel-iommu", "amd-iommu", "pcie-root-port", "ioh3420", "pci-bridge",
+    "pcie-pci-bridge", "i82801b11-bridge", "x3130-upstream", "xio3130-downstream", "pxb", "pxb-pcie",
+    // sound
+    "intel-hda", "ich9-intel-hda", "hda-duplex", "hda-output", "hda-micro", "AC97", "sb16", "ES1370"};
+
+// Properties that bind a device to a host back-end: the device is left out.
+const Set kBackendProperties = {"drive", "netdev", "chardev", "audiodev", "fsdev", "rng", "memdev",
+                                "drive-a", "drive-b", "driveA", "driveB"};
+
+// Device (and -global) properties that are plain values.
+const Set kDeviceProperties = {
+    "id", "bus", "addr", "multifunction", "unit", "bootindex", "iobase", "iosize", "irq", "index", "chassis",
+    "port", "slot", "mac", "vectors", "num_queues", "num-queues", "queue-size", "disable-legacy",
+    "disable-modern", "ioeventfd", "event_idx", "indirect_desc", "serial", "wwn", "logical_block_size",
+    "physical_block_size", "discard_granularity", "write-cache", "ver", "model", "rombar", "masterbus",
+    "firstport", "p2", "p3", "msi", "msix", "max_sectors", "cmd_per_lun", "bus_nr", "numa_node", "aer", "ats",
+    "vgamem_mb", "vram_size", "vram_size_mb", "ram_size", "ram_size_mb", "vgamem_size", "xres", "yres",
+    "max_outputs", "edid", "intremap", "caching-mode", "device-iotlb", "eim", "x-buggy-eim", "aw-bits",
+    "mq", "packed", "page-per-vq", "iommu_platform", "speed", "max-bytes", "period", "lost_tick_policy",
+    "disable_s3", "disable_s4", "extended-tseg-mbytes", "secure", "allow", "pcie-root-port", "x-pci-vendor-id",
+    "x-pci-device-id", "x-pci-sub-vendor-id", "x-pci-sub-device-id", "cpus", "iothread", "share-rw"};
+
+// -object types: memory back-ends become plain RAM; these stay; these go.
+const Set kKeptObjects = {"iothread"};
+const Set kIothreadProperties = {"qom-type", "id", "poll-max-ns", "poll-grow", "poll-shrink", "aio-max-batch"};
+const Set kDroppedObjects = {"secret", "secret_keyring", "rng-random", "rng-egd", "rng-builtin",
+                             "tls-creds-anon", "tls-creds-psk", "tls-creds-x509", "tls-cipher-suites",
+                             "throttle-group", "pr-manager-helper", "authz-simple", "authz-list",
+                             "authz-listfile", "authz-pam"};
+
+const Set kMachineProperties = {"type", "usb", "dump-guest-core", "mem-merge", "memory-backend", "smm", "acpi",
+                                "pit", "pic", "hpet", "vmport", "sata", "smbus", "max-ram-below-4g", "graphics",
+                                "suppress-vmdesc", "default-bus-bypass-iommu", "i8042", "hmat", "nvdimm"};
+const Set kDroppedMachineProperties = {"accel", "kernel-irqchip", "kvm-shadow-mem"};
+
+// ---- Reading values ------------------------------------------------------------------
+
+// A value that is only words, numbers and QEMU's separators.
+bool plain(const std::string& v) {
+    for (const char c : v) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || one_of(std::string(1, c), {"_", ".", ":", "+", "-",
+                                                                                          "=", ",", "@"}))) {
+            return false;
         }
-        start = at + 1;
     }
+    return true;
 }
 
-// An option value as key/value pairs: JSON ({"driver":...}) or QEMU's
-// "type,key=value,..." (the first bare word under `first_key`).
-std::vector<std::pair<std::string, std::string>> properties(const std::string& value, const char* first_key) {
-    std::vector<std::pair<std::string, std::string>> out;
-    if (!value.empty() && value[0] == '{') {
-        json j = json::parse(value, nullptr, false);
-        if (j.is_object()) {
-            for (auto it = j.begin(); it != j.end(); ++it) {
-                out.emplace_back(it.key(), it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
-            }
+bool printable(const std::string& v) {
+    for (const char c : v) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            return false;
         }
-        return out;
     }
-    bool first = true;
-    for (const std::string& part : split(value, ',')) {
-        const size_t eq = part.find('=');
-        if (eq == std::string::npos) {
-            out.emplace_back(first ? first_key : part, first ? part : "on");
+    return true;
+}
+
+// QEMU's "first,key=value,..." (",," is a literal comma); the first bare
+// word goes under `first_key`.
+Props key_values(const std::string& value, const char* first_key) {
+    Props out;
+    std::vector<std::string> parts(1);
+    for (size_t i = 0; i < value.size(); i++) {
+        if (value[i] == ',' && i + 1 < value.size() && value[i + 1] == ',') {
+            parts.back() += ',';
+            i++;
+        } else if (value[i] == ',') {
+            parts.emplace_back();
         } else {
-            out.emplace_back(part.substr(0, eq), part.substr(eq + 1));
+            parts.back() += value[i];
         }
-        first = false;
+    }
+    for (size_t i = 0; i < parts.size(); i++) {
+        const size_t eq = parts[i].find('=');
+        if (eq != std::string::npos) {
+            out.emplace_back(parts[i].substr(0, eq), parts[i].substr(eq + 1));
+        } else if (i == 0) {
+            out.emplace_back(first_key, parts[i]);
+        } else {
+            out.emplace_back(parts[i], "on");
+        }
     }
     return out;
 }
 
-std::string property(const std::vector<std::pair<std::string, std::string>>& props, const std::string& key) {
-    for (const auto& [k, v] : props) {
-        if (k == key) {
-            return v;
+std::string escape_commas(const std::string& v) {
+    std::string out;
+    for (const char c : v) {
+        out += c;
+        if (c == ',') {
+            out += ',';
         }
     }
-    return "";
+    return out;
 }
 
-// A device that needs a host back-end (disk, network, chardev, audio, 9p).
-bool names_backend(const std::string& device) {
-    for (const auto& [k, v] : properties(device, "driver")) {
-        if (one_of(k, {"drive", "netdev", "chardev", "audiodev", "fsdev"})) {
+// An option's value in the syntax it came in: JSON objects stay JSON.
+struct OptionValue {
+    bool is_json = false;
+    Props props;
+
+    bool parse(const std::string& value, const char* first_key) {
+        if (!value.empty() && value[0] == '{') {
+            const json j = json::parse(value, nullptr, false);
+            if (!j.is_object()) {
+                return false;
+            }
+            is_json = true;
+            for (auto it = j.begin(); it != j.end(); ++it) {
+                if (it.value().is_structured()) {
+                    return false;  // no nested values among what a replay keeps
+                }
+                props.emplace_back(it.key(), it.value().is_string() ? it.value().get<std::string>()
+                                                                    : it.value().dump());
+            }
             return true;
         }
+        props = key_values(value, first_key);
+        return true;
     }
-    return false;
-}
 
-// An -object for the replay: memory backends become plain RAM of the same
-// id and size (a file or memfd backend's host side is not needed); objects
-// that read the host (secrets, TLS credentials, entropy sources) go; the
-// rest stay. "" : leave it out.
-std::string replay_object(const std::string& value) {
-    const auto props = properties(value, "qom-type");
-    const std::string type = property(props, "qom-type");
-    if (type.rfind("memory-backend-", 0) == 0) {
-        return "memory-backend-ram,id=" + property(props, "id") + ",size=" + property(props, "size");
-    }
-    if (one_of(type, {"secret", "secret_keyring", "rng-random", "rng-egd", "tls-cipher-suites"}) ||
-        type.rfind("tls-creds", 0) == 0) {
+    std::string get(const std::string& key) const {
+        for (const auto& [k, v] : props) {
+            if (k == key) {
+                return v;
+            }
+        }
         return "";
     }
-    return value;
-}
 
-// "-machine pc,accel=kvm" would clash with replay's -accel tcg.
-std::string without_accel(const std::string& machine) {
-    std::string out;
-    for (const std::string& part : split(machine, ',')) {
-        if (part.rfind("accel=", 0) != 0) {
-            out += (out.empty() ? "" : ",") + part;
+    void remove(const std::string& key) {
+        Props kept;
+        for (auto& kv : props) {
+            if (kv.first != key) {
+                kept.push_back(std::move(kv));
+            }
         }
+        props = std::move(kept);
     }
-    return out;
-}
+
+    // Written back from `original` (types kept) or as key=value.
+    std::string text(const std::string& original, const char* first_key) const {
+        if (is_json) {
+            const json j = json::parse(original);
+            json out = json::object();
+            for (const auto& kv : props) {
+                out[kv.first] = j.at(kv.first);
+            }
+            return out.dump();
+        }
+        std::string s;
+        for (const auto& [k, v] : props) {
+            s += (s.empty() ? "" : ",") + (k == first_key ? escape_commas(v) : k + "=" + escape_commas(v));
+        }
+        return s;
+    }
+};
+
+// ---- The filter ------------------------------------------------------------------
+
+class Filter {
+public:
+    explicit Filter(std::vector<std::string>* out) : out_(out) {}
+
+    // One option and its value: kept (appended), left out, or refused.
+    bool take(const std::string& option, const std::string& value, std::string* err) {
+        const std::string shown = "-" + option + " " + value;
+        auto refuse = [&](const std::string& why) {
+            *err = "the recording's command line has '" + shown + "': " + why +
+                   "; a replay runs only the machine (docs/recording.md lists what it takes)";
+            return false;
+        };
+        if (!printable(value)) {
+            return refuse("a control character in its value");
+        }
+        if (option == "net") {
+            if (value == "none") {
+                keep(option, value);
+            }
+            return true;  // a NIC's host side is not replayed
+        }
+        if (one_of(option, {"cpu", "m", "smp", "numa", "vga"})) {
+            if (!plain(value)) {
+                return refuse("not a plain value");
+            }
+            keep(option, value);
+            return true;
+        }
+        OptionValue v;
+        if (!v.parse(value, option == "device" ? "driver" : option == "object" ? "qom-type" : "type")) {
+            return refuse("its value does not read");
+        }
+        if (option == "machine" || option == "M") {
+            return machine(option, value, &v, refuse);
+        }
+        if (option == "device") {
+            return device(option, value, &v, refuse);
+        }
+        if (option == "object") {
+            return object(option, value, v, refuse);
+        }
+        if (option == "global") {
+            return global(option, value, refuse);
+        }
+        if (option == "name") {
+            return checked(option, value, key_values(value, "guest"), {"guest", "process", "debug-threads"}, refuse);
+        }
+        if (option == "rtc") {
+            return checked(option, value, key_values(value, "base"), {"base", "clock", "driftfix"}, refuse,
+                           /*plain_values=*/true);
+        }
+        if (option == "boot") {
+            OptionValue b;
+            b.props = key_values(value, "order");
+            b.remove("splash");  // a host file shown at boot: not replayed
+            if (!checked_props(b.props, {"order", "once", "menu", "strict", "reboot-timeout", "splash-time"},
+                               refuse, true)) {
+                return false;
+            }
+            keep(option, b.text(value, "order"));
+            return true;
+        }
+        return refuse("not an option a replay takes");
+    }
+
+private:
+    template <typename Refuse>
+    bool checked_props(const Props& props, Set allowed, Refuse refuse, bool plain_values) {
+        for (const auto& [k, v] : props) {
+            if (!one_of(k, allowed)) {
+                return refuse("property '" + k + "' is not one a replay takes");
+            }
+            if (plain_values && !plain(v)) {
+                return refuse("property '" + k + "' is not a plain value");
+            }
+        }
+        return true;
+    }
+
+    template <typename Refuse>
+    bool checked(const std::string& option, const std::string& value, const Props& props, Set allowed,
+                 Refuse refuse, bool plain_values = false) {
+        if (!checked_props(props, allowed, refuse, plain_values)) {
+            return false;
+        }
+        keep(option, value);
+        return true;
+    }
+
+    template <typename Refuse>
+    bool machine(const std::string& option, const std::string& value, OptionValue* v, Refuse refuse) {
+        for (const char* key : kDroppedMachineProperties) {
+            v->remove(key);  // replay runs TCG
+        }
+        if (!checked_props(v->props, kMachineProperties, refuse, true)) {
+            return false;
+        }
+        keep(option, v->text(value, "type"));
+        return true;
+    }
+
+    template <typename Refuse>
+    bool device(const std::string& option, const std::string& value, OptionValue* v, Refuse refuse) {
+        const std::string model = v->get("driver");
+        if (!one_of(model, kDevices)) {
+            return refuse("device model '" + model + "' is not one a replay creates");
+        }
+        for (const auto& kv : v->props) {
+            if (one_of(kv.first, kBackendProperties)) {
+                return true;  // its host side is the recording host's: left out
+            }
+        }
+        if (model == "hypanda-hypercall") {
+            v->remove("record");  // a replay records nothing
+        }
+        for (const auto& [k, val] : v->props) {
+            if (k == "driver" || (k == "romfile" && val.empty())) {
+                continue;
+            }
+            if (!one_of(k, kDeviceProperties)) {
+                return refuse("property '" + k + "' is not one a replay takes");
+            }
+        }
+        keep(option, v->text(value, "driver"));
+        return true;
+    }
+
+    template <typename Refuse>
+    bool object(const std::string& option, const std::string& value, const OptionValue& v, Refuse refuse) {
+        const std::string type = v.get("qom-type");
+        if (type.rfind("memory-backend-", 0) == 0 && type != "memory-backend-epc") {
+            // Plain RAM of the same id and size: the host side is not needed.
+            const std::string id = v.get("id"), size = v.get("size");
+            if (id.empty() || !plain(id) || size.empty() || !plain(size) || id.find_first_of(",=") != std::string::npos ||
+                size.find_first_of(",=") != std::string::npos) {
+                return refuse("a memory back-end needs a plain id and size");
+            }
+            keep(option, "memory-backend-ram,id=" + id + ",size=" + size);
+            return true;
+        }
+        if (one_of(type, kDroppedObjects)) {
+            return true;
+        }
+        if (!one_of(type, kKeptObjects)) {
+            return refuse("object type '" + type + "' is not one a replay creates");
+        }
+        if (!checked_props(v.props, kIothreadProperties, refuse, true)) {
+            return false;
+        }
+        keep(option, value);
+        return true;
+    }
+
+    // "driver.property=value", or "driver=D,property=P,value=V".
+    template <typename Refuse>
+    bool global(const std::string& option, const std::string& value, Refuse refuse) {
+        std::string driver, property;
+        const Props kv = key_values(value, "");
+        if (value.find("driver=") == 0) {
+            OptionValue g;
+            g.props = kv;
+            if (!checked_props(kv, {"driver", "property", "value"}, refuse, false)) {
+                return false;
+            }
+            driver = g.get("driver");
+            property = g.get("property");
+        } else {
+            const size_t dot = value.find('.'), eq = value.find('=');
+            if (dot == std::string::npos || eq == std::string::npos || eq < dot) {
+                return refuse("not driver.property=value");
+            }
+            driver = value.substr(0, dot);
+            property = value.substr(dot + 1, eq - dot - 1);
+        }
+        if (!plain(driver) || one_of(property, kBackendProperties) || !one_of(property, kDeviceProperties)) {
+            return refuse("property '" + property + "' is not one a replay takes");
+        }
+        keep(option, value);
+        return true;
+    }
+
+    void keep(const std::string& option, const std::string& value) { out_->insert(out_->end(), {"-" + option, value}); }
+
+    std::vector<std::string>* out_;
+};
 
 }  // namespace
 
-std::vector<std::string> replay_machine_args(const std::vector<std::string>& line) {
-    std::vector<std::string> out;
+bool replay_machine_args(const std::vector<std::string>& line, std::vector<std::string>* out, std::string* err) {
+    out->clear();
+    Filter filter(out);
     for (size_t i = 1; i < line.size(); i++) {
         if (line[i].size() < 2 || line[i][0] != '-') {
-            continue;  // a stray word (QEMU takes a lone word as a disk image)
+            continue;  // a stray word (QEMU takes a lone word as a disk image): not replayed
         }
         const std::string option = line[i].substr(line[i][1] == '-' ? 2 : 1);
-        if (is_flag(option)) {
-            if (one_of(option, {"nodefaults", "no-hpet", "no-acpi", "usb"})) {
-                out.push_back(line[i]);
-            }
+        if (one_of(option, kKeptFlags)) {
+            out->push_back("-" + option);
             continue;
+        }
+        if (one_of(option, kDroppedFlags)) {
+            continue;
+        }
+        if (!one_of(option, kDroppedOptions) && !one_of(option, kKeptOptions)) {
+            *err = "the recording's command line has '-" + option +
+                   "': not an option a replay takes; a replay runs only the machine (docs/recording.md lists what "
+                   "it takes)";
+            return false;
         }
         if (i + 1 >= line.size()) {
-            break;
+            break;  // no value: QEMU refused this when recording
         }
-        std::string value = line[++i];
-        if (!keeps(option) || (option == "device" && names_backend(value)) ||
-            ((option == "net" || option == "nic") && value != "none")) {
+        const std::string& value = line[++i];
+        if (one_of(option, kDroppedOptions)) {
             continue;
         }
-        if (option == "object") {
-            value = replay_object(value);
-            if (value.empty()) {
-                continue;
-            }
-        } else if (option == "machine" || option == "M") {
-            value = without_accel(value);
+        if (!filter.take(option, value, err)) {
+            return false;
         }
-        out.insert(out.end(), {"-" + option, value});
     }
     for (const char* extra : {"-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none"}) {
-        out.push_back(extra);
+        out->push_back(extra);
     }
-    return out;
+    return true;
 }
 
 }  // namespace hypanda::rr

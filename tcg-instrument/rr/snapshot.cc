@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "snapshot.h"
 
+
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "files.h"
 
 namespace hypanda::rr {
 namespace {
@@ -64,17 +67,16 @@ SnapshotWriter::~SnapshotWriter() {
     }
 }
 
-bool SnapshotWriter::open(const std::string& path, uint32_t arch, uint64_t ram_bytes,
-                          const std::vector<uint8_t>& cpu_state, std::string* err) {
+bool SnapshotWriter::open(int dir, const std::string& name, const std::string& path, uint32_t arch,
+                          uint64_t ram_bytes, const std::vector<uint8_t>& cpu_state, std::string* err) {
     path_ = path;
     ram_bytes_ = ram_bytes;
     if (cpu_state.size() > kMaxCpuStateBytes) {
         *err = path + ": CPU state of " + std::to_string(cpu_state.size()) + " bytes is over the limit";
         return false;
     }
-    impl_->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    impl_->fd = create_file_at(dir, name, path, err).release();
     if (impl_->fd < 0) {
-        *err = path + ": cannot create: " + std::strerror(errno);
         return false;
     }
     int r = io_uring_queue_init(kInFlight, &impl_->ring, 0);

@@ -16,6 +16,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <fcntl.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,10 +40,16 @@ public:
     SnapshotWriter(const SnapshotWriter&) = delete;
     SnapshotWriter& operator=(const SnapshotWriter&) = delete;
 
-    // Creates `path`, writes the header and the CPU state. `ram_bytes` of
-    // RAM must follow through write_ram().
+    // Creates `name` in the folder `dir` (files.h: new, 0600, no link;
+    // errors call it `shown`), writes the header and the CPU state.
+    // `ram_bytes` of RAM must follow through write_ram().
+    bool open(int dir, const std::string& name, const std::string& shown, uint32_t arch, uint64_t ram_bytes,
+              const std::vector<uint8_t>& cpu_state, std::string* err);
+    // The same for `path` from the working folder.
     bool open(const std::string& path, uint32_t arch, uint64_t ram_bytes, const std::vector<uint8_t>& cpu_state,
-              std::string* err);
+              std::string* err) {
+        return open(AT_FDCWD, path, path, arch, ram_bytes, cpu_state, err);
+    }
     // The next `n` bytes of RAM, in order; any split.
     void write_ram(const uint8_t* data, size_t n);
     // Writes the trailer, waits for every write and closes. False and the

@@ -5,6 +5,7 @@
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -174,7 +175,45 @@ TEST(HypandaInfo, BadRecordingsGetOneErrorLine) {
         unlink(rec.dir.file("snapshot.bin").c_str());
         fails_with(rec.dir.path(), "snapshot.bin: cannot open: No such file or directory");
     }
-    fails_with("/nonexistent-recording", "manifest.json: cannot open: No such file or directory");
+    fails_with("/nonexistent-recording", "cannot open the recording's folder: No such file or directory");
+    // Recordings come from others: a link in one is never followed (here to
+    // a good copy of the file), and only regular files are read (a FIFO
+    // would hang the reader).
+    {
+        Recording rec;
+        const std::string copy = rec.dir.file("elsewhere.bin");
+        ASSERT_EQ(rename(rec.dir.file("snapshot.bin").c_str(), copy.c_str()), 0);
+        ASSERT_EQ(symlink(copy.c_str(), rec.dir.file("snapshot.bin").c_str()), 0);
+        fails_with(rec.dir.path(), "snapshot.bin: is a symbolic link; a recording's files are never read through links");
+    }
+    {
+        Recording rec;
+        unlink(rec.dir.file("nondet.log").c_str());
+        ASSERT_EQ(mkfifo(rec.dir.file("nondet.log").c_str(), 0600), 0);
+        fails_with(rec.dir.path(), "nondet.log: not a regular file; a recording holds only regular files");
+    }
+}
+
+// A folder of recordings given where one recording is wanted: the tool
+// says so and names the recordings in it (a link to one is not listed).
+TEST(HypandaInfo, AFolderOfRecordingsNamesThem) {
+    TempDir parent;
+    for (const char* sub : {"b", "a", "empty"}) {
+        ASSERT_EQ(mkdir(parent.file(sub).c_str(), 0700), 0);
+    }
+    std::ofstream(parent.file("a/manifest.json")) << "{}";
+    std::ofstream(parent.file("b/manifest.json")) << "{}";
+    ASSERT_EQ(symlink(parent.file("a").c_str(), parent.file("link").c_str()), 0);
+    const std::string why = "not a recording (it has no manifest.json); it holds the recordings " +
+                            parent.file("a") + ", " + parent.file("b") + ": give one of them";
+    RunResult i = info(parent.path());
+    EXPECT_EQ(i.exit_status, 1);
+    EXPECT_EQ(i.err, "hypanda: info " + parent.path() + ": " + why + "\n");
+    RunResult r = run({tool(), "replay", parent.path()}, std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_status, 1);
+    EXPECT_EQ(r.err, "hypanda: replay " + parent.path() + ": " + why + "\n");
+    RunResult e = info(parent.file("empty"));
+    EXPECT_EQ(e.err, "hypanda: info " + parent.file("empty") + ": not a recording (it has no manifest.json)\n");
 }
 
 TEST(HypandaTool, BadCommandLinesExitWithStatusTwo) {

@@ -185,6 +185,33 @@ TEST(RecordReplay, GuestBracketsTheRegionWithHypercalls) {
     EXPECT_NE(access(dir.file("refused").c_str(), F_OK), 0);
 }
 
+// A guest ends only what it began: with the host recording from the start
+// (-record-from) and a policy that lets the guest record, the guest's
+// BEGIN finds a recording in progress and its END is refused, so the
+// host's recording runs on to the end of the run.
+TEST(RecordReplay, GuestCannotEndTheHostsRecording) {
+    TempDir dir;
+    const std::string rec = dir.file("host");
+    std::vector<std::string> args = guest_args("bracket 2 count 5000");
+    args.insert(args.end(), {"-device", "hypanda-hypercall,allow=record,record=" + dir.file("guest"),
+                             "-record-from", ":" + rec});
+    RunResult r = run_with_plugins(args);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "BRACKET"),
+              std::vector<std::string>{"BRACKET 0x0000000080000003 0x0000000080000002 ticks 2"});
+    EXPECT_NE(r.err.find("the guest's END_RECORD hypercall: recording " + rec +
+                         " was begun by the host, not the guest; it goes on"),
+              std::string::npos)
+        << describe(r);
+    EXPECT_NE(access(dir.file("guest").c_str(), F_OK), 0);
+    // The recording spans the count loop after the refused END: 3N+3 for N=5000.
+    const uint64_t n = recorded_instructions(rec);
+    EXPECT_GT(n, 3u * 5000 + 3);
+    RunResult p = replay(rec, {});
+    ASSERT_EQ(p.exit_status, 0) << describe(p);
+    EXPECT_EQ(lines_starting_with(p.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(p);
+}
+
 // `hypanda replay`: the emulator underneath, its outcome as text or JSON.
 TEST(RecordReplay, HypandaReplayCommand) {
     Recorded r;
@@ -212,7 +239,7 @@ TEST(RecordReplay, HypandaReplayCommand) {
     EXPECT_EQ(b.exit_status, 1) << describe(b);
     EXPECT_EQ(nlohmann::json::parse(b.out).at("errors"),
               nlohmann::json::array({"hypanda-system-x86_64: -replay " + r.dir.file("none") +
-                                     ": manifest.json: cannot open: No such file or directory"}));
+                                     ": cannot open the recording's folder: No such file or directory"}));
     RunResult usage = run({tool, "replay", r.rec, "--verify", "--plugin", "x"}, kLimit);
     EXPECT_EQ(usage.exit_status, 2);
     EXPECT_EQ(usage.err, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
@@ -280,6 +307,7 @@ TEST(RecordReplay, DivergenceSaysWhereAndWhat) {
     const rr::Event original = *first;
     first->addr ^= 1;
     rr::LogWriter w;
+    ASSERT_EQ(unlink((r.rec + "/nondet.log").c_str()), 0);  // writers never overwrite
     ASSERT_TRUE(w.open(r.rec + "/nondet.log", rr::kArchX86_64, &err)) << err;
     for (const rr::Event& e : events) {
         if (e.kind != rr::Kind::End) {
@@ -329,8 +357,7 @@ TEST(RecordReplay, BadRecordingsGetOneErrorLine) {
 
     RunResult missing = replay(r.dir.file("nothing-here"), {});
     EXPECT_EQ(missing.exit_status, 1) << describe(missing);
-    EXPECT_EQ(missing.err, "hypanda-system-x86_64: -replay " + r.dir.file("nothing-here") +
-                               ": manifest.json: cannot open: No such file or directory\n");
+    EXPECT_EQ(missing.err, "hypanda-system-x86_64: -replay " + r.dir.file("nothing-here") + ": cannot open the recording's folder: No such file or directory\n");
 }
 
 TEST(RecordReplay, RefusesToOverwriteARecording) {

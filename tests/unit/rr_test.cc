@@ -388,9 +388,71 @@ TEST(ReplayArgs, LibvirtCommandLineKeepsOnlyTheMachine) {
         "-object", "memory-backend-ram,id=pc.ram,size=134217728",
         "-smp", "1,sockets=1,cores=1,threads=1", "-nodefaults", "-rtc", "base=utc", "-no-acpi",
         "-boot", "strict=on",
-        "-device", "hypanda-hypercall,allow=record,record=/var/lib/h/rec",
+        "-device", "hypanda-hypercall,allow=record",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
         "-object", "iothread,id=io1",
         "-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none"};
-    EXPECT_EQ(hypanda::rr::replay_machine_args(recorded), expected);
+    std::vector<std::string> got;
+    std::string err;
+    ASSERT_TRUE(hypanda::rr::replay_machine_args(recorded, &got, &err)) << err;
+    EXPECT_EQ(got, expected);
+}
+
+// What the replay does not know is refused with one line naming it: each of
+// these once reached the host (a TCP connection, a root-only file read into
+// guest memory, a host input device, a host PCI device) or could.
+TEST(ReplayArgs, RefusesWhatReachesTheHostNamingIt) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"-object", "input-barrier,id=b,name=x,server=127.0.0.1,port=24800"},
+         "the recording's command line has '-object input-barrier,id=b,name=x,server=127.0.0.1,port=24800': object "
+         "type 'input-barrier' is not one a replay creates"},
+        {{"-device", "loader,file=/etc/shadow"},
+         "the recording's command line has '-device loader,file=/etc/shadow': device model 'loader' is not one a "
+         "replay creates"},
+        {{"-object", R"({"qom-type":"input-linux","id":"k","evdev":"/dev/input/event0"})"},
+         "the recording's command line has '-object {\"qom-type\":\"input-linux\",\"id\":\"k\",\"evdev\":\"/dev/input/"
+         "event0\"}': object type 'input-linux' is not one a replay creates"},
+        {{"-device", "vfio-pci,host=0000:01:00.0"},
+         "the recording's command line has '-device vfio-pci,host=0000:01:00.0': device model 'vfio-pci' is not one "
+         "a replay creates"},
+        {{"-device", "e1000,romfile=/etc/shadow"},
+         "the recording's command line has '-device e1000,romfile=/etc/shadow': property 'romfile' is not one a "
+         "replay takes"},
+        {{"-machine", "pc,dumpdtb=/etc/passwd"},
+         "the recording's command line has '-machine pc,dumpdtb=/etc/passwd': property 'dumpdtb' is not one a "
+         "replay takes"},
+        {{"-global", "e1000.romfile=/etc/shadow"},
+         "the recording's command line has '-global e1000.romfile=/etc/shadow': property 'romfile' is not one a "
+         "replay takes"},
+        {{"-object", "filter-dump,id=f,netdev=n,file=/etc/passwd"},
+         "the recording's command line has '-object filter-dump,id=f,netdev=n,file=/etc/passwd': object type "
+         "'filter-dump' is not one a replay creates"},
+        {{"-set", "device.d.file=/etc/shadow"},
+         "the recording's command line has '-set': not an option a replay takes"},
+        {{"-cpu", "max,$(touch /tmp/x)"}, "the recording's command line has '-cpu max,$(touch /tmp/x)': not a plain value"},
+    };
+    for (const auto& [options, want] : cases) {
+        std::vector<std::string> line = {"/usr/bin/hypanda-system-x86_64", "-m", "64"};
+        line.insert(line.end(), options.begin(), options.end());
+        std::vector<std::string> got;
+        std::string err;
+        EXPECT_FALSE(hypanda::rr::replay_machine_args(line, &got, &err)) << options[0];
+        EXPECT_EQ(err, want + "; a replay runs only the machine (docs/recording.md lists what it takes)");
+    }
+}
+
+// Commas escaped as ",," stay one value, and what is left out of a kept
+// option (the hypercall device's recording path) leaves the rest intact.
+TEST(ReplayArgs, KeepsEscapedCommasAndDropsOnlyTheRecordingPath) {
+    const std::vector<std::string> line = {"qemu", "-name", "guest=a,,b", "-device",
+                                           R"({"driver":"hypanda-hypercall","allow":"record","record":"/r","id":"h"})",
+                                           "-boot", "order=c,splash=/etc/shadow,menu=on"};
+    std::vector<std::string> got;
+    std::string err;
+    ASSERT_TRUE(hypanda::rr::replay_machine_args(line, &got, &err)) << err;
+    const std::vector<std::string> want = {"-name", "guest=a,,b", "-device",
+                                           R"({"allow":"record","driver":"hypanda-hypercall","id":"h"})", "-boot",
+                                           "c,menu=on", "-accel", "tcg", "-display", "none", "-serial", "none",
+                                           "-monitor", "none"};
+    EXPECT_EQ(got, want);
 }

@@ -2,6 +2,11 @@
 // replaying it with plugins through the emulator (docs/cli.md).
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <iostream>
@@ -81,12 +86,49 @@ void print_json(const std::string& name, const Info& info) {
     std::cout << out.dump(2) << "\n";
 }
 
+// A folder the user named that is not a recording: "" when it is one (or
+// is no folder: the reader's own error says so), else why, naming the
+// recordings it holds one level down. Links inside are not followed.
+std::string not_a_recording(const std::string& name) {
+    DIR* dir = opendir(name.c_str());
+    if (dir == nullptr) {
+        return "";
+    }
+    struct stat st;
+    if (fstatat(dirfd(dir), rr::kManifestFile, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+        closedir(dir);
+        return "";
+    }
+    std::vector<std::string> held;
+    while (const dirent* e = readdir(dir)) {
+        const std::string sub = e->d_name;
+        if (sub == "." || sub == ".." ||
+            fstatat(dirfd(dir), (sub + "/" + rr::kManifestFile).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || fstatat(dirfd(dir), sub.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode)) {
+            continue;
+        }
+        held.push_back(sub);
+    }
+    closedir(dir);
+    std::sort(held.begin(), held.end());
+    std::string what = "not a recording (it has no " + std::string(rr::kManifestFile) + ")";
+    if (held.empty()) {
+        return what;
+    }
+    what += "; it holds the recording" + std::string(held.size() > 1 ? "s" : "");
+    for (size_t i = 0; i < held.size(); i++) {
+        what += (i == 0 ? " " : ", ") + name + (name.back() == '/' ? "" : "/") + held[i];
+    }
+    return what + ": give one of them";
+}
+
 }  // namespace
 
 int cmd_info(const std::string& name, bool as_json) {
     Info info;
-    std::string err;
-    if (!rr::load_recording(name, &info.recording, &err)) {
+    std::string err = not_a_recording(name);
+    if (!err.empty() || !rr::load_recording(name, &info.recording, &err)) {
         std::fprintf(stderr, "hypanda: info %s: %s\n", name.c_str(), err.c_str());
         return kExitFailed;
     }
@@ -104,6 +146,17 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
     if (verify && !plugins.empty()) {
         std::fprintf(stderr, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
         return kExitUsage;
+    }
+    const std::string folder_error = not_a_recording(name);
+    if (!folder_error.empty()) {
+        if (as_json) {
+            std::cout << json{{"recording", name}, {"plugins", plugins}, {"verified", false},
+                              {"errors", {"hypanda: replay " + name + ": " + folder_error}}}
+                             .dump(2)
+                      << "\n";
+        }
+        std::fprintf(stderr, "hypanda: replay %s: %s\n", name.c_str(), folder_error.c_str());
+        return kExitFailed;
     }
     std::vector<std::string> args = {emulator_path(argv0), "-replay", name};
     for (const std::string& p : plugins) {
