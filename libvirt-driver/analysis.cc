@@ -441,7 +441,29 @@ bool check_domain(const Domain& d, std::string* err) {
                kPrefix + ":recordings dir='...'> folder";
         return false;
     }
+    // libvirt starts the emulator in "/": a relative file a plugin writes
+    // would land there, or nowhere, and the user would never find it.
+    for (const PluginSetting& p : d.analysis.plugins) {
+        for (const auto& [key, value] : p.args) {
+            if (names_output_file(key) && !value.empty() && value[0] != '/') {
+                *err = who + ": plugin " + p.name + ": " + key + "=" + value +
+                       " is relative, and libvirt runs the emulator in /; give an absolute path" +
+                       (d.analysis.recordings.empty() ? std::string()
+                                                      : ", such as " + d.analysis.recordings + "/" + value +
+                                                            " in the recordings folder");
+                return false;
+            }
+        }
+    }
     return true;
+}
+
+bool names_output_file(const std::string& key) {
+    auto ends_with = [&key](const std::string& tail) {
+        return key.size() >= tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    return key == "output" || key == "file" || key == "log" || ends_with("_file") || ends_with("_output") ||
+           ends_with("_log") || ends_with("_path");
 }
 
 std::vector<std::string> plugin_folders(const std::string& emulator) {

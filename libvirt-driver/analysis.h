@@ -61,8 +61,15 @@ struct Domain {
 [[nodiscard]] std::vector<std::string> emulator_options(const Analysis& analysis);
 
 // Checks what parse_domain cannot see alone: hybrid needs type='kvm'; a
-// hypercall recording needs a recordings folder.
+// hypercall recording needs a recordings folder; a plugin's output file
+// (names_output_file) is an absolute path, since libvirt runs the emulator
+// in "/".
 [[nodiscard]] bool check_domain(const Domain& domain, std::string* err);
+
+// Whether a plugin argument names a file the plugin writes, by the
+// conventions PANDA's plugins and ours follow: output, file, log, or a name
+// ending in _file, _output, _log or _path.
+[[nodiscard]] bool names_output_file(const std::string& key);
 
 // The folders the emulator at `emulator` searches for a plugin by name, in
 // order (as tcg-instrument/runtime/registry.cc does, without the

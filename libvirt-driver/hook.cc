@@ -8,12 +8,15 @@
 // it, <qemu:commandline> is what the metadata gives (libvirt 9.0 lets a hook
 // rewrite the XML only when migrating or restoring, so `hypanda domain
 // define` writes it), and the recordings folder exists and that user can
-// write it (made for it when missing). A failure is one "hypanda: ..." line
+// write it (made for it when missing). Root acts here on paths from domain
+// XML: no link on the way is followed, and a folder or plugin file that
+// anyone but root could change is refused. A failure is one "hypanda: ..." line
 // on standard error and status 1; libvirt then refuses to start the domain
 // and shows that line. Other operations and other domains pass untouched.
 // It never calls back into libvirt, which waits for it.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -131,30 +134,178 @@ std::string join(const std::vector<std::string>& words) {
     return s;
 }
 
+// A descriptor closed when it goes.
+class Fd {
+public:
+    explicit Fd(int fd = -1) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) {
+            close(fd_);
+        }
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    Fd& operator=(Fd&& o) noexcept {
+        std::swap(fd_, o.fd_);
+        return *this;
+    }
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+std::string mode_of(const struct stat& st) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return mode;
+}
+
+std::string owner_of(const struct stat& st) {
+    const passwd* pw = getpwuid(st.st_uid);
+    return pw != nullptr ? std::string(pw->pw_name) : "uid " + std::to_string(st.st_uid);
+}
+
+// Why a folder on the way to something root acts on lets another user
+// change what the path names; "" when it does not: owned by root and
+// writable by nobody else, or owned by root with the sticky bit (/tmp).
+// `also` may own it too (the emulator's user, for the recordings folder
+// itself).
+std::string unsafe_folder(const struct stat& st, uid_t also) {
+    if (st.st_uid != 0 && st.st_uid != also) {
+        return "belongs to " + owner_of(st);
+    }
+    if ((st.st_mode & 022) != 0 && !(st.st_uid == 0 && (st.st_mode & S_ISVTX) != 0)) {
+        return "is writable by others (mode " + mode_of(st) + ")";
+    }
+    return "";
+}
+
+// The components of an absolute path; false on "." or "..".
+bool components(const std::string& path, std::vector<std::string>* out) {
+    std::stringstream in(path);
+    std::string part;
+    while (std::getline(in, part, '/')) {
+        if (part == "." || part == "..") {
+            return false;
+        }
+        if (!part.empty()) {
+            out->push_back(part);
+        }
+    }
+    return true;
+}
+
+// Makes the recordings folder (parents as root, 0755; the folder 0750 for
+// the emulator's user), walking it one component at a time from "/"
+// without following a link, and refusing a component another user could
+// swap. Ownership changes on the descriptor just made: there is no window
+// between checking and acting.
 bool prepare_recordings(const std::string& dir, const User& user, std::string* err) {
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0) {
-        // Parents as root (0755), the folder itself for the emulator.
-        for (size_t at = 1; at != std::string::npos;) {
-            at = dir.find('/', at + 1);
-            const std::string part = dir.substr(0, at);
-            if (mkdir(part.c_str(), at == std::string::npos ? 0750 : 0755) != 0 && errno != EEXIST) {
-                *err = "recordings folder " + dir + ": cannot make " + part + ": " + std::strerror(errno);
+    std::vector<std::string> parts;
+    if (dir.empty() || dir[0] != '/' || !components(dir, &parts) || parts.empty()) {
+        *err = "recordings folder " + dir + ": give an absolute path without '.' or '..'";
+        return false;
+    }
+    Fd at(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    std::string so_far;
+    for (size_t i = 0; i < parts.size(); i++) {
+        const bool last = i + 1 == parts.size();
+        so_far += "/" + parts[i];
+        const char* name = parts[i].c_str();
+        bool made = false;
+        Fd fd(openat(at.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (fd.get() < 0 && errno == ENOENT) {
+            if (mkdirat(at.get(), name, 0700) != 0 && errno != EEXIST) {
+                *err = "recordings folder " + dir + ": cannot make " + so_far + ": " + std::strerror(errno);
+                return false;
+            }
+            made = true;
+            fd = Fd(openat(at.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (fd.get() < 0) {
+            const int e = errno;
+            struct stat link;
+            const bool is_link =
+                e == ELOOP || (fstatat(at.get(), name, &link, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(link.st_mode));
+            *err = "recordings folder " + dir + ": " + so_far +
+                   (is_link        ? " is a symbolic link: refused (give the real path)"
+                    : e == ENOTDIR ? " exists and is not a folder"
+                                   : ": " + std::string(std::strerror(e)));
+            return false;
+        }
+        struct stat st;
+        if (fstat(fd.get(), &st) != 0) {
+            *err = "recordings folder " + dir + ": " + so_far + ": " + std::strerror(errno);
+            return false;
+        }
+        if (made && st.st_uid == geteuid()) {
+            // Ours: mkdirat made it under the umask; say what it is.
+            if ((last && fchown(fd.get(), user.uid, user.gid) != 0) || fchmod(fd.get(), last ? 0750 : 0755) != 0) {
+                *err = "recordings folder " + dir + ": cannot give " + so_far + " to " + user.name + ": " +
+                       std::strerror(errno);
+                return false;
+            }
+        } else {
+            const std::string why = unsafe_folder(st, last ? user.uid : 0);
+            if (!why.empty()) {
+                *err = "recordings folder " + dir + ": " + so_far + " " + why +
+                       ": refused (another user could send what root makes there anywhere)";
                 return false;
             }
         }
-        if (chown(dir.c_str(), user.uid, user.gid) != 0) {
-            *err = "recordings folder " + dir + ": cannot give it to " + user.name + ": " + std::strerror(errno);
-            return false;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        *err = "recordings folder " + dir + " exists and is not a folder";
-        return false;
+        at = std::move(fd);
     }
     if (!accessible_as(user, dir, W_OK | X_OK)) {
         *err = "recordings folder " + dir + " is not writable by " + user.name +
                ", the emulator's user; chown it to " + user.name + " or name another folder";
         return false;
+    }
+    return true;
+}
+
+// A plugin runs as the emulator's user: refuse one that anyone but root
+// could rewrite, or swap through a folder on its (real) path.
+bool check_plugin_file(const std::string& plugin, std::string* err) {
+    char* real = realpath(plugin.c_str(), nullptr);
+    if (real == nullptr) {
+        *err = "plugin " + plugin + ": " + std::strerror(errno);
+        return false;
+    }
+    const std::string path = real;
+    free(real);
+    std::vector<std::string> parts;
+    if (!components(path, &parts) || parts.empty()) {
+        *err = "plugin " + plugin + ": not a file";
+        return false;
+    }
+    Fd at(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat st;
+    if (fstat(at.get(), &st) != 0 || !unsafe_folder(st, 0).empty()) {
+        *err = "plugin " + plugin + ": / " + unsafe_folder(st, 0) + ": refused";
+        return false;
+    }
+    std::string so_far;
+    for (size_t i = 0; i < parts.size(); i++) {
+        const bool last = i + 1 == parts.size();
+        so_far += "/" + parts[i];
+        Fd fd(openat(at.get(), parts[i].c_str(), (last ? O_PATH : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC));
+        if (fd.get() < 0 || fstat(fd.get(), &st) != 0) {
+            *err = "plugin " + plugin + ": " + so_far + ": " + std::strerror(errno);
+            return false;
+        }
+        std::string why;
+        if (last && (st.st_uid != 0 || (st.st_mode & 022) != 0)) {
+            why = st.st_uid != 0 ? "belongs to " + owner_of(st) : "is writable by others (mode " + mode_of(st) + ")";
+        } else if (!last) {
+            why = unsafe_folder(st, 0);
+        }
+        if (!why.empty()) {
+            *err = "plugin " + plugin + ": " + so_far + " " + why +
+                   ": refused (a plugin runs as the emulator's user; only root may be able to change it)";
+            return false;
+        }
+        at = std::move(fd);
     }
     return true;
 }
@@ -186,6 +337,9 @@ int prepare(const std::string& name, const std::string& xml) {
         return fail(err);
     }
     for (const std::string& p : plugins) {
+        if (!check_plugin_file(p, &err)) {
+            return fail(err);
+        }
         if (!accessible_as(user, p, R_OK)) {
             return fail("plugin " + p + " is not readable by " + user.name +
                         ", the emulator's user (check the folders' permissions on the way)");

@@ -216,6 +216,33 @@ TEST(HypandaInfo, AFolderOfRecordingsNamesThem) {
     EXPECT_EQ(e.err, "hypanda: info " + parent.file("empty") + ": not a recording (it has no manifest.json)\n");
 }
 
+// What a new user met: --cpu for the workloads that need another vendor,
+// and a plugin's relative output file refused for a domain (libvirt runs
+// the emulator in /, where it would be lost), with the absolute path meant.
+TEST(HypandaDomain, CpuOptionAndRelativePluginOutputs) {
+    RunResult r = run({tool(), "domain", "create", "d", "--kernel", "/k", "--cpu", "qemu64,vendor=GenuineIntel",
+                       "--print"},
+                      std::chrono::seconds(10));
+    ASSERT_EQ(r.exit_status, 0) << describe(r);
+    EXPECT_NE(r.out.find("    <qemu:arg value=\"-cpu\"/>\n    <qemu:arg value=\"qemu64,vendor=GenuineIntel\"/>\n"),
+              std::string::npos)
+        << r.out;
+    r = run({tool(), "domain", "create", "d", "--kernel", "/k", "--plugin", "insn_count:output=rel.txt",
+             "--recordings", "/var/r", "--print"},
+            std::chrono::seconds(10));
+    EXPECT_EQ(r.exit_status, 1);
+    EXPECT_EQ(r.err, "hypanda: domain 'd': plugin insn_count: output=rel.txt is relative, and libvirt runs the "
+                     "emulator in /; give an absolute path, such as /var/r/rel.txt in the recordings folder\n");
+    r = run({tool(), "domain", "create", "d", "--kernel", "/k", "--plugin", "probe:trace_file=t", "--print"},
+            std::chrono::seconds(10));
+    EXPECT_EQ(r.err, "hypanda: domain 'd': plugin probe: trace_file=t is relative, and libvirt runs the emulator in "
+                     "/; give an absolute path\n");
+    r = run({tool(), "domain", "create", "d", "--kernel", "/k", "--plugin", "insn_count:output=/var/r/n.txt,limit=5",
+             "--print"},
+            std::chrono::seconds(10));
+    EXPECT_EQ(r.exit_status, 0) << describe(r);
+}
+
 TEST(HypandaTool, BadCommandLinesExitWithStatusTwo) {
     RunResult none = run({tool()}, std::chrono::seconds(10));
     EXPECT_EQ(none.exit_status, 2);

@@ -40,6 +40,7 @@ struct GuestOptions {
     std::string hypercall;             // allow classes, "" : no device
     std::string hypercall_record;      // recording name for the guest's brackets
     uint64_t memory_mib = 128;
+    std::string cpu;                   // -cpu, "" : the emulator's default
     std::vector<std::string> emulator_args;
 };
 

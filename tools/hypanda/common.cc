@@ -138,6 +138,9 @@ bool analysis_of(const GuestOptions& o, const std::string& recordings, libvirt::
     out->hypercall_record = o.hypercall_record;
     out->recordings = recordings;
     out->emulator_args = o.emulator_args;
+    if (!o.cpu.empty()) {
+        out->emulator_args.insert(out->emulator_args.begin(), {"-cpu", o.cpu});
+    }
     if (!out->hypercall_record.empty() && !out->hypercall) {
         *err = "--hypercall-record needs --hypercall ALLOW (with 'record' among its classes)";
         return false;

@@ -61,6 +61,12 @@ int cmd_record(const Global& g, const std::string& name, const std::string& acti
     json ret;
     if (action == "stop") {
         if (!t->execute("end-record", json::object(), &ret, &err)) {
+            if (err == kNotRunning) {
+                return fail(t->describe() + " is not running: a recording it was making ended with its emulator and "
+                                            "was saved then" +
+                            (t->recordings_dir().empty() ? std::string()
+                                                         : " (in " + t->recordings_dir() + "; 'hypanda info' checks it)"));
+            }
             return fail(t->describe() + ": " + err);
         }
         if (g.json) {
@@ -81,11 +87,16 @@ int cmd_record(const Global& g, const std::string& name, const std::string& acti
     if (!t->execute("begin-record", {{"name", path}}, &ret, &err)) {
         return fail(t->describe() + ": " + err);
     }
+    // Under KVM (hybrid mode) the recording waits for the switch to TCG.
+    json hybrid;
+    const bool waits = t->execute("query-hybrid", json::object(), &hybrid, &err) && hybrid.value("engine", "") == "kvm";
     if (g.json) {
-        print_json({{"target", t->describe()}, {"recording", path}, {"state", "started"}});
+        print_json({{"target", t->describe()}, {"recording", path}, {"state", waits ? "pending" : "started"}});
+    } else if (waits) {
+        std::printf("%s: recording %s starts when the guest switches to TCG (it runs under KVM now)\n",
+                    t->describe().c_str(), path.c_str());
     } else {
-        std::printf("%s: recording %s started (under KVM: from the switch to TCG)\n", t->describe().c_str(),
-                    path.c_str());
+        std::printf("%s: recording %s started\n", t->describe().c_str(), path.c_str());
     }
     return kExitOk;
 }

@@ -18,6 +18,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ void guest_options(CLI::App* app, GuestOptions* o) {
                     "'+'");
     app->add_option("--hypercall-record", o->hypercall_record,
                     "the recording the guest's hypercalls 3/4 bracket, inside the recordings folder");
+    app->add_option("--cpu", o->cpu, "the CPU model and its properties, as -cpu takes them (e.g. "
+                                     "qemu64,vendor=GenuineIntel)");
     app->add_option("--memory", o->memory_mib, "guest RAM in MiB (default 128)")->check(CLI::Range(1, 1 << 20));
     app->add_option("--emulator-arg", o->emulator_args, "one more emulator argument, passed as is; repeatable")
         ->take_all()
@@ -125,14 +128,14 @@ int main(int argc, char** argv) {
     std::string action, rec;
     CLI::App* record = app.add_subcommand("record", "begin (start NAME) or end (stop) a recording");
     targeted(record, &target);
-    record->add_option("ACTION", action, "start or stop")->required()->check(CLI::IsMember({"start", "stop"}));
+    record->add_option("ACTION", action, "start or stop")->required();
     record->add_option("NAME", rec, "start: the recording's folder; relative names go in the recordings folder");
 
     std::string what;
     CLI::App* plug = app.add_subcommand("plugins", "list, load or unload plugins in a running guest");
     targeted(plug, &target);
     action = "list";
-    plug->add_option("ACTION", action, "list (default), load or unload")->check(CLI::IsMember({"list", "load", "unload"}));
+    plug->add_option("ACTION", action, "list (default), load or unload");
     plug->add_option("PLUGIN", what, "load: name[:key=value,...]; unload: name or index");
 
     CLI::App* stop = app.add_subcommand("stop", "end a guest: quit a run, destroy a domain");
@@ -181,7 +184,30 @@ int main(int argc, char** argv) {
     if (sw->parsed()) {
         return cmd_switch(g, target, engine);
     }
+    // ACTION may come before TARGET too ("plugins list -c URI DOMAIN").
+    auto order = [&](const char* command, std::initializer_list<std::string> actions) {
+        auto is_action = [&](const std::string& w) {
+            return std::find(actions.begin(), actions.end(), w) != actions.end();
+        };
+        if (!is_action(action) && is_action(target)) {
+            std::swap(action, target);
+        }
+        if (is_action(action)) {
+            return true;
+        }
+        std::string list;
+        for (const std::string& a : actions) {
+            list += (list.empty() ? "" : ", ") + a;
+        }
+        std::fprintf(stderr, "hypanda: %s: '%s' is not an action (%s); the order is 'hypanda %s TARGET ACTION ...' "
+                             "(ACTION TARGET works too)\n",
+                     command, action.c_str(), list.c_str(), command);
+        return false;
+    };
     if (record->parsed()) {
+        if (!order("record", {"start", "stop"})) {
+            return kExitUsage;
+        }
         if (action == "start" && rec.empty()) {
             return usage("record start: give the recording's NAME");
         }
@@ -191,6 +217,9 @@ int main(int argc, char** argv) {
         return cmd_record(g, target, action, rec);
     }
     if (plug->parsed()) {
+        if (!order("plugins", {"list", "load", "unload"})) {
+            return kExitUsage;
+        }
         if (action != "list" && what.empty()) {
             return usage("plugins " + action + ": give the plugin");
         }

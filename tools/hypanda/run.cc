@@ -7,8 +7,16 @@
 //   pid            its process id
 // Relative recording names resolve here: the emulator runs in this folder.
 //
+// A run folder may be named where others can write (/tmp), so it is made
+// here (0700), or it must be the caller's own and writable by nobody else;
+// it is never a link. Every file in it is made new (0600) relative to the
+// folder's descriptor, and the emulator runs with umask 077 from that
+// descriptor, so what it makes there (qmp.sock, recordings) is the
+// owner's alone (docs/cli.md).
+//
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +32,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "files.h"
 #include "qmp.h"
 
 namespace hypanda::cli {
@@ -31,6 +40,94 @@ namespace hypanda::cli {
 namespace {
 
 using nlohmann::json;
+using hypanda::rr::ScopedFd;
+
+// The files a run makes in its folder; any already there are replaced.
+constexpr const char* kRunFiles[] = {"command-line", "serial.log", "emulator.log", "pid", "qmp.sock"};
+
+std::string user_name(uid_t uid) {
+    const passwd* pw = getpwuid(uid);
+    return pw != nullptr ? pw->pw_name + std::string(" (uid ") + std::to_string(uid) + ")"
+                         : "uid " + std::to_string(uid);
+}
+
+// Makes the run folder or opens the caller's own; refuses, saying why, a
+// link, someone else's folder, or one others can write.
+ScopedFd open_run_folder(const std::string& dir, std::string* err) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        *err = "run folder " + dir + ": " + std::strerror(errno);
+        return ScopedFd();
+    }
+    ScopedFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.ok()) {
+        const int e = errno;
+        struct stat link;
+        const bool is_link = e == ELOOP || (lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode));
+        *err = "run folder " + dir +
+               (is_link ? " is a symbolic link: refused (give the folder itself, or a new name)"
+                        : ": " + std::string(std::strerror(e)));
+        return ScopedFd();
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) {
+        *err = "run folder " + dir + ": " + std::strerror(errno);
+        return ScopedFd();
+    }
+    if (st.st_uid != geteuid()) {
+        *err = "run folder " + dir + " belongs to " + user_name(st.st_uid) +
+               ", not to you: refused (its owner could send the run's files anywhere); give a new name and hypanda "
+               "makes it";
+        return ScopedFd();
+    }
+    if ((st.st_mode & 022) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        *err = "run folder " + dir + " is writable by others (mode " + mode + "): refused; 'chmod go-w " + dir +
+               "' or give a new name";
+        return ScopedFd();
+    }
+    return fd;
+}
+
+// Removes the run files a previous run left (never following a link).
+bool clear_run_files(int dir_fd, const std::string& dir, std::string* err) {
+    for (const char* name : kRunFiles) {
+        if (unlinkat(dir_fd, name, 0) != 0 && errno != ENOENT) {
+            *err = "run folder " + dir + ": cannot replace " + name + ": " + std::strerror(errno);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool write_all(int fd, const std::string& text) {
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+// Creates `name` in the run folder (new, 0600, no link) holding `text`.
+bool write_run_file(int dir_fd, const std::string& dir, const char* name, const std::string& text,
+                    std::string* err) {
+    ScopedFd fd = hypanda::rr::create_file_at(dir_fd, name, "run folder " + dir + ": " + name, err);
+    if (!fd.ok()) {
+        return false;
+    }
+    if (!write_all(fd.get(), text)) {
+        *err = "run folder " + dir + ": cannot write " + name + ": " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
 
 
 std::string last_line(const std::string& file) {
@@ -70,14 +167,17 @@ bool wait_for_qmp(pid_t pid, const std::string& dir, std::string* err) {
 
 int cmd_run(const Global& g, const RunOptions& o) {
     const std::string dir = absolute_path(o.dir);
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        return fail("run folder " + dir + ": " + std::strerror(errno));
-    }
     std::string err;
+    const ScopedFd dir_fd = open_run_folder(dir, &err);
+    if (!dir_fd.ok()) {
+        return fail(err);
+    }
     if (Qmp::connect(dir + "/qmp.sock", std::chrono::seconds(2), &err)) {
         return fail("run folder " + dir + " is in use by a running guest ('hypanda stop " + o.dir + "' ends it)");
     }
-    unlink((dir + "/qmp.sock").c_str());
+    if (!clear_run_files(dir_fd.get(), dir, &err)) {
+        return fail(err);
+    }
 
     libvirt::Analysis analysis;
     if (!analysis_of(o.guest, dir, &analysis, &err)) {
@@ -87,9 +187,10 @@ int cmd_run(const Global& g, const RunOptions& o) {
     if (o.guest.hybrid && accel != "kvm") {
         return fail("--hybrid runs under KVM first; it takes no --accel " + accel);
     }
+    // Relative: the emulator runs in the folder, from its descriptor.
     std::vector<std::string> args = {emulator_path(g.argv0), "-name", "hypanda-run", "-display", "none",
-                                     "-monitor", "none", "-serial", "file:" + dir + "/serial.log",
-                                     "-qmp", "unix:" + dir + "/qmp.sock,server=on,wait=off",
+                                     "-monitor", "none", "-serial", "file:serial.log",
+                                     "-qmp", "unix:qmp.sock,server=on,wait=off",
                                      "-m", std::to_string(o.guest.memory_mib), "-accel", accel};
     if (!o.guest.kernel.empty()) {
         args.insert(args.end(), {"-kernel", absolute_path(o.guest.kernel)});
@@ -105,10 +206,20 @@ int cmd_run(const Global& g, const RunOptions& o) {
     }
     const std::vector<std::string> more = libvirt::emulator_options(analysis);
     args.insert(args.end(), more.begin(), more.end());
-    {
-        std::ofstream cl(dir + "/command-line");
-        for (const std::string& a : args) {
-            cl << a << "\n";
+    std::string lines;
+    for (const std::string& a : args) {
+        lines += a + "\n";
+    }
+    // serial.log is made here, so the emulator opens (and truncates) ours.
+    if (!write_run_file(dir_fd.get(), dir, "command-line", lines, &err) ||
+        !write_run_file(dir_fd.get(), dir, "serial.log", "", &err)) {
+        return fail(err);
+    }
+    ScopedFd log;
+    if (o.detach) {
+        log = hypanda::rr::create_file_at(dir_fd.get(), "emulator.log", "run folder " + dir + ": emulator.log", &err);
+        if (!log.ok()) {
+            return fail(err);
         }
     }
 
@@ -117,19 +228,19 @@ int cmd_run(const Global& g, const RunOptions& o) {
         return fail(std::string("cannot start the emulator: ") + std::strerror(errno));
     }
     if (pid == 0) {
-        if (chdir(dir.c_str()) != 0) {
+        umask(077);
+        if (fchdir(dir_fd.get()) != 0) {
             _exit(127);
         }
         if (o.detach) {
             setsid();
-            const int log = open("emulator.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
             const int null = open("/dev/null", O_RDONLY);
-            if (log < 0 || null < 0) {
+            if (null < 0) {
                 _exit(127);
             }
             dup2(null, STDIN_FILENO);
-            dup2(log, STDOUT_FILENO);
-            dup2(log, STDERR_FILENO);
+            dup2(log.get(), STDOUT_FILENO);
+            dup2(log.get(), STDERR_FILENO);
         }
         std::vector<char*> argv;
         for (const std::string& a : args) {
@@ -140,7 +251,9 @@ int cmd_run(const Global& g, const RunOptions& o) {
         std::fprintf(stderr, "hypanda: cannot run %s: %s\n", argv[0], std::strerror(errno));
         _exit(127);
     }
-    std::ofstream(dir + "/pid") << pid << "\n";
+    if (!write_run_file(dir_fd.get(), dir, "pid", std::to_string(pid) + "\n", &err)) {
+        std::fprintf(stderr, "hypanda: %s\n", err.c_str());  // the emulator runs on: say so, go on
+    }
 
     if (o.detach) {
         if (!wait_for_qmp(pid, dir, &err)) {
@@ -164,7 +277,7 @@ int cmd_run(const Global& g, const RunOptions& o) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    unlink((dir + "/qmp.sock").c_str());  // no guest answers there any more
+    unlinkat(dir_fd.get(), "qmp.sock", 0);  // no guest answers there any more
     if (g.json) {
         std::cout << json{{"run", dir}, {"exit_status", code}, {"serial", dir + "/serial.log"}}.dump(2) << "\n";
     }

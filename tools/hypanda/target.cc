@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "analysis.h"
 #include "qmp.h"
@@ -142,9 +143,13 @@ bool Libvirt::monitor(const std::string& name, const std::string& request, std::
     if (!d) {
         return false;
     }
+    if (virDomainIsActive(d.get()) == 0) {
+        *err = kNotRunning;
+        return false;
+    }
     char* result = nullptr;
     if (virDomainQemuMonitorCommand(d.get(), request.c_str(), &result, VIR_DOMAIN_QEMU_MONITOR_COMMAND_DEFAULT) != 0) {
-        *err = "domain '" + name + "': " + last_libvirt_error();
+        *err = last_libvirt_error();  // the caller names the domain
         return false;
     }
     *reply = result;
@@ -175,6 +180,11 @@ bool is_run_folder(const std::string& name) {
 
 std::unique_ptr<Target> open_target(const std::string& name, const std::string& uri, std::string* err) {
     if (name.find('/') != std::string::npos || is_run_folder(name)) {
+        struct stat st;
+        if (stat((name + "/command-line").c_str(), &st) != 0 && errno == EACCES) {
+            *err = "run folder " + name + ": Permission denied (a run folder is its owner's alone)";
+            return nullptr;
+        }
         if (!is_run_folder(name)) {
             *err = "run folder " + name + ": not one ('hypanda run' makes them)";
             return nullptr;

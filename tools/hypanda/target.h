@@ -17,6 +17,9 @@ namespace hypanda::cli {
 using nlohmann::json;
 
 // A libvirt connection; errors are libvirt's last message, one line.
+// The error a domain's QMP command gets when the domain does not run.
+constexpr const char* kNotRunning = "not running";
+
 class Libvirt {
 public:
     // `uri` as virsh's -c takes it; "" is libvirt's default.
@@ -30,7 +33,8 @@ public:
     // persistent one.
     [[nodiscard]] bool domain_xml(const std::string& name, std::string* xml, std::string* err);
     // Sends one QMP request (JSON text) to a running domain; *reply is the
-    // whole answer.
+    // whole answer. *err is kNotRunning when the domain does not run, else
+    // libvirt's message (without the domain's name).
     [[nodiscard]] bool monitor(const std::string& name, const std::string& request, std::string* reply,
                                std::string* err);
     [[nodiscard]] bool destroy(const std::string& name, std::string* err);
