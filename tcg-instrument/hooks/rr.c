@@ -42,6 +42,7 @@
 #include "sysemu/tcg.h"
 #include "tcg/tcg.h"
 
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "hypanda/hypervisor/hybrid.h"
@@ -793,6 +794,78 @@ int hypanda_rr_device_interrupt_mask_slow(int mask)
     return mask & ~DEVICE_INTERRUPTS;
 }
 
+/* Standard error redirected to a memory file while QEMU's vmstate loader
+ * runs on untrusted bytes. */
+typedef struct CapturedStderr {
+    int saved;  /* the real stderr, -1 if capturing failed */
+    int memory;
+} CapturedStderr;
+
+static void capture_stderr(CapturedStderr *c)
+{
+    fflush(stderr);
+    c->memory = memfd_create("hypanda-stderr", MFD_CLOEXEC);
+    c->saved = c->memory < 0 ? -1 : dup(STDERR_FILENO);
+    if (c->saved < 0 || dup2(c->memory, STDERR_FILENO) < 0) {
+        if (c->saved >= 0) {
+            close(c->saved);
+        }
+        c->saved = -1;
+    }
+}
+
+/* Restores stderr; returns what was written meanwhile as one line (the
+ * program's name prefixes dropped, lines joined with "; "), or with
+ * `replay` writes it back to stderr as it was and returns "". */
+static char *release_stderr(CapturedStderr *c, bool replay)
+{
+    if (c->saved < 0) {
+        if (c->memory >= 0) {
+            close(c->memory);
+        }
+        return g_strdup("");
+    }
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    GString *text = g_string_new(NULL);
+    char buf[4096];
+    ssize_t n;
+    lseek(c->memory, 0, SEEK_SET);
+    while ((n = read(c->memory, buf, sizeof buf)) > 0 && text->len < 65536) {
+        g_string_append_len(text, buf, n);
+    }
+    close(c->memory);
+    if (replay) {
+        if (text->len > 0 && write(STDERR_FILENO, text->str, text->len) < 0) {
+            /* nothing more to be done */
+        }
+        g_string_free(text, true);
+        return g_strdup("");
+    }
+    GString *line = g_string_new(NULL);
+    g_auto(GStrv) parts = g_strsplit(text->str, "\n", -1);
+    const char *prefix = g_get_prgname();
+    for (char **p = parts; *p != NULL; p++) {
+        const char *part = *p;
+        if (prefix != NULL && g_str_has_prefix(part, prefix) && part[strlen(prefix)] == ':') {
+            part += strlen(prefix) + 1;
+        }
+        part += strspn(part, " ");
+        if (*part == '\0') {
+            continue;
+        }
+        if (line->len > 0) {
+            g_string_append(line, "; ");
+        }
+        for (const char *q = part; *q != '\0'; q++) {
+            g_string_append_c(line, g_ascii_iscntrl(*q) ? ' ' : *q);
+        }
+    }
+    g_string_free(text, true);
+    return g_string_free(line, false);
+}
+
 /* Loads the snapshot into this machine, which must have the recording's
  * RAM blocks. */
 static bool load_snapshot_into_machine(CPUState *cpu, Error **errp)
@@ -867,11 +940,17 @@ static bool load_snapshot_into_machine(CPUState *cpu, Error **errp)
     memcpy(bioc->data, state, len);
     bioc->usage = len;
     QEMUFile *f = qemu_file_new_input(QIO_CHANNEL(bioc));
+    /* The loader reports what it refuses on stderr, a line a field: they
+     * become the end of our one line. */
+    CapturedStderr captured;
+    capture_stderr(&captured);
     const int ret = vmstate_load_state(f, &vmstate_x86_cpu, X86_CPU(cpu), vmstate_x86_cpu.version_id);
+    g_autofree char *said = release_stderr(&captured, ret >= 0);
     qemu_fclose(f);
     object_unref(OBJECT(bioc));
     if (ret < 0) {
-        error_setg(errp, "the snapshot's CPU state does not load (error %d)", ret);
+        error_setg(errp, "the snapshot's CPU state does not load (error %d%s%s)", ret,
+                   said[0] != '\0' ? ": " : "", said);
         return false;
     }
     return true;

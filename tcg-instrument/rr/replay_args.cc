@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <cstdio>
 #include <utility>
 
 namespace hypanda::rr {
@@ -126,6 +127,28 @@ bool plain(const std::string& v) {
     return true;
 }
 
+// An option as an error line shows it: control characters escaped, long
+// values cut, so the line stays one line.
+std::string shown_option(const std::string& option, const std::string& value) {
+    const std::string raw = "-" + option + (value.empty() ? "" : " " + value);
+    std::string s;
+    for (size_t i = 0; i < raw.size(); i++) {
+        if (i == 200) {
+            s += "...";
+            break;
+        }
+        const unsigned char c = static_cast<unsigned char>(raw[i]);
+        if (c < 0x20 || c == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            s += hex;
+        } else {
+            s += raw[i];
+        }
+    }
+    return s;
+}
+
 bool printable(const std::string& v) {
     for (const char c : v) {
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -244,7 +267,7 @@ public:
 
     // One option and its value: kept (appended), left out, or refused.
     bool take(const std::string& option, const std::string& value, std::string* err) {
-        const std::string shown = "-" + option + " " + value;
+        const std::string shown = shown_option(option, value);
         auto refuse = [&](const std::string& why) {
             *err = "the recording's command line has '" + shown + "': " + why +
                    "; a replay runs only the machine (docs/recording.md lists what it takes)";
@@ -442,7 +465,8 @@ bool replay_machine_args(const std::vector<std::string>& line, std::vector<std::
             continue;
         }
         if (!one_of(option, kDroppedOptions) && !one_of(option, kKeptOptions)) {
-            *err = "the recording's command line has '-" + option +
+            out->clear();
+            *err = "the recording's command line has '" + shown_option(option, "") +
                    "': not an option a replay takes; a replay runs only the machine (docs/recording.md lists what "
                    "it takes)";
             return false;
@@ -455,6 +479,7 @@ bool replay_machine_args(const std::vector<std::string>& line, std::vector<std::
             continue;
         }
         if (!filter.take(option, value, err)) {
+            out->clear();
             return false;
         }
     }

@@ -2,9 +2,14 @@
 // recording library's own writers: a log with every kind of entry, a
 // manifest, a small snapshot.
 //
-//   make-seeds DIR   writes DIR/seeds-{log,manifest,snapshot}/valid
+//   make-seeds DIR   writes DIR/seeds-{log,manifest,snapshot,replay-args}/valid
+//
+// The replay-args seed is a recorded command line as libvirt gives one,
+// its words separated by NUL bytes.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -23,6 +28,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string dir = argv[1];
+    for (const char* seed : {"log", "manifest", "snapshot", "replay-args"}) {
+        unlink((dir + "/seeds-" + seed + "/valid").c_str());  // the writers never overwrite
+    }
     std::string err;
     LogWriter log;
     if (!log.open(dir + "/seeds-log/valid", kArchX86_64, &err)) {
@@ -61,6 +69,20 @@ int main(int argc, char** argv) {
     if (!snap.finish(&err)) {
         std::fprintf(stderr, "%s\n", err.c_str());
         return 1;
+    }
+    const std::vector<std::string> line = {
+        "/usr/bin/hypanda-system-x86_64", "-name", "guest=t5,debug-threads=on", "-S", "-object",
+        R"({"qom-type":"secret","id":"masterKey0","format":"raw","file":"/var/lib/x/master-key.aes"})", "-machine",
+        "pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram,accel=kvm", "-cpu", "qemu64", "-m", "128",
+        "-object", R"({"qom-type":"memory-backend-file","id":"pc.ram","mem-path":"/dev/hugepages","size":134217728})",
+        "-smp", "1,sockets=1,cores=1,threads=1", "-nodefaults", "-chardev", "socket,id=c,fd=29,server=on,wait=off",
+        "-rtc", "base=utc", "-boot", "strict=on,splash=/x", "-kernel", "/srv/k", "-device",
+        R"({"driver":"isa-serial","chardev":"charserial0","id":"serial0","index":0})", "-device",
+        "hypanda-hypercall,allow=record,record=/var/lib/h/rec", "-global", "PIIX4_PM.disable_s3=1", "-object",
+        "iothread,id=io1", "-net", "none"};
+    std::ofstream out(dir + "/seeds-replay-args/valid", std::ios::binary);
+    for (const std::string& w : line) {
+        out << w << '\0';
     }
     return 0;
 }

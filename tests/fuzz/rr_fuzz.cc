@@ -1,11 +1,14 @@
 // libFuzzer targets for the recording readers (tests/fuzz/run-fuzz builds
 // them with clang): the nondet log reader (RR_FUZZ_LOG), the manifest parser
-// (RR_FUZZ_MANIFEST) and the snapshot reader (RR_FUZZ_SNAPSHOT). Any input must give a clean result or one error
+// (RR_FUZZ_MANIFEST), the snapshot reader with its machine state
+// (RR_FUZZ_SNAPSHOT) and the replay's allow-list of the recorded command
+// line (RR_FUZZ_REPLAY_ARGS: words separated by NUL bytes). Any input must give a clean result or one error
 // line; a crash, a sanitizer report, a hang or a broken property below is a
 // finding.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <cstdlib>
+#include <set>
 #include <string>
 
 #include <vector>
@@ -13,6 +16,7 @@
 #include "log.h"
 #include "machine.h"
 #include "manifest.h"
+#include "replay_args.h"
 #include "snapshot.h"
 
 using namespace hypanda::rr;
@@ -61,8 +65,45 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::abort();
         }
     }
+#elif defined(RR_FUZZ_REPLAY_ARGS)
+    std::vector<std::string> line(1);
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] == 0) {
+            line.emplace_back();
+        } else {
+            line.back() += static_cast<char>(data[i]);
+        }
+    }
+    std::vector<std::string> out;
+    if (replay_machine_args(line, &out, &err)) {
+        // Only kept options come out, each with its value, and the filter
+        // keeps what it made.
+        static const std::set<std::string> flags = {"-nodefaults", "-no-hpet", "-no-acpi", "-usb"};
+        static const std::set<std::string> kept = {"-machine", "-M", "-cpu", "-m", "-smp", "-numa", "-name",
+                                                   "-rtc", "-boot", "-vga", "-global", "-device", "-object",
+                                                   "-net", "-accel", "-display", "-serial", "-monitor"};
+        for (size_t i = 0; i < out.size();) {
+            if (flags.count(out[i]) != 0) {
+                i++;
+            } else if (kept.count(out[i]) != 0 && i + 1 < out.size()) {
+                i += 2;
+            } else {
+                std::abort();
+            }
+        }
+        if (out.size() < 8) {
+            std::abort();
+        }
+        std::vector<std::string> again_in = {"x"};
+        again_in.insert(again_in.end(), out.begin(), out.end() - 8);  // without the replay's own options
+        std::vector<std::string> again;
+        std::string again_err;
+        if (!replay_machine_args(again_in, &again, &again_err) || again != out) {
+            std::abort();
+        }
+    }
 #else
-#error "define RR_FUZZ_LOG, RR_FUZZ_MANIFEST or RR_FUZZ_SNAPSHOT"
+#error "define RR_FUZZ_LOG, RR_FUZZ_MANIFEST, RR_FUZZ_SNAPSHOT or RR_FUZZ_REPLAY_ARGS"
 #endif
     if (err.find('\n') != std::string::npos) {
         std::abort();  // errors are one line

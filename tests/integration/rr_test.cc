@@ -14,9 +14,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -371,4 +373,122 @@ TEST(RecordReplay, RefusesToOverwriteARecording) {
 }
 
 }  // namespace
+}  // namespace hypanda::test
+
+namespace hypanda::test {
+namespace {
+
+// A small deterministic generator (xorshift64), so each run tries the
+// same mutants and a finding reproduces.
+struct Xorshift {
+    uint64_t s;
+    uint64_t next() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    }
+};
+
+}  // namespace
+
+// The snapshot's CPU state goes to QEMU's vmstate loader, which trusts
+// what it reads more than a recording deserves: mutants of a real one
+// (bytes flipped, cut short, lengthened, the feature-word count changed),
+// each in a recording whose checksums agree, must replay or end in one
+// error line; never a crash, a hang or a second line.
+TEST(RecordReplay, MutatedCpuStateEndsInOneLineOrReplays) {
+    Recorded r;
+    record(&r, "count 300 timer 2");
+    ASSERT_EQ(r.result.exit_status, debug_exit_status(0)) << describe(r.result);
+    const std::string file = read_file(r.rec + "/snapshot.bin");
+    const std::vector<uint8_t> original(file.begin(), file.end());
+    rr::SnapshotReader reader;
+    std::string err;
+    ASSERT_TRUE(reader.open(original.data(), original.size(), "snapshot.bin", rr::kArchX86_64, &err)) << err;
+    std::vector<uint8_t> ram(reader.ram_bytes());
+    ASSERT_TRUE(reader.read_ram(ram.data(), &err)) << err;
+    rr::MachineState machine;
+    ASSERT_TRUE(rr::parse_machine_state(reader.cpu_state(), "snapshot.bin", &machine, &err)) << err;
+    rr::Manifest manifest;
+    ASSERT_TRUE(rr::manifest_from_json(read_file(r.rec + "/manifest.json"), "x86_64", &manifest, &err)) << err;
+    const std::vector<uint8_t> cpu = machine.cpu;
+    const size_t header = 4 + 8 * (cpu[0] | cpu[1] << 8);  // the feature words before QEMU's vmstate
+    ASSERT_LT(header, cpu.size());
+
+    Xorshift rng{0x9e3779b97f4a7c15ull};
+    int replayed = 0, refused = 0;
+    for (int i = 0; i < 48; i++) {
+        std::vector<uint8_t> m = cpu;
+        std::string what;
+        const size_t at = header + rng.next() % (cpu.size() - header);
+        switch (i % 6) {
+        case 0:
+        case 1:
+            m[at] ^= static_cast<uint8_t>(1u << (rng.next() % 8));
+            what = "bit flipped at " + std::to_string(at);
+            break;
+        case 2:
+            for (size_t k = at; k < m.size() && k < at + 8; k++) {
+                m[k] = 0xff;
+            }
+            what = "8 bytes of 0xff at " + std::to_string(at);
+            break;
+        case 3:
+            m.resize(at);
+            what = "cut at " + std::to_string(at);
+            break;
+        case 4:
+            for (int k = 0; k < 64; k++) {
+                m.push_back(static_cast<uint8_t>(rng.next()));
+            }
+            what = "64 bytes appended";
+            break;
+        default:
+            m[0] = static_cast<uint8_t>(rng.next());
+            what = "feature-word count " + std::to_string(m[0]);
+            break;
+        }
+        const std::string rec = r.dir.file("mutant" + std::to_string(i));
+        ASSERT_EQ(mkdir(rec.c_str(), 0700), 0);
+        rr::SnapshotWriter w;
+        ASSERT_TRUE(w.open(rec + "/snapshot.bin", rr::kArchX86_64, ram.size(),
+                           rr::machine_state_bytes({machine.blocks, m}), &err))
+            << err;
+        w.write_ram(ram.data(), ram.size());
+        ASSERT_TRUE(w.finish(&err)) << err;
+        rr::Manifest mm = manifest;
+        mm.snapshot = {rr::kSnapshotFile, w.bytes(), w.xxh64()};
+        std::ofstream(rec + "/manifest.json") << rr::manifest_to_json(mm);
+        ASSERT_EQ(link((r.rec + "/nondet.log").c_str(), (rec + "/nondet.log").c_str()), 0);
+
+        RunResult p = replay(rec, {});
+        ASSERT_FALSE(p.timed_out) << what << ": " << describe(p);
+        ASSERT_TRUE(p.exit_status == 0 || p.exit_status == 1) << what << ": " << describe(p);
+        std::vector<std::string> errors;
+        std::istringstream lines(p.err);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.find(": info: ") == std::string::npos && line.find(": warning: ") == std::string::npos &&
+                line.rfind("replay verified", 0) != 0) {
+                errors.push_back(line);
+            }
+        }
+        if (p.exit_status == 0) {
+            replayed++;
+            EXPECT_EQ(errors, std::vector<std::string>{}) << what << ": " << describe(p);
+        } else {
+            refused++;
+            ASSERT_EQ(errors.size(), 1u) << what << ": " << describe(p);
+            // Refused at load ("-replay REC: ..."), or loaded and then
+            // diverged from the log ("replay REC ...").
+            EXPECT_TRUE(errors[0].rfind("hypanda-system-x86_64: -replay " + rec + ": ", 0) == 0 ||
+                        errors[0].rfind("hypanda-system-x86_64: replay " + rec + " ", 0) == 0 ||
+                        errors[0].rfind("hypanda-system-x86_64: replay " + rec + ": ", 0) == 0)
+                << what << ": " << errors[0];
+        }
+    }
+    EXPECT_GT(refused, 0);  // cut and lengthened states never load
+    std::printf("mutated CPU states: %d replayed, %d refused\n", replayed, refused);
+}
+
 }  // namespace hypanda::test
