@@ -292,7 +292,7 @@ TEST(Libvirt, MetadataPluginsAndGuestRecording) {
                   "record", "--hypercall-record", "guest-rec"});
     ASSERT_EQ(d.defined.exit_status, 0) << describe(d.defined);
     EXPECT_EQ(d.defined.out, "domain '" + d.name + "' defined (type qemu, emulator " + emulator_bin() +
-                                 "); start it with 'virsh start " + d.name + "'\n");
+                                 "); start it with 'hypanda domain start " + d.name + "'\n");
     RunResult start = virsh({"start", d.name});
     ASSERT_EQ(start.exit_status, 0) << describe(start);
     ASSERT_TRUE(wait_until_shut_off(d.name, kLimit));
@@ -495,6 +495,11 @@ TEST(Libvirt, BadMetadataIsRefusedWithOurError) {
                          "/panda_nosuch.so"),
               std::string::npos)
         << describe(r);
+    // Through hypanda, the hook's line alone, without libvirt's wrapping.
+    r = hypanda_cli({"domain", "start", name, "-c", kUri});
+    EXPECT_EQ(r.exit_status, 1);
+    EXPECT_EQ(r.err, "hypanda: domain '" + name + "': plugin 'nosuch': not found; looked for " + kPrefix +
+                         "/bin/panda_plugins/panda_nosuch.so, " + installed_plugins() + "/panda_nosuch.so\n");
 
     // The metadata edited by hand, <qemu:commandline> not regenerated.
     std::string edited = virsh({"dumpxml", name}).out;

@@ -66,5 +66,8 @@ struct CreateOptions {
 };
 int cmd_domain_create(const Global& g, const CreateOptions& o);
 int cmd_domain_define(const Global& g, const std::string& file);
+// Starts a defined domain; when our libvirt hook refuses it, prints the
+// hook's own line alone, without libvirt's wrapping.
+int cmd_domain_start(const Global& g, const std::string& name, bool paused);
 
 }  // namespace hypanda::cli

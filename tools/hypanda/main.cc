@@ -120,6 +120,15 @@ int main(int argc, char** argv) {
     reports(define);
     uses_libvirt(define);
 
+    std::string start_name;
+    bool start_paused = false;
+    CLI::App* start = domain->add_subcommand("start", "start a defined domain (virsh start); a refusal by Hypanda's "
+                                                      "libvirt hook is shown as its own line");
+    start->add_option("NAME", start_name, "the domain's name")->required();
+    start->add_flag("--paused", start_paused, "start with the vCPU stopped ('hypanda resume' runs it)");
+    reports(start);
+    uses_libvirt(start);
+
     std::string target, engine;
     CLI::App* sw = app.add_subcommand("switch", "switch a hybrid-mode guest's engine");
     targeted(sw, &target);
@@ -180,6 +189,9 @@ int main(int argc, char** argv) {
     }
     if (define->parsed()) {
         return cmd_domain_define(g, file);
+    }
+    if (start->parsed()) {
+        return cmd_domain_start(g, start_name, start_paused);
     }
     if (sw->parsed()) {
         return cmd_switch(g, target, engine);

@@ -171,6 +171,18 @@ bool Libvirt::act(const std::string& name, int (*op)(virDomainPtr), std::string*
 
 bool Libvirt::destroy(const std::string& name, std::string* err) { return act(name, virDomainDestroy, err); }
 
+bool Libvirt::start(const std::string& name, bool paused, std::string* err) {
+    std::unique_ptr<virDomain, DomainFree> d(lookup(name, err));
+    if (!d) {
+        return false;
+    }
+    if (virDomainCreateWithFlags(d.get(), paused ? VIR_DOMAIN_START_PAUSED : 0) != 0) {
+        *err = last_libvirt_error();
+        return false;
+    }
+    return true;
+}
+
 bool Libvirt::resume(const std::string& name, std::string* err) { return act(name, virDomainResume, err); }
 
 bool is_run_folder(const std::string& name) {

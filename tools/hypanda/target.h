@@ -38,6 +38,8 @@ public:
     [[nodiscard]] bool monitor(const std::string& name, const std::string& request, std::string* reply,
                                std::string* err);
     [[nodiscard]] bool destroy(const std::string& name, std::string* err);
+    // Starts a defined domain (virsh start), paused or not.
+    [[nodiscard]] bool start(const std::string& name, bool paused, std::string* err);
     [[nodiscard]] bool resume(const std::string& name, std::string* err);
 
 private:
