@@ -23,7 +23,8 @@
 #define HYPANDA_HC_SWITCH_TO_TCG 1   /* HYPANDA_HC_OK once the guest runs in TCG */
 #define HYPANDA_HC_SWITCH_TO_KVM 2   /* HYPANDA_HC_OK once the guest runs in KVM */
 #define HYPANDA_HC_BEGIN_RECORD 3    /* record from the next block into the device's record= folder */
-#define HYPANDA_HC_END_RECORD 4      /* end that recording at this instruction */
+#define HYPANDA_HC_END_RECORD 4      /* end that recording at this instruction; a recording the host
+                                      * began is not the guest's to end: HYPANDA_HC_ERR_FORBIDDEN */
 
 /* Engines (HYPANDA_HC_QUERY_ENGINE). */
 #define HYPANDA_ENGINE_TCG 1

@@ -399,6 +399,12 @@ TEST(Libvirt, HypandaDrivesADomain) {
     r = hypanda_cli({"stop", d.name});
     EXPECT_EQ(r.out, who + ": stopped\n") << describe(r);
     EXPECT_EQ(virsh({"domstate", d.name}).out, "shut off\n\n");
+    // Once the guest has ended, one line that says so and where the
+    // recording it was making went (it is saved as the emulator ends).
+    r = hypanda_cli({"record", d.name, "stop"});
+    EXPECT_EQ(r.exit_status, 1);
+    EXPECT_EQ(r.err, "hypanda: " + who + " is not running: a recording it was making ended with its emulator and was "
+                     "saved then (in " + d.dir + "; 'hypanda info' checks it)\n");
 
     const uint64_t n = recorded_instructions(d.dir + "/rec");
     r = hypanda_cli({"replay", d.dir + "/rec", "--verify", "--json"});

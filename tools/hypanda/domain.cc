@@ -126,7 +126,11 @@ int cmd_domain_start(const Global& g, const std::string& name, bool paused) {
         // whole command line and PATH): ours is at its end, and is enough.
         const size_t ours = err.find("hypanda: ");
         if (ours != std::string::npos) {
-            std::fprintf(stderr, "%s\n", err.substr(ours).c_str());
+            std::string line = err.substr(ours);
+            while (!line.empty() && (line.back() == ' ' || line.back() == '\n')) {
+                line.pop_back();
+            }
+            std::fprintf(stderr, "%s\n", line.c_str());
             return kExitFailed;
         }
         return fail("domain '" + name + "': " + err);
