@@ -234,7 +234,18 @@ TEST(RecordReplay, HypandaReplayCommand) {
     EXPECT_EQ(out.at("instructions"), n);
     EXPECT_EQ(out.at("errors"), nlohmann::json::array());
     EXPECT_EQ(out.at("plugins"), nlohmann::json::array({conout(r.dir.file("cli.out"))}));
+    EXPECT_EQ(out.at("plugin_output"), "stderr");
     EXPECT_EQ(read_file(r.dir.file("cli.out")), read_file(r.dir.file("record.out")));
+
+    // A plugin that prints on stdout: with --json, stdout is the JSON
+    // document alone (it parses whole) and the plugin's line is on stderr.
+    Child printing({tool, "replay", r.rec, "--plugin", "insn_count", "--json"}, plugin_env());
+    RunResult pj = printing.wait(kLimit);
+    ASSERT_EQ(pj.exit_status, 0) << describe(pj);
+    const auto doc = nlohmann::json::parse(pj.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << pj.out;
+    EXPECT_EQ(doc.at("verified"), true);
+    EXPECT_EQ(lines_starting_with(pj.err, "insn_count: ").size(), 1u) << describe(pj);
 
     Child bad({tool, "replay", r.dir.file("none"), "--json"}, plugin_env());
     RunResult b = bad.wait(kLimit);

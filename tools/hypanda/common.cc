@@ -76,6 +76,7 @@ int run_emulator(const std::vector<std::string>& args, bool capture, std::string
     }
     if (pid == 0) {
         if (capture) {
+            dup2(STDERR_FILENO, STDOUT_FILENO);  // plugins' own lines: not in our JSON
             dup2(pipefd[1], STDERR_FILENO);
             close(pipefd[0]);
             close(pipefd[1]);

@@ -29,8 +29,10 @@ int fail(const std::string& what);
 [[nodiscard]] std::string emulator_path(const char* argv0);
 
 // Runs a program and waits for it; with `capture`, its standard error is
-// returned in *err instead of shown. Its exit status, 128+signal when
-// killed, or -1 when it could not start (*err says why).
+// returned in *err instead of shown, and its standard output goes to our
+// standard error (so that ours can hold a JSON document alone). Its exit
+// status, 128+signal when killed, or -1 when it could not start (*err says
+// why).
 [[nodiscard]] int run_emulator(const std::vector<std::string>& args, bool capture, std::string* err);
 
 // The analysis settings of --plugin/--hybrid/--hypercall..., shared by

@@ -193,6 +193,7 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
     }
     out["exit_status"] = status;
     out["errors"] = errors;
+    out["plugin_output"] = "stderr";  // what plugins print goes there; files they write, where they say
     std::cout << out.dump(2) << "\n";
     return status == 0 ? 0 : kExitFailed;
 }
