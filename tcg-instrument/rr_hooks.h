@@ -198,6 +198,8 @@ static inline bool hypanda_rr_replaying(void)
  * made and reset. */
 void hypanda_cmdline_record_from(const char *optarg);
 void hypanda_cmdline_replay(const char *optarg);
+/* -replay-result FILE: the replay's outcome as JSON (rr/result.h). */
+void hypanda_cmdline_replay_result(const char *optarg);
 void hypanda_rr_startup(void);
 
 /* softmmu/vl.c, before options are parsed: keeps the command line for

@@ -87,6 +87,12 @@ static struct {
     /* The recording in progress (or pending) was begun by the guest's
      * hypercall, so the guest may end it. */
     bool guest_began;
+
+    /* -replay-result: the outcome, written at exit (rr/result.h). */
+    char *result_path;
+    char *result_error;   /* the one error line, without the program name */
+    bool result_verified;
+    uint64_t result_instructions;
 } rr;
 
 /* The vCPU thread's last device access since the last block boundary:
@@ -495,6 +501,37 @@ static void clear_progress(void)
     }
 }
 
+/* Reports a replay's one error line and keeps it for -replay-result. */
+static void G_GNUC_PRINTF(1, 2) replay_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (rr.result_error == NULL) {
+        rr.result_error = g_strdup(line);
+    }
+    error_report("%s", line);
+    g_free(line);
+}
+
+/* At exit: the replay's outcome into the -replay-result file. */
+static void write_replay_result(void)
+{
+    char *err = NULL;
+    const char *error = rr.result_error;
+    if (!rr.result_verified && error == NULL) {
+        error = "the emulator ended before the replay did";
+    }
+    if (!hypanda_rr_write_result(rr.result_path, rr.replay_name != NULL ? rr.replay_name : "",
+                                 rr.result_verified, rr.result_instructions,
+                                 rr.replay != NULL ? hypanda_rr_replay_instructions(rr.replay) : 0,
+                                 rr.result_verified ? "" : error, &err)) {
+        fprintf(stderr, "%s\n", err);
+        free(err);
+    }
+}
+
 /* Ends the emulator from the vCPU thread, as isa-debug-exit does: with
  * the BQL, so the main loop is not in the middle of something. */
 static G_NORETURN void end_replay(int status)
@@ -521,7 +558,8 @@ static G_NORETURN void diverged(CPUState *cpu, uint64_t icount, const char *what
         g_string_append_printf(s, " at instruction %" PRIu64, e->icount);
     }
     clear_progress();
-    error_report("%s", s->str);
+    rr.result_instructions = icount;
+    replay_error("%s", s->str);
     g_string_free(s, true);
     end_replay(1);
 }
@@ -533,13 +571,15 @@ static G_NORETURN void finish_replay(CPUState *cpu)
     const uint64_t n = count_at(cpu, 0);
     const uint64_t want = hypanda_rr_replay_ram_xxh64(rr.replay);
     const uint64_t got = guest_ram_hash();
+    rr.result_instructions = n;
     if (got != want) {
         clear_progress();
-        error_report("replay %s: RAM hash %016" PRIx64 " after %" PRIu64 " instructions, the "
+        replay_error("replay %s: RAM hash %016" PRIx64 " after %" PRIu64 " instructions, the "
                      "recording's is %016" PRIx64, rr.replay_name, got, n, want);
         end_replay(1);
     }
     clear_progress();
+    rr.result_verified = true;
     fprintf(stderr, "replay verified: %" PRIu64 " instructions, RAM hash ok\n", n);
     end_replay(0);
 }
@@ -962,16 +1002,16 @@ static void start_replay(void)
     Error *err = NULL;
     char *msg = NULL;
     if (!can_record_or_replay("-replay", &err)) {
-        error_report_err(err);
+        replay_error("%s", error_get_pretty(err));
         exit(1);
     }
     rr.replay = hypanda_rr_replay_open(rr.replay_name, &msg);
     if (rr.replay == NULL) {
-        error_report("-replay %s: %s", rr.replay_name, msg);
+        replay_error("-replay %s: %s", rr.replay_name, msg);
         exit(1);
     }
     if (!load_snapshot_into_machine(cpu, &err)) {
-        error_report("-replay %s: %s", rr.replay_name, error_get_pretty(err));
+        replay_error("-replay %s: %s", rr.replay_name, error_get_pretty(err));
         exit(1);
     }
     rr.n_events = hypanda_rr_replay_events(rr.replay, &rr.events);
@@ -1006,10 +1046,20 @@ void hypanda_cmdline_record_from(const char *optarg)
 void hypanda_cmdline_replay(const char *optarg)
 {
     if (rr.replay_args_error != NULL) {
-        error_report("%s", rr.replay_args_error); /* QEMU prefixes "-replay NAME: " */
+        /* QEMU's location prefixes "-replay NAME: " on the terminal; the
+         * result file gets the same line. */
+        rr.result_error = g_strdup_printf("-replay %s: %s", optarg, rr.replay_args_error);
+        rr.replay_name = g_strdup(optarg);
+        error_report("%s", rr.replay_args_error);
         exit(1);
     }
     rr.replay_name = g_strdup(optarg);
+}
+
+void hypanda_cmdline_replay_result(const char *optarg)
+{
+    /* Taken before the options are parsed (hypanda_rr_replay_arguments),
+     * so that every way a replay ends is in the file. */
 }
 
 static bool rr_guest_begin(const char *name);
@@ -1163,6 +1213,10 @@ void hypanda_rr_replay_arguments(int *argc, char ***argv)
     for (int i = 1; i + 1 < *argc; i++) {
         if (strcmp((*argv)[i], "-replay") == 0 || strcmp((*argv)[i], "--replay") == 0) {
             name = (*argv)[i + 1];
+        } else if ((strcmp((*argv)[i], "-replay-result") == 0 ||
+                    strcmp((*argv)[i], "--replay-result") == 0) && rr.result_path == NULL) {
+            rr.result_path = g_strdup((*argv)[i + 1]);
+            atexit(write_replay_result);
         }
     }
     if (name == NULL) {

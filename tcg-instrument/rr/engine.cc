@@ -13,6 +13,7 @@
 #include "files.h"
 #include "recording.h"
 #include "replay_args.h"
+#include "result.h"
 
 namespace rr = hypanda::rr;
 
@@ -199,6 +200,22 @@ size_t hypanda_rr_replay_events(const HypandaRrReplay* r, const HypandaRrEvent**
 uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay* r) { return r->recording.manifest.instructions; }
 
 uint64_t hypanda_rr_replay_ram_xxh64(const HypandaRrReplay* r) { return r->recording.manifest.ram_xxh64; }
+
+bool hypanda_rr_write_result(const char* path, const char* recording, bool verified, uint64_t instructions,
+                             uint64_t recorded, const char* error, char** err) {
+    rr::ReplayResult r;
+    r.recording = recording != nullptr ? recording : "";
+    r.verified = verified;
+    r.instructions = instructions;
+    r.recorded = recorded;
+    r.error = error != nullptr ? error : "";
+    std::string e;
+    if (!rr::write_replay_result(path, r, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    return true;
+}
 
 char** hypanda_rr_replay_machine_args(const char* dir, int* argc, char** err) {
     std::vector<uint8_t> bytes;

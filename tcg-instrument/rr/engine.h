@@ -93,6 +93,10 @@ size_t hypanda_rr_replay_events(const HypandaRrReplay *r, const HypandaRrEvent *
 uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay *r);
 uint64_t hypanda_rr_replay_ram_xxh64(const HypandaRrReplay *r);
 
+/* Writes a replay's outcome to `path` as result.h defines it. */
+bool hypanda_rr_write_result(const char *path, const char *recording, bool verified, uint64_t instructions,
+                             uint64_t recorded, const char *error, char **err);
+
 /* For -replay: the recording's machine options (its command line without
  * what needs host files or devices: disks, kernel, network back-ends,
  * displays, monitors, plugins) and -accel tcg, for the emulator to parse

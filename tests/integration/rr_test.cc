@@ -25,6 +25,7 @@
 #include "expected.h"
 #include "monitor.h"
 #include "recording.h"
+#include "result.h"
 #include "run.h"
 
 namespace hypanda::test {
@@ -226,6 +227,15 @@ TEST(RecordReplay, HypandaReplayCommand) {
     EXPECT_EQ(v.exit_status, 0) << describe(v);
     EXPECT_EQ(lines_starting_with(v.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(v);
 
+    // The emulator's result file, read as the tool reads it.
+    Child direct({emulator(), "-replay", r.rec, "-replay-result", r.dir.file("result.json")}, plugin_env());
+    RunResult d = direct.wait(kLimit);
+    EXPECT_EQ(d.exit_status, 0) << describe(d);
+    rr::ReplayResult result;
+    std::string rerr;
+    ASSERT_TRUE(rr::replay_result_from_json(read_file(r.dir.file("result.json")), &result, &rerr)) << rerr;
+    EXPECT_EQ(result, (rr::ReplayResult{r.rec, true, n, n, ""}));
+
     Child json({tool, "replay", r.rec, "--plugin", conout(r.dir.file("cli.out")), "--json"}, plugin_env());
     RunResult j = json.wait(kLimit);
     ASSERT_EQ(j.exit_status, 0) << describe(j);
@@ -335,10 +345,20 @@ TEST(RecordReplay, DivergenceSaysWhereAndWhat) {
     m.log.bytes = changed.size();
     std::ofstream(r.rec + "/manifest.json") << rr::manifest_to_json(m);
 
-    RunResult p = replay(r.rec, {});
+    const std::string result_file = r.dir.file("result.json");
+    Child child({emulator(), "-replay-result", result_file, "-replay", r.rec}, plugin_env());
+    RunResult p = child.wait(kLimit);
     EXPECT_EQ(p.exit_status, 1) << describe(p);
     const auto lines = lines_starting_with(p.err, "hypanda-system-x86_64: replay ");
     ASSERT_EQ(lines.size(), 1u) << describe(p);
+    // The machine-readable outcome says the same (rr/result.h).
+    rr::ReplayResult result;
+    ASSERT_TRUE(rr::replay_result_from_json(read_file(result_file), &result, &err)) << err;
+    EXPECT_FALSE(result.verified);
+    EXPECT_EQ(result.recording, r.rec);
+    EXPECT_EQ(result.instructions, original.icount);
+    EXPECT_EQ(result.recorded, m.instructions);
+    EXPECT_EQ("hypanda-system-x86_64: " + result.error, lines[0]);
     auto port = [](uint64_t v) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "port-read (call site 1, port 0x%llx, 1 bytes)",

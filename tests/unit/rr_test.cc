@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "replay_args.h"
+#include "result.h"
 #include "run.h"
 #include "snapshot.h"
 
@@ -359,6 +360,25 @@ TEST(Snapshot, WriterChecksTheRamSizeItWasGiven) {
 
 }  // namespace
 }  // namespace hypanda::rr
+
+// The replay result's JSON reads back as written, and a file that is not
+// one is one line naming what is wrong.
+TEST(ReplayResult, RoundTripsAndRefusesWhatIsNotOne) {
+    const hypanda::rr::ReplayResult r{"/srv/rec", false, 206515, 7340573, "replay /srv/rec diverged at ..."};
+    hypanda::rr::ReplayResult back;
+    std::string err;
+    ASSERT_TRUE(hypanda::rr::replay_result_from_json(hypanda::rr::replay_result_to_json(r), &back, &err)) << err;
+    EXPECT_EQ(back, r);
+    EXPECT_FALSE(hypanda::rr::replay_result_from_json("[]", &back, &err));
+    EXPECT_EQ(err, "replay result: not a JSON object");
+    EXPECT_FALSE(hypanda::rr::replay_result_from_json(
+        R"({"format":"hypanda-replay-result","version":1,"recording":"r","verified":"yes","instructions":1,)"
+        R"("recorded":1,"error":""})",
+        &back, &err));
+    EXPECT_EQ(err, "replay result: \"verified\" is missing or not true/false");
+    EXPECT_FALSE(hypanda::rr::replay_result_from_json(R"({"format":"hypanda-replay-result","version":2})", &back, &err));
+    EXPECT_EQ(err, "replay result: version is not 1");
+}
 
 // A replay keeps what makes the machine from a recorded command line and
 // drops what needs the recording host: here the command line libvirt 9.0

@@ -4,10 +4,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -17,6 +22,7 @@
 #include "commands.h"
 #include "common.h"
 #include "recording.h"
+#include "result.h"
 
 namespace hypanda::cli {
 namespace {
@@ -158,7 +164,22 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
         std::fprintf(stderr, "hypanda: replay %s: %s\n", name.c_str(), folder_error.c_str());
         return kExitFailed;
     }
-    std::vector<std::string> args = {emulator_path(argv0), "-replay", name};
+    // With --json the outcome comes from the emulator's result file
+    // (rr/result.h), not from its words on stderr.
+    std::string result_dir;
+    std::vector<std::string> args = {emulator_path(argv0)};
+    if (as_json) {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hypanda-replay-XXXXXX";
+        if (mkdtemp(templ.data()) == nullptr) {
+            std::fprintf(stderr, "hypanda: replay %s: cannot make a folder for the result: %s\n", name.c_str(),
+                         std::strerror(errno));
+            return kExitFailed;
+        }
+        result_dir = templ;
+        args.insert(args.end(), {"-replay-result", result_dir + "/result.json"});
+    }
+    args.insert(args.end(), {"-replay", name});
     for (const std::string& p : plugins) {
         args.insert(args.end(), {"-panda", p});
     }
@@ -171,8 +192,19 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
     if (!as_json) {
         return status == 0 ? 0 : kExitFailed;
     }
-    // "replay verified: N instructions, RAM hash ok", or error lines.
-    json out = {{"recording", name}, {"plugins", plugins}, {"verified", false}};
+    rr::ReplayResult result;
+    std::string result_err;
+    std::ifstream in(result_dir + "/result.json");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const bool have_result = rr::replay_result_from_json(text, &result, &result_err);
+    unlink((result_dir + "/result.json").c_str());
+    rmdir(result_dir.c_str());
+    json out = {{"recording", name}, {"plugins", plugins}, {"verified", have_result && result.verified && status == 0}};
+    if (have_result) {
+        out["instructions"] = result.instructions;
+        out["recorded"] = result.recorded;
+    }
+    // The emulator's error lines (a plugin's, the replay's own).
     std::vector<std::string> errors;
     size_t start = 0;
     while (start < err.size()) {
@@ -181,13 +213,9 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
             end = err.size();
         }
         const std::string line = err.substr(start, end - start);
-        unsigned long long n = 0;
-        if (std::sscanf(line.c_str(), "replay verified: %llu instructions, RAM hash ok", &n) == 1) {
-            out["verified"] = status == 0;
-            out["instructions"] = n;
-        } else if (!line.empty() && line.find(": info: ") == std::string::npos &&
-                   line.find(": warning: ") == std::string::npos) {
-            errors.push_back(line);  // the emulator's error lines
+        if (!line.empty() && line.find(": info: ") == std::string::npos &&
+            line.find(": warning: ") == std::string::npos && line.rfind("replay verified", 0) != 0) {
+            errors.push_back(line);
         }
         start = end + 1;
     }
