@@ -34,8 +34,10 @@
 #include <vector>
 
 #include "analysis.h"
+#include "files.h"
 
 namespace lv = hypanda::libvirt;
+using hypanda::rr::ScopedFd;  // the recording library's RAII descriptor
 
 namespace {
 
@@ -134,27 +136,6 @@ std::string join(const std::vector<std::string>& words) {
     return s;
 }
 
-// A descriptor closed when it goes.
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) {
-            close(fd_);
-        }
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    Fd& operator=(Fd&& o) noexcept {
-        std::swap(fd_, o.fd_);
-        return *this;
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
 std::string mode_of(const struct stat& st) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
@@ -207,21 +188,21 @@ bool prepare_recordings(const std::string& dir, const User& user, std::string* e
         *err = "recordings folder " + dir + ": give an absolute path without '.' or '..'";
         return false;
     }
-    Fd at(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ScopedFd at(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     std::string so_far;
     for (size_t i = 0; i < parts.size(); i++) {
         const bool last = i + 1 == parts.size();
         so_far += "/" + parts[i];
         const char* name = parts[i].c_str();
         bool made = false;
-        Fd fd(openat(at.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        ScopedFd fd(openat(at.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (fd.get() < 0 && errno == ENOENT) {
             if (mkdirat(at.get(), name, 0700) != 0 && errno != EEXIST) {
                 *err = "recordings folder " + dir + ": cannot make " + so_far + ": " + std::strerror(errno);
                 return false;
             }
             made = true;
-            fd = Fd(openat(at.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            fd = ScopedFd(openat(at.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         }
         if (fd.get() < 0) {
             const int e = errno;
@@ -279,7 +260,7 @@ bool check_plugin_file(const std::string& plugin, std::string* err) {
         *err = "plugin " + plugin + ": not a file";
         return false;
     }
-    Fd at(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ScopedFd at(open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     struct stat st;
     if (fstat(at.get(), &st) != 0 || !unsafe_folder(st, 0).empty()) {
         *err = "plugin " + plugin + ": / " + unsafe_folder(st, 0) + ": refused";
@@ -289,7 +270,7 @@ bool check_plugin_file(const std::string& plugin, std::string* err) {
     for (size_t i = 0; i < parts.size(); i++) {
         const bool last = i + 1 == parts.size();
         so_far += "/" + parts[i];
-        Fd fd(openat(at.get(), parts[i].c_str(), (last ? O_PATH : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC));
+        ScopedFd fd(openat(at.get(), parts[i].c_str(), (last ? O_PATH : O_RDONLY | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC));
         if (fd.get() < 0 || fstat(fd.get(), &st) != 0) {
             *err = "plugin " + plugin + ": " + so_far + ": " + std::strerror(errno);
             return false;

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 namespace hypanda::rr {
@@ -119,18 +120,16 @@ const Set kDroppedMachineProperties = {"accel", "kernel-irqchip", "kvm-shadow-me
 // A value that is only words, numbers and QEMU's separators.
 bool plain(const std::string& v) {
     for (const char c : v) {
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || one_of(std::string(1, c), {"_", ".", ":", "+", "-",
-                                                                                          "=", ",", "@"}))) {
+        if (c == '\0' || (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr("_.:+-=,@", c) == nullptr)) {
             return false;
         }
     }
     return true;
 }
 
-// An option as an error line shows it: control characters escaped, long
-// values cut, so the line stays one line.
-std::string shown_option(const std::string& option, const std::string& value) {
-    const std::string raw = "-" + option + (value.empty() ? "" : " " + value);
+// Text from the recording as an error line shows it: control characters
+// escaped, long text cut, so the line stays one line.
+std::string one_line(const std::string& raw) {
     std::string s;
     for (size_t i = 0; i < raw.size(); i++) {
         if (i == 200) {
@@ -147,6 +146,10 @@ std::string shown_option(const std::string& option, const std::string& value) {
         }
     }
     return s;
+}
+
+std::string shown_option(const std::string& option, const std::string& value) {
+    return one_line("-" + option + (value.empty() ? "" : " " + value));
 }
 
 bool printable(const std::string& v) {
@@ -269,7 +272,7 @@ public:
     bool take(const std::string& option, const std::string& value, std::string* err) {
         const std::string shown = shown_option(option, value);
         auto refuse = [&](const std::string& why) {
-            *err = "the recording's command line has '" + shown + "': " + why +
+            *err = "the recording's command line has '" + shown + "': " + one_line(why) +
                    "; a replay runs only the machine (docs/recording.md lists what it takes)";
             return false;
         };
