@@ -21,6 +21,8 @@ typedef struct CPUState CPUState;
 
 enum { HYPANDA_RR_OFF = 0, HYPANDA_RR_RECORDING = 1, HYPANDA_RR_REPLAYING = 2 };
 extern int hypanda_rr_mode;
+/* cpu->hypanda_icount where the recording's count is 0. */
+extern uint64_t hypanda_rr_base;
 
 /* Where an entry was made (the log's call site). */
 enum {

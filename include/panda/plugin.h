@@ -357,6 +357,18 @@ void panda_enable_instr_count(void);
  * instruction that faults and is restarted counts once, when it completes. */
 uint64_t panda_instr_count(CPUState *cpu);
 
+/* ---- Record/replay (PANDA's names) ------------------------------------------- */
+
+/* Whether a recording is being made / replayed now. */
+bool rr_in_record(void);
+bool rr_in_replay(void);
+
+/* While recording or replaying: the instructions completed since the
+ * recording's start, the count its log and manifest use (the same exactness
+ * as panda_instr_count); 0 otherwise. Recorded and replayed runs agree on
+ * it at every instruction (docs/recording.md, "One instruction count"). */
+uint64_t rr_get_guest_instr_count(void);
+
 /* ---- Hybrid mode (Hypanda extension) ---------------------------------------- */
 
 /* Engines. In hybrid mode (-accel kvm -hybrid on) the guest runs under KVM

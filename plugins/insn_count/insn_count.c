@@ -1,6 +1,9 @@
 /*
- * insn_count: counts executed guest instructions, exactly (an insn_exec
- * callback on every instruction in the counted range).
+ * insn_count: counts the guest instructions completed, exactly: an insn_exec
+ * callback on every instruction in the counted range, less the attempts
+ * QEMU abandons and runs again (cpu_restore_state: a fault, a store into
+ * the block being run). The count is the one recordings state
+ * (docs/recording.md, "One instruction count").
  *
  * Arguments (all optional):
  *   start=ADDR, end=ADDR  count only instructions at start <= pc < end
@@ -62,6 +65,18 @@ static int count_insn(CPUState *cpu, target_ulong pc)
     return 0;
 }
 
+/* The instruction at the restored pc did not complete: it runs again (or
+ * the exception handler does), and is counted when it completes. */
+static int not_completed(CPUState *cpu, TranslationBlock *tb)
+{
+    (void)tb;
+    const target_ulong pc = panda_current_pc(cpu);
+    if (pc >= start_pc && pc < end_pc && count > 0 && !reported) {
+        count--;
+    }
+    return 0;
+}
+
 static int monitor(Monitor *mon, const char *cmd)
 {
     if (strcmp(cmd, "insn_count") == 0) {
@@ -91,6 +106,8 @@ bool init_plugin(void *self)
     panda_register_callback(self, PANDA_CB_INSN_TRANSLATE, cb);
     cb.insn_exec = count_insn;
     panda_register_callback(self, PANDA_CB_INSN_EXEC, cb);
+    cb.cb_cpu_restore_state = not_completed;
+    panda_register_callback(self, PANDA_CB_CPU_RESTORE_STATE, cb);
     cb.monitor = monitor;
     panda_register_callback(self, PANDA_CB_MONITOR, cb);
     return true;

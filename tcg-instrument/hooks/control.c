@@ -45,6 +45,7 @@ static bool instr_count;
 
 /* Record/replay's state (rr_hooks.h; rr.c in the system emulator). */
 int hypanda_rr_mode;
+uint64_t hypanda_rr_base;
 
 bool hypanda_instr_count_enabled(void)
 {
@@ -62,6 +63,24 @@ void panda_enable_instr_count(void)
 uint64_t panda_instr_count(CPUState *cpu)
 {
     return instr_count ? cpu->hypanda_icount : 0;
+}
+
+bool rr_in_record(void)
+{
+    return hypanda_rr_mode == HYPANDA_RR_RECORDING;
+}
+
+bool rr_in_replay(void)
+{
+    return hypanda_rr_mode == HYPANDA_RR_REPLAYING;
+}
+
+uint64_t rr_get_guest_instr_count(void)
+{
+    if (hypanda_rr_mode == HYPANDA_RR_OFF || first_cpu == NULL) {
+        return 0;
+    }
+    return first_cpu->hypanda_icount - hypanda_rr_base;
 }
 
 void panda_do_flush_tb(void)

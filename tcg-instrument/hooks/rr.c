@@ -62,7 +62,6 @@
 
 static struct {
     char *name;           /* the recording's folder */
-    uint64_t base;        /* cpu->hypanda_icount where its count is 0 */
     int argc;             /* the emulator's command line, for the manifest */
     char **argv;
 
@@ -126,7 +125,7 @@ static uint64_t count_at(CPUState *cpu, uintptr_t ra)
             n -= hypanda_tb_insns_left(tb, ra);
         }
     }
-    return n - rr.base;
+    return n - hypanda_rr_base;
 }
 
 static uint64_t guest_ram_hash(void)
@@ -259,7 +258,7 @@ static bool begin_now(CPUState *cpu, const char *name, Error **errp)
     }
     rr.recorder = r;
     rr.name = g_strdup(name);
-    rr.base = cpu->hypanda_icount;
+    hypanda_rr_base = cpu->hypanda_icount;
     rr.vector = 0;
     hypanda_rr_mode = HYPANDA_RR_RECORDING;
     info_report("recording %s: started", name);
@@ -459,7 +458,7 @@ static void find_next_stop(CPUState *cpu)
         i++;
     }
     rr.next_stop = i;
-    cpu->hypanda_rr_limit = rr.base + rr.events[MIN(i, rr.n_events - 1)].icount;
+    cpu->hypanda_rr_limit = hypanda_rr_base + rr.events[MIN(i, rr.n_events - 1)].icount;
 }
 
 static void describe(GString *s, uint8_t kind, uint32_t site, uint64_t addr, uint8_t size)
@@ -483,7 +482,7 @@ static bool progress_shown;
 static void show_progress(void *opaque)
 {
     const uint64_t total = hypanda_rr_replay_instructions(rr.replay);
-    const uint64_t done = MIN(qatomic_read(&first_cpu->hypanda_icount) - rr.base, total);
+    const uint64_t done = MIN(qatomic_read(&first_cpu->hypanda_icount) - hypanda_rr_base, total);
     const int width = 40;
     const int filled = total == 0 ? width : (int)(done * width / total);
     fprintf(stderr, "\rreplay %s [%.*s%*s] %3d%% %" PRIu64 " / %" PRIu64 " instructions", rr.replay_name,
@@ -1018,7 +1017,7 @@ static void start_replay(void)
     rr.next = 0;
     rr.next_stop = 0;
     panda_enable_instr_count();
-    rr.base = cpu->hypanda_icount;
+    hypanda_rr_base = cpu->hypanda_icount;
     find_next_stop(cpu);
     hypanda_rr_mode = HYPANDA_RR_REPLAYING;
     info_report("replaying %s: %" PRIu64 " instructions, %zu log entries", rr.replay_name,

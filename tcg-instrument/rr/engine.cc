@@ -41,6 +41,13 @@ struct HypandaRrReplay {
     std::vector<HypandaRrEvent> events;
 };
 
+static_assert(HYPANDA_RR_END == static_cast<int>(rr::Kind::End) &&
+              HYPANDA_RR_DMA_READ == static_cast<int>(rr::Kind::DmaRead) &&
+              HYPANDA_RR_DISK == static_cast<int>(rr::Kind::Disk) &&
+              HYPANDA_RR_PACKET == static_cast<int>(rr::Kind::Packet));
+static_assert(HYPANDA_RR_RAM_TO_HD == static_cast<int>(rr::DiskTransfer::RamToHd) &&
+              HYPANDA_RR_PACKET_SENT == static_cast<int>(rr::PacketDirection::Sent));
+
 const char* hypanda_rr_kind_name(uint8_t kind) {
     const char* name = rr::kind_name(kind);
     return name != nullptr ? name : "unknown";
@@ -94,6 +101,7 @@ void hypanda_rr_recorder_event(HypandaRrRecorder* r, const HypandaRrEvent* e) {
     event.addr = e->addr;
     event.size = e->size;
     event.value = e->value;
+    event.length = e->length;
     if (e->data_len != 0) {
         event.data.assign(e->data, e->data + e->data_len);
     }
@@ -163,6 +171,7 @@ HypandaRrReplay* hypanda_rr_replay_open(const char* dir, char** err) {
         c.value = ev.value;
         c.data = ev.data.data();
         c.data_len = ev.data.size();
+        c.length = ev.length;
         c.site = ev.site;
         c.kind = static_cast<uint8_t>(ev.kind);
         c.size = ev.size;

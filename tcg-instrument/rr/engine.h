@@ -30,14 +30,28 @@ enum {
     HYPANDA_RR_RDSEED = 7,
     HYPANDA_RR_EXIT_REQUEST = 8,
     HYPANDA_RR_END = 9,
+    HYPANDA_RR_DMA_READ = 10,
+    HYPANDA_RR_DISK = 11,
+    HYPANDA_RR_PACKET = 12,
 };
+/* Disk entries' types (PANDA's Hd_transfer_type) and packet directions. */
+enum {
+    HYPANDA_RR_HD_TO_IOB = 0,
+    HYPANDA_RR_IOB_TO_HD = 1,
+    HYPANDA_RR_PORT_TO_IOB = 2,
+    HYPANDA_RR_IOB_TO_PORT = 3,
+    HYPANDA_RR_HD_TO_RAM = 4,
+    HYPANDA_RR_RAM_TO_HD = 5,
+};
+enum { HYPANDA_RR_PACKET_RECEIVED = 0, HYPANDA_RR_PACKET_SENT = 1 };
 
 typedef struct HypandaRrEvent {
     uint64_t icount; /* guest instructions of the recording completed before it */
     uint64_t addr;
     uint64_t value;
-    const uint8_t *data; /* DMA bytes */
+    const uint8_t *data; /* DMA bytes, a packet's frame */
     uint64_t data_len;
+    uint64_t length;     /* dma-read, disk */
     uint32_t site;
     uint8_t kind;
     uint8_t size;

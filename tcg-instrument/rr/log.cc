@@ -14,13 +14,23 @@ namespace {
 
 constexpr size_t kFlushAt = 1 << 16;
 
+// The fields each kind has, in this order: address, size byte, value,
+// length, data (length-prefixed bytes).
 bool has_address(Kind k) {
-    return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::DmaWrite || k == Kind::Interrupt;
+    return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::DmaWrite || k == Kind::Interrupt ||
+           k == Kind::DmaRead || k == Kind::Disk || k == Kind::Packet;
 }
-bool has_size(Kind k) { return k == Kind::PortRead || k == Kind::MmioRead; }
+bool has_size(Kind k) { return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::Disk || k == Kind::Packet; }
 bool has_value(Kind k) {
     return k == Kind::PortRead || k == Kind::MmioRead || k == Kind::Interrupt || k == Kind::Rdtsc ||
-           k == Kind::Rdrand || k == Kind::Rdseed || k == Kind::End;
+           k == Kind::Rdrand || k == Kind::Rdseed || k == Kind::End || k == Kind::Disk;
+}
+bool has_length(Kind k) { return k == Kind::DmaRead || k == Kind::Disk; }
+bool has_data(Kind k) { return k == Kind::DmaWrite || k == Kind::Packet; }
+uint64_t max_data(Kind k) { return k == Kind::Packet ? kMaxPacketBytes : kMaxDmaBytes; }
+// The newest kind a version has.
+uint8_t last_kind(uint32_t version) {
+    return static_cast<uint8_t>(version == 1 ? Kind::End : Kind::Packet);
 }
 
 void put_le32(std::vector<uint8_t>* out, uint32_t v) {
@@ -37,8 +47,9 @@ uint32_t get_le32(const uint8_t* p) {
 }  // namespace
 
 const char* kind_name(uint8_t kind) {
-    static const char* const names[kKinds] = {nullptr,   "port-read", "mmio-read", "dma-write", "interrupt",
-                                              "rdtsc",   "rdrand",    "rdseed",    "exit-request", "end"};
+    static const char* const names[kKinds] = {nullptr,  "port-read", "mmio-read", "dma-write",    "interrupt",
+                                              "rdtsc",  "rdrand",    "rdseed",    "exit-request", "end",
+                                              "dma-read", "disk",    "packet"};
     return kind < kKinds ? names[kind] : nullptr;
 }
 
@@ -101,9 +112,10 @@ void LogWriter::append(const Event& e) {
         error_ = path_ + ": entries out of instruction-count order (" + std::to_string(e.icount) +
                  " after " + std::to_string(last_icount_) + ")";
     }
-    if (e.kind == Kind::DmaWrite && e.data.size() > kMaxDmaBytes && error_.empty()) {
-        error_ = path_ + ": a DMA entry of " + std::to_string(e.data.size()) + " bytes is over the " +
-                 std::to_string(kMaxDmaBytes) + "-byte limit";
+    if (has_data(e.kind) && e.data.size() > max_data(e.kind) && error_.empty()) {
+        error_ = path_ + ": a " + kind_name(static_cast<uint8_t>(e.kind)) + " entry of " +
+                 std::to_string(e.data.size()) + " bytes is over the " + std::to_string(max_data(e.kind)) +
+                 "-byte limit";
     }
     const uint8_t kind = static_cast<uint8_t>(e.kind);
     put(&kind, 1);
@@ -118,7 +130,10 @@ void LogWriter::append(const Event& e) {
     if (has_value(e.kind)) {
         put_uleb(e.value);
     }
-    if (e.kind == Kind::DmaWrite) {
+    if (has_length(e.kind)) {
+        put_uleb(e.length);
+    }
+    if (has_data(e.kind)) {
         put_uleb(e.data.size());
         put(e.data.data(), e.data.size());
     }
@@ -172,8 +187,8 @@ bool LogReader::open(const uint8_t* data, size_t size, const std::string& name, 
         return false;
     }
     version_ = get_le32(data + 8);
-    if (version_ != kLogVersion) {
-        *err = name + ": format version " + std::to_string(version_) + " is not supported (this build reads version " +
+    if (version_ < 1 || version_ > kLogVersion) {
+        *err = name + ": format version " + std::to_string(version_) + " is not supported (this build reads versions 1 to " +
                std::to_string(kLogVersion) + ")";
         done_ = true;
         return false;
@@ -231,8 +246,9 @@ bool LogReader::next(Event* e, std::string* err) {
     }
     uint8_t kind = 0;
     get_u8(&kind, err, "kind");
-    if (kind_name(kind) == nullptr) {
-        return fail(err, start, "corrupt: unknown entry kind " + std::to_string(kind));
+    if (kind_name(kind) == nullptr || kind > last_kind(version_)) {
+        return fail(err, start, "corrupt: unknown entry kind " + std::to_string(kind) +
+                                    (kind_name(kind) != nullptr ? " in a version " + std::to_string(version_) + " log" : ""));
     }
     *e = Event();
     e->kind = static_cast<Kind>(kind);
@@ -252,7 +268,21 @@ bool LogReader::next(Event* e, std::string* err) {
     if (has_address(e->kind) && !get_uleb(&e->addr, err, "address")) {
         return false;
     }
-    if (has_size(e->kind)) {
+    if (e->kind == Kind::Disk) {
+        if (!get_u8(&e->size, err, "transfer type")) {
+            return false;
+        }
+        if (e->size >= kDiskTransferTypes) {
+            return fail(err, start, "corrupt: disk transfer type " + std::to_string(e->size));
+        }
+    } else if (e->kind == Kind::Packet) {
+        if (!get_u8(&e->size, err, "packet direction")) {
+            return false;
+        }
+        if (e->size > static_cast<uint8_t>(PacketDirection::Sent)) {
+            return fail(err, start, "corrupt: packet direction " + std::to_string(e->size));
+        }
+    } else if (has_size(e->kind)) {
         if (!get_u8(&e->size, err, "access size")) {
             return false;
         }
@@ -263,16 +293,22 @@ bool LogReader::next(Event* e, std::string* err) {
     if (has_value(e->kind) && !get_uleb(&e->value, err, "value")) {
         return false;
     }
-    if (e->kind == Kind::DmaWrite) {
+    if (has_length(e->kind) && !get_uleb(&e->length, err, "length")) {
+        return false;
+    }
+    if (has_data(e->kind)) {
+        const bool dma = e->kind == Kind::DmaWrite;
         uint64_t len = 0;
-        if (!get_uleb(&len, err, "DMA length")) {
+        if (!get_uleb(&len, err, dma ? "DMA length" : "packet length")) {
             return false;
         }
-        if (len > kMaxDmaBytes) {
-            return fail(err, start, "corrupt: DMA length " + std::to_string(len) + " over the limit");
+        if (len > max_data(e->kind)) {
+            return fail(err, start, std::string("corrupt: ") + (dma ? "DMA" : "packet") + " length " +
+                                        std::to_string(len) + " over the limit");
         }
         if (len > size_ - pos_) {
-            return fail(err, start, "truncated: DMA data of " + std::to_string(len) + " bytes ends with the file");
+            return fail(err, start, std::string("truncated: ") + (dma ? "DMA" : "packet") + " data of " +
+                                        std::to_string(len) + " bytes ends with the file");
         }
         e->data.assign(data_ + pos_, data_ + pos_ + len);
         pos_ += len;
@@ -310,7 +346,11 @@ bool read_log(const uint8_t* data, size_t size, const std::string& name, uint32_
         }
         stats->entries++;
         stats->per_kind[static_cast<uint8_t>(e.kind)]++;
-        stats->dma_bytes += e.data.size();
+        if (e.kind == Kind::DmaWrite) {
+            stats->dma_bytes += e.data.size();
+        } else if (e.kind == Kind::Packet) {
+            stats->packet_bytes += e.data.size();
+        }
     }
     return false;
 }

@@ -26,7 +26,7 @@
 namespace hypanda::rr {
 
 constexpr char kLogMagic[8] = {'H', 'Y', 'P', 'N', 'D', 'L', 'O', 'G'};
-constexpr uint32_t kLogVersion = 1;
+constexpr uint32_t kLogVersion = 2;         // written; read: 1 (kinds up to End) and 2
 constexpr uint32_t kArchX86_64 = 62;          // ELF EM_X86_64
 constexpr uint64_t kMaxDmaBytes = 64u << 20;  // one entry's data, at most
 constexpr size_t kLogHeaderBytes = 16;
@@ -41,8 +41,30 @@ enum class Kind : uint8_t {
     Rdseed = 7,       // value
     ExitRequest = 8,  // nothing
     End = 9,          // value = entries before it; icount = the last one
+    // Version 2: what devices did that the guest does not depend on, kept
+    // for plugins (replay_* callbacks), without effect in replay.
+    DmaRead = 10,     // addr = guest-physical address, length: a device read RAM
+    Disk = 11,        // size = transfer type (DiskTransfer), addr = guest-physical address,
+                      // value = byte offset on the disk, length
+    Packet = 12,      // size = direction (PacketDirection), addr = guest-physical address of
+                      // the first buffer (0: not known), data = the frame
 };
-constexpr int kKinds = 10;  // indexes by Kind value; 0 unused
+constexpr int kKinds = 13;  // indexes by Kind value; 0 unused
+
+// Disk entries' types, PANDA's Hd_transfer_type numbers.
+enum class DiskTransfer : uint8_t {
+    HdToIob = 0,   // the disk into a device's own buffer
+    IobToHd = 1,
+    PortToIob = 2, // the guest's port writes into that buffer (PIO)
+    IobToPort = 3,
+    HdToRam = 4,   // DMA: the disk into guest RAM
+    RamToHd = 5,
+};
+constexpr uint8_t kDiskTransferTypes = 6;
+
+// Packet entries' directions, PANDA's numbers.
+enum class PacketDirection : uint8_t { Received = 0, Sent = 1 };
+constexpr uint64_t kMaxPacketBytes = 65536 + 64;  // a frame, at most (virtio-net's largest with its header)
 
 // The kind's name in messages and statistics ("port-read", ...), or
 // nullptr for a byte that is no kind.
@@ -55,11 +77,12 @@ struct Event {
     uint64_t addr = 0;
     uint8_t size = 0;
     uint64_t value = 0;
+    uint64_t length = 0;  // DmaRead, Disk
     std::vector<uint8_t> data;
 
     bool operator==(const Event& o) const {
         return icount == o.icount && kind == o.kind && site == o.site && addr == o.addr &&
-               size == o.size && value == o.value && data == o.data;
+               size == o.size && value == o.value && length == o.length && data == o.data;
     }
 };
 
@@ -138,6 +161,7 @@ struct LogStats {
     uint64_t entries = 0;
     uint64_t per_kind[kKinds] = {};
     uint64_t dma_bytes = 0;
+    uint64_t packet_bytes = 0;
     uint64_t last_icount = 0;
 };
 bool read_log(const uint8_t* data, size_t size, const std::string& name, uint32_t arch, LogStats* stats,

@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
         e.value = 0x1234u * k;
         if (e.kind == Kind::DmaWrite) {
             e.data = {1, 2, 3};
+        } else if (e.kind == Kind::Packet) {
+            e.size = static_cast<uint8_t>(PacketDirection::Sent), e.data = {0xff, 0xff, 8, 6};
+        } else if (e.kind == Kind::DmaRead || e.kind == Kind::Disk) {
+            e.length = 512;
         }
         log.append(e);
     }

@@ -53,6 +53,29 @@ hp_count_loop:
     jnz 1b
     ret
 
+/* ---- patch N --------------------------------------------------------------
+ * uint64_t hp_patch_loop(uint64_t n), n >= 1: code that rewrites its own
+ * block. Each round stores the low byte of the round's counter (n down to
+ * 1) into the immediate of the `add` two instructions on, then runs that
+ * add, so the store lands in the very block being executed: QEMU abandons
+ * the store's attempt, and runs it again alone (precise self-modifying
+ * code). Returns the sum of the sign-extended bytes (model.h). Retired
+ * instructions, from the xor to the ret inclusive: 2 + 4n + 1 (the loop's
+ * four per round); QEMU's plugin API sees one more attempt per round. */
+    .globl hp_patch_loop
+hp_patch_loop:
+    xor %eax, %eax
+    mov %rdi, %rcx
+1:  movb %cl, 2f+2(%rip)
+2:  .byte 0x83, 0xc0, 0x00 /* add $imm8, %eax; imm8 patched above */
+    dec %rcx
+    jnz 1b
+    .globl hp_patch_loop_ret
+hp_patch_loop_ret:
+    ret
+    .globl hp_patch_loop_end
+hp_patch_loop_end:
+
 /* ---- hypercall -----------------------------------------------------------
  * uint64_t hp_hypercall_loop(uint64_t n), n >= 1: n CPUIDs, the x86 guest
  * hypercall, with EAX = HP_HYPERCALL_MAGIC, EBX = i, ECX = 3i + 1 for

@@ -61,6 +61,21 @@ static inline uint64_t hp_count_insns(uint64_t n)
     return 3 * n + 3;
 }
 
+/* --- patch N --------------------------------------------------------------
+ * hp_patch_loop (entry.S): round i (the counter from n down to 1) adds the
+ * counter's low byte, sign-extended, to a 32-bit sum. */
+static inline uint64_t hp_patch_value(uint64_t n)
+{
+    uint32_t sum = 0;
+    for (uint64_t i = n; i >= 1; i--) {
+        sum += (uint32_t)(int32_t)(int8_t)(uint8_t)i;
+    }
+    return sum;
+}
+/* Retired instructions from hp_patch_loop's first instruction to its ret,
+ * and the rounds QEMU runs the patching store twice. */
+static inline uint64_t hp_patch_insns(uint64_t n) { return 4 * n + 3; }
+
 /* --- mem N ----------------------------------------------------------------
  * A 64 KiB buffer, zeroed first. Iteration i (0-based) advances the LCG
  * state x, then stores the low `size` bytes of x at offset (x >> 33) & 0xfff8

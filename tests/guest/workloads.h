@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 uint64_t hp_count_loop(uint64_t n); /* entry.S */
+uint64_t hp_patch_loop(uint64_t n); /* entry.S */
 uint64_t workload_mem(uint64_t n);
 uint64_t workload_user(uint64_t n);
 uint64_t workload_timer(uint64_t n);

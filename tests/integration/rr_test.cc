@@ -17,12 +17,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "elf_image.h"
 #include "expected.h"
+#include "model.h"
 #include "monitor.h"
 #include "recording.h"
 #include "result.h"
@@ -137,6 +140,79 @@ TEST(RecordReplay, DiskDmaWithoutTheImage) {
                       {"-drive", "file=" + images.file("disk.img") + ",format=raw,if=ide,index=0"});
 }
 
+// One instruction count (docs/recording.md): instructions completed. What
+// the recording states, what rr_get_guest_instr_count() returns and what
+// insn_count counts agree, live and in replay; model.h's count of the
+// completed instructions in hp_patch_loop is the oracle for insn_count's.
+// QEMU's own plugin API, which counts attempts, is the oracle for the
+// boundary rule: it sees one attempt more per round of `patch` (QEMU runs a
+// store into the block being run a second time, alone) and, live only, the
+// OUT to isa-debug-exit during which the emulator ends.
+struct PatchCounts {
+    uint64_t recorded = 0, qemu_live = 0, qemu_replay = 0, insn_live = 0, insn_replay = 0, in_loop = 0;
+    std::map<std::string, uint64_t> probe_live, probe_replay;
+};
+
+uint64_t insn_count_output(const std::string& file) {
+    const std::string text = read_file(file);
+    unsigned long long n = 0;
+    EXPECT_EQ(std::sscanf(text.c_str(), "insn_count: %llu instructions", &n), 1) << file << ": " << text;
+    return n;
+}
+
+PatchCounts count_patch(uint64_t n) {
+    PatchCounts c;
+    TempDir dir;
+    const std::string rec = dir.file("rec");
+    const std::string counter = build_root() + "/tests/qemu-plugins/libcounter.so,what=insns,out=";
+    const std::string probe = "probe:cbs=bbe,at=" + std::to_string(guest_symbol("hp_patch_loop_ret")) + ",output=";
+    RunResult live = run_with_plugins(guest_args(
+        "patch " + std::to_string(n), {"-record-from", ":" + rec, "-plugin", counter + dir.file("qemu-live"), "-panda",
+                                       "insn_count:output=" + dir.file("insn-live"), "-panda",
+                                       probe + dir.file("probe-live")}));
+    EXPECT_EQ(live.exit_status, debug_exit_status(0)) << describe(live);
+    EXPECT_EQ(lines_starting_with(live.out, "RESULT "), std::vector<std::string>{result_line("patch", hp_patch_value(n))});
+    c.recorded = recorded_instructions(rec);
+    RunResult p = run_with_plugins({emulator(), "-replay", rec, "-plugin", counter + dir.file("qemu-replay"), "-panda",
+                                    "insn_count:output=" + dir.file("insn-replay"), "-panda",
+                                    probe + dir.file("probe-replay")});
+    EXPECT_EQ(p.exit_status, 0) << describe(p);
+    EXPECT_EQ(lines_starting_with(p.err, "replay verified"), std::vector<std::string>{verified(c.recorded)});
+    RunResult ranged = run_with_plugins({emulator(), "-replay", rec, "-panda",
+                                         "insn_count:start=" + std::to_string(guest_symbol("hp_patch_loop")) +
+                                             ",end=" + std::to_string(guest_symbol("hp_patch_loop_end")) +
+                                             ",output=" + dir.file("insn-loop")});
+    EXPECT_EQ(ranged.exit_status, 0) << describe(ranged);
+    c.qemu_live = read_counts(dir.file("qemu-live")).at("insns");
+    c.qemu_replay = read_counts(dir.file("qemu-replay")).at("insns");
+    c.insn_live = insn_count_output(dir.file("insn-live"));
+    c.insn_replay = insn_count_output(dir.file("insn-replay"));
+    c.in_loop = insn_count_output(dir.file("insn-loop"));
+    c.probe_live = read_counts(dir.file("probe-live"));
+    c.probe_replay = read_counts(dir.file("probe-replay"));
+    return c;
+}
+
+TEST(RecordReplay, OneInstructionCount) {
+    const uint64_t rounds[2] = {1000, 3000};
+    PatchCounts c[2];
+    for (int i = 0; i < 2; i++) {
+        SCOPED_TRACE("patch " + std::to_string(rounds[i]));
+        c[i] = count_patch(rounds[i]);
+        EXPECT_EQ(c[i].in_loop, hp_patch_insns(rounds[i]));
+        EXPECT_EQ(c[i].insn_replay, c[i].recorded);
+        EXPECT_EQ(c[i].insn_live, c[i].recorded + 1);  // the OUT the emulator ends in
+        EXPECT_EQ(c[i].qemu_live, c[i].qemu_replay + 1);
+        EXPECT_EQ(c[i].probe_live.at("rr_at_seen"), 1u);
+        EXPECT_EQ(c[i].probe_replay.at("rr_at_seen"), 1u);
+        EXPECT_EQ(c[i].probe_live.at("rr_at"), c[i].probe_replay.at("rr_at"));
+        EXPECT_GT(c[i].probe_live.at("rr_at"), hp_patch_insns(rounds[i]));
+    }
+    // Attempts QEMU ran again: the same before the workload (the firmware's),
+    // plus one per round.
+    EXPECT_EQ((c[1].qemu_replay - c[1].recorded) - (c[0].qemu_replay - c[0].recorded), rounds[1] - rounds[0]);
+}
+
 // Every guest memory access (PC, address, size, direction) is the same in
 // the recorded run and in replay.
 TEST(RecordReplay, SameMemoryAccessesAsRecorded) {
@@ -222,10 +298,14 @@ TEST(RecordReplay, HypandaReplayCommand) {
     ASSERT_EQ(r.result.exit_status, debug_exit_status(0)) << describe(r.result);
     const uint64_t n = recorded_instructions(r.rec);
     const std::string tool = build_root() + "/bin/hypanda";
+    // --verify: the files checked, a replay without plugins, one verdict line.
     Child verify({tool, "replay", r.rec, "--verify"}, plugin_env());
     RunResult v = verify.wait(kLimit);
     EXPECT_EQ(v.exit_status, 0) << describe(v);
-    EXPECT_EQ(lines_starting_with(v.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(v);
+    const std::string manifest_text = read_file(r.rec + "/manifest.json");
+    const std::string hash = nlohmann::json::parse(manifest_text).at("ram_xxh64").get<std::string>();
+    EXPECT_EQ(v.out, r.rec + ": verified: " + std::to_string(n) + " instructions, RAM hash " + hash + " ok\n");
+    EXPECT_EQ(v.err, "");
 
     // The emulator's result file, read as the tool reads it.
     Child direct({emulator(), "-replay", r.rec, "-replay-result", r.dir.file("result.json")}, plugin_env());
@@ -372,6 +452,19 @@ TEST(RecordReplay, DivergenceSaysWhereAndWhat) {
     EXPECT_EQ(lines[0].substr(0, head.size()), head) << lines[0];
     ASSERT_GE(lines[0].size(), head.size() + 16 + tail.size()) << lines[0];
     EXPECT_EQ(lines[0].substr(head.size() + 16), tail) << lines[0];
+
+    // hypanda replay --verify says the same, in one line.
+    RunResult v = run({build_root() + "/bin/hypanda", "replay", r.rec, "--verify"}, kLimit);
+    EXPECT_EQ(v.exit_status, 1) << describe(v);
+    EXPECT_EQ(v.out, "");
+    EXPECT_EQ(v.err, "hypanda: replay " + r.rec + ": not verified: " + result.error + "\n");
+    // And a log whose checksum no longer matches is named before any replay.
+    std::ofstream(r.rec + "/nondet.log", std::ios::app) << 'x';
+    RunResult c = run({build_root() + "/bin/hypanda", "replay", r.rec, "--verify"}, kLimit);
+    EXPECT_EQ(c.exit_status, 1) << describe(c);
+    EXPECT_EQ(c.out, "");
+    EXPECT_EQ(c.err.rfind("hypanda: replay " + r.rec + ": nondet.log: ", 0), 0u) << c.err;
+    EXPECT_EQ(std::count(c.err.begin(), c.err.end(), '\n'), 1) << c.err;
 }
 
 TEST(RecordReplay, BadRecordingsGetOneErrorLine) {

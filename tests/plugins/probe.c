@@ -41,6 +41,9 @@
  *                 check panda_instr_count() against what the probe saw (with
  *                 insn and rst: instructions executed minus those a fault or a
  *                 restore took back), counting checks and mismatches
+ *   (with bbe and at, while recording or replaying: rr_at is
+ *                 rr_get_guest_instr_count() when the first block at PC
+ *                 starts, rr_at_seen whether one did)
  *   output=FILE   where the counts go at uninit, one "name value" a line
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -67,6 +70,7 @@ static uint64_t at_insn, at_insn_current, at_bbe_current;
 static uint64_t hyp_magic, hyp_ebx_sum, hyp_ecx_sum;
 static bool invalidated_once;
 static bool icount_check;
+static uint64_t rr_at, rr_at_seen;
 static uint64_t icount_checked, icount_mismatch, icount_last;
 static uint64_t kvm_after, engine_to_tcg, engine_to_kvm, engine_requests_refused,
     engine_at_request;
@@ -233,6 +237,10 @@ static int on_bbe(CPUState *cpu, TranslationBlock *tb)
     if (panda_tb_pc(tb) == at_pc) {
         at_bbe++;
         at_bbe_current += panda_current_pc(cpu) == at_pc;
+        if (!rr_at_seen && (rr_in_record() || rr_in_replay())) {
+            rr_at = rr_get_guest_instr_count();
+            rr_at_seen = 1;
+        }
         if (at_bbe == kvm_after) {
             engine_at_request = (uint64_t)panda_current_engine();
             engine_requests_refused += !panda_request_engine(PANDA_ENGINE_KVM);
@@ -445,6 +453,7 @@ void uninit_plugin(void *self)
             mem_phys_mismatch, mem_data_checked, mem_data_mismatch);
     fprintf(out, "icount_checked %" PRIu64 "\nicount_mismatch %" PRIu64 "\nicount_end %" PRIu64 "\n",
             icount_checked, icount_mismatch, icount_last);
+    fprintf(out, "rr_at %" PRIu64 "\nrr_at_seen %" PRIu64 "\n", rr_at, rr_at_seen);
     fprintf(out, "engine_to_tcg %" PRIu64 "\nengine_to_kvm %" PRIu64 "\nengine_requests_refused %" PRIu64
             "\nengine_at_request %" PRIu64 "\n", engine_to_tcg, engine_to_kvm, engine_requests_refused,
             engine_at_request);

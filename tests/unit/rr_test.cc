@@ -46,6 +46,17 @@ std::vector<Event> sample_events() {
     e = Event();
     e.icount = 123456789020ull, e.kind = Kind::ExitRequest, e.site = 8;
     v.push_back(e);
+    e = Event();
+    e.icount = 123456789021ull, e.kind = Kind::DmaRead, e.site = 8, e.addr = 0x12345000, e.length = 4096;
+    v.push_back(e);
+    e = Event();
+    e.icount = 123456789021ull, e.kind = Kind::Disk, e.site = 8, e.size = static_cast<uint8_t>(DiskTransfer::HdToRam),
+    e.addr = 0x7000, e.value = 1ull << 40, e.length = 512;
+    v.push_back(e);
+    e = Event();
+    e.icount = 123456789030ull, e.kind = Kind::Packet, e.site = 8,
+    e.size = static_cast<uint8_t>(PacketDirection::Sent), e.addr = 0, e.data = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 8, 6};
+    v.push_back(e);
     return v;
 }
 
@@ -99,15 +110,18 @@ TEST(NondetLog, EveryKindRoundTripsExactly) {
     // Header 16; then kind + LEB128 delta + site + fields: port read 7, MMIO
     // read 12 (a 32-bit address takes 5 bytes), DMA 12 (4 data bytes),
     // interrupt 10 (a 37-bit delta, vector 0x20 + 1), RDTSC 13 (all ones: 10), RDRAND 12,
-    // RDSEED 6, exit request 3, end 5.
-    EXPECT_EQ(bytes.size(), 96u);
+    // RDSEED 6, exit request 3, DMA read 10 (a 29-bit address, 4096), disk 15
+    // (type byte, offset 2^40 in 6 bytes), packet 14 (8 bytes), end 5.
+    EXPECT_EQ(bytes.size(), 135u);
     LogStats stats;
     std::string err;
     ASSERT_TRUE(read_log(bytes.data(), bytes.size(), "nondet.log", kArchX86_64, &stats, nullptr, &err)) << err;
-    EXPECT_EQ(stats.entries, 8u);
+    EXPECT_EQ(stats.entries, 11u);
     EXPECT_EQ(stats.per_kind[static_cast<int>(Kind::PortRead)], 1u);
     EXPECT_EQ(stats.per_kind[static_cast<int>(Kind::DmaWrite)], 1u);
+    EXPECT_EQ(stats.per_kind[static_cast<int>(Kind::Packet)], 1u);
     EXPECT_EQ(stats.dma_bytes, 4u);
+    EXPECT_EQ(stats.packet_bytes, 8u);
     EXPECT_EQ(stats.last_icount, 123456790000ull);
 }
 
@@ -160,7 +174,8 @@ TEST(NondetLog, HeaderAndStructureErrorsNameTheProblem) {
         return read_all(b, &back);
     };
     EXPECT_EQ(with(0, 'X'), "nondet.log: not a Hypanda nondet log (no HYPNDLOG magic)");
-    EXPECT_EQ(with(8, 2), "nondet.log: format version 2 is not supported (this build reads version 1)");
+    EXPECT_EQ(with(8, 3), "nondet.log: format version 3 is not supported (this build reads versions 1 to 2)");
+    EXPECT_EQ(with(8, 0), "nondet.log: format version 0 is not supported (this build reads versions 1 to 2)");
     EXPECT_EQ(with(12, 183), "nondet.log: recorded for architecture 183 (ELF machine), not 62");
     EXPECT_EQ(with(16, 0x42), "nondet.log: corrupt: unknown entry kind 66 at byte 16 (entry 0)");
     // The first entry's access size (kind, delta, site, port in 2 bytes).
@@ -168,7 +183,14 @@ TEST(NondetLog, HeaderAndStructureErrorsNameTheProblem) {
     auto trailing = good;
     trailing.push_back(0);
     back.clear();
-    EXPECT_EQ(read_all(trailing, &back), "nondet.log: corrupt: 1 bytes after the end entry at byte 96 (entry 8)");
+    EXPECT_EQ(read_all(trailing, &back), "nondet.log: corrupt: 1 bytes after the end entry at byte 135 (entry 11)");
+    // A version 1 log has no kind after end (9): the DMA read (entry 8) is
+    // refused in one.
+    EXPECT_EQ(with(8, 1), "nondet.log: corrupt: unknown entry kind 10 in a version 1 log at byte 91 (entry 8)");
+    // The disk entry's type byte (after kind, delta, site and a 3-byte
+    // address: byte 107) and the packet's direction (byte 120).
+    EXPECT_EQ(with(107, 6), "nondet.log: corrupt: disk transfer type 6 at byte 101 (entry 9)");
+    EXPECT_EQ(with(120, 2), "nondet.log: corrupt: packet direction 2 at byte 116 (entry 10)");
     std::vector<uint8_t> short_file(good.begin(), good.begin() + 10);
     EXPECT_EQ(read_all(short_file, &back), "nondet.log: truncated: 10 bytes, shorter than the 16-byte header");
 }

@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
     replay->add_option("--plugin", plugins, "a plugin to load, as -panda takes it: name[:key=value,...]; repeatable")
         ->take_all()
         ->allow_extra_args(false);
-    replay->add_flag("--verify", verify, "only check that the replay reaches the recorded end and RAM hash");
+    replay->add_flag("--verify", verify,
+                     "check the recording: its files, then a replay without plugins that must reach the recorded "
+                     "end and RAM hash");
     reports(replay);
 
     RunOptions run_opts;

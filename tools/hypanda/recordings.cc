@@ -147,64 +147,11 @@ int cmd_info(const std::string& name, bool as_json) {
 }
 
 
-int cmd_replay(const char* argv0, const std::string& name, const std::vector<std::string>& plugins, bool verify,
-               bool as_json) {
-    if (verify && !plugins.empty()) {
-        std::fprintf(stderr, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
-        return kExitUsage;
-    }
-    const std::string folder_error = not_a_recording(name);
-    if (!folder_error.empty()) {
-        if (as_json) {
-            std::cout << json{{"recording", name}, {"plugins", plugins}, {"verified", false},
-                              {"errors", {"hypanda: replay " + name + ": " + folder_error}}}
-                             .dump(2)
-                      << "\n";
-        }
-        std::fprintf(stderr, "hypanda: replay %s: %s\n", name.c_str(), folder_error.c_str());
-        return kExitFailed;
-    }
-    // With --json the outcome comes from the emulator's result file
-    // (rr/result.h), not from its words on stderr.
-    std::string result_dir;
-    std::vector<std::string> args = {emulator_path(argv0)};
-    if (as_json) {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hypanda-replay-XXXXXX";
-        if (mkdtemp(templ.data()) == nullptr) {
-            std::fprintf(stderr, "hypanda: replay %s: cannot make a folder for the result: %s\n", name.c_str(),
-                         std::strerror(errno));
-            return kExitFailed;
-        }
-        result_dir = templ;
-        args.insert(args.end(), {"-replay-result", result_dir + "/result.json"});
-    }
-    args.insert(args.end(), {"-replay", name});
-    for (const std::string& p : plugins) {
-        args.insert(args.end(), {"-panda", p});
-    }
-    std::string err;
-    const int status = run_emulator(args, as_json, &err);
-    if (status < 0) {
-        std::fprintf(stderr, "hypanda: replay %s: %s\n", name.c_str(), err.c_str());
-        return kExitFailed;
-    }
-    if (!as_json) {
-        return status == 0 ? 0 : kExitFailed;
-    }
-    rr::ReplayResult result;
-    std::string result_err;
-    std::ifstream in(result_dir + "/result.json");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const bool have_result = rr::replay_result_from_json(text, &result, &result_err);
-    unlink((result_dir + "/result.json").c_str());
-    rmdir(result_dir.c_str());
-    json out = {{"recording", name}, {"plugins", plugins}, {"verified", have_result && result.verified && status == 0}};
-    if (have_result) {
-        out["instructions"] = result.instructions;
-        out["recorded"] = result.recorded;
-    }
-    // The emulator's error lines (a plugin's, the replay's own).
+namespace {
+
+// The emulator's error lines (a plugin's, the replay's own), without its
+// informational ones.
+std::vector<std::string> error_lines(const std::string& err) {
     std::vector<std::string> errors;
     size_t start = 0;
     while (start < err.size()) {
@@ -219,12 +166,110 @@ int cmd_replay(const char* argv0, const std::string& name, const std::vector<std
         }
         start = end + 1;
     }
-    out["exit_status"] = status;
-    out["errors"] = errors;
-    out["plugin_output"] = "stderr";  // what plugins print goes there; files they write, where they say
-    std::cout << out.dump(2) << "\n";
-    return status == 0 ? 0 : kExitFailed;
+    return errors;
 }
 
+// Reads and removes the emulator's -replay-result file and its folder.
+bool take_result(const std::string& dir, rr::ReplayResult* result) {
+    std::ifstream in(dir + "/result.json");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string err;
+    const bool ok = rr::replay_result_from_json(text, result, &err);
+    unlink((dir + "/result.json").c_str());
+    rmdir(dir.c_str());
+    return ok;
+}
+
+int replay_failed(const std::string& name, const std::vector<std::string>& plugins, bool as_json,
+                  const std::string& what) {
+    if (as_json) {
+        std::cout << json{{"recording", name}, {"plugins", plugins}, {"verified", false},
+                          {"errors", {"hypanda: replay " + name + ": " + what}}}
+                         .dump(2)
+                  << "\n";
+    }
+    std::fprintf(stderr, "hypanda: replay %s: %s\n", name.c_str(), what.c_str());
+    return kExitFailed;
+}
+
+}  // namespace
+
+// --verify: the recording's files are read and checked first (checksums,
+// formats), then replayed with no plugins; verified means the replay
+// reached the manifest's instruction count with its RAM hash, as the
+// emulator's result file (rr/result.h) says.
+int cmd_replay(const char* argv0, const std::string& name, const std::vector<std::string>& plugins, bool verify,
+               bool as_json) {
+    if (verify && !plugins.empty()) {
+        std::fprintf(stderr, "hypanda: replay --verify only checks the recording; it takes no --plugin\n");
+        return kExitUsage;
+    }
+    std::string folder_error = not_a_recording(name);
+    rr::Recording recording;
+    if (folder_error.empty() && verify) {
+        rr::load_recording(name, &recording, &folder_error);
+    }
+    if (!folder_error.empty()) {
+        return replay_failed(name, plugins, as_json, folder_error);
+    }
+    // With --json or --verify the outcome comes from the emulator's result
+    // file, not from its words on stderr.
+    const bool want_result = as_json || verify;
+    std::string result_dir;
+    std::vector<std::string> args = {emulator_path(argv0)};
+    if (want_result) {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/hypanda-replay-XXXXXX";
+        if (mkdtemp(templ.data()) == nullptr) {
+            return replay_failed(name, plugins, as_json,
+                                 std::string("cannot make a folder for the result: ") + std::strerror(errno));
+        }
+        result_dir = templ;
+        args.insert(args.end(), {"-replay-result", result_dir + "/result.json"});
+    }
+    args.insert(args.end(), {"-replay", name});
+    for (const std::string& p : plugins) {
+        args.insert(args.end(), {"-panda", p});
+    }
+    std::string err;
+    const int status = run_emulator(args, want_result, &err);
+    if (status < 0) {
+        if (!result_dir.empty()) {
+            rmdir(result_dir.c_str());
+        }
+        return replay_failed(name, plugins, as_json, err);
+    }
+    if (!want_result) {
+        return status == 0 ? 0 : kExitFailed;
+    }
+    rr::ReplayResult result;
+    const bool have_result = take_result(result_dir, &result);
+    bool verified = have_result && result.verified && status == 0;
+    if (verify) {
+        verified = verified && result.instructions == recording.manifest.instructions &&
+                   result.recorded == recording.manifest.instructions;
+    }
+    const std::vector<std::string> errors = error_lines(err);
+    if (as_json) {
+        json out = {{"recording", name}, {"plugins", plugins}, {"verified", verified}};
+        if (have_result) {
+            out["instructions"] = result.instructions;
+            out["recorded"] = result.recorded;
+        }
+        out["exit_status"] = status;
+        out["errors"] = errors;
+        out["plugin_output"] = "stderr";  // what plugins print goes there; files they write, where they say
+        std::cout << out.dump(2) << "\n";
+    } else if (verified) {
+        std::printf("%s: verified: %" PRIu64 " instructions, RAM hash %s ok\n", name.c_str(), result.instructions,
+                    rr::hex64(recording.manifest.ram_xxh64).c_str());
+    } else {
+        std::string why = have_result && !result.error.empty() ? result.error
+                          : !errors.empty()                   ? errors.back()
+                                                              : "the emulator ended with status " + std::to_string(status);
+        std::fprintf(stderr, "hypanda: replay %s: not verified: %s\n", name.c_str(), why.c_str());
+    }
+    return verified ? 0 : kExitFailed;
+}
 
 }  // namespace hypanda::cli
