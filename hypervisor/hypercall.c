@@ -10,7 +10,7 @@
  * which need hybrid mode (hybrid.c; without it a switch answers
  * HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on), "record" for
  * bracketing a region to record into the folder `record` names (the
- * recorder, tcg-instrument/hooks/rr.c, offers itself through
+ * recorder, tcg-instrument/rr/system/, offers itself through
  * hypanda_hypercall_set_recorder: this layer does not call up into it).
  *
  *   -device hypanda-hypercall[,iobase=0x5848][,allow=switch|record|none][,record=DIR]

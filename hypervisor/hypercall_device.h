@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 /* What carries out the guest's BEGIN_RECORD and END_RECORD hypercalls
- * (record/replay, tcg-instrument/hooks/rr.c). `begin` returns whether it
+ * (record/replay, tcg-instrument/rr/system/). `begin` returns whether it
  * could (the device answers HYPANDA_HC_OK or HYPANDA_HC_ERR_UNAVAILABLE);
  * `end` returns the hypercall's answer: HYPANDA_HC_OK,
  * HYPANDA_HC_ERR_FORBIDDEN when the recording in progress is not one the

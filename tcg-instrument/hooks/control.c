@@ -15,7 +15,7 @@
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
-#include "hypanda/tcg-instrument/rr_hooks.h"
+#include "hypanda/tcg-instrument/rr/hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
@@ -43,7 +43,7 @@ bool hypanda_precise_pc_value(CPUState *cpu, uint64_t *pc)
  * on it stays on, so counts never go stale. */
 static bool instr_count;
 
-/* Record/replay's state (rr_hooks.h; rr.c in the system emulator). */
+/* Record/replay's state (rr/hooks.h; rr/system/ in the system emulator). */
 int hypanda_rr_mode;
 uint64_t hypanda_rr_base;
 

@@ -14,7 +14,7 @@
 
 #include "hypanda/hypervisor/hybrid.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
-#include "hypanda/tcg-instrument/rr_hooks.h"
+#include "hypanda/tcg-instrument/rr/hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"

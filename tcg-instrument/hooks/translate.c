@@ -25,7 +25,7 @@
 #include "exec/translator.h"
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
-#include "hypanda/tcg-instrument/rr_hooks.h"
+#include "hypanda/tcg-instrument/rr/hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
@@ -183,7 +183,7 @@ static void gen_count_start(bool check_limit)
     tcg_temp_free_i64(n);
 }
 
-/* Replay (rr.c): a block that would run past the instruction where the
+/* Replay (rr/system/replay.c): a block that would run past the instruction where the
  * next interrupt or the end is due leaves at once, through QEMU's
  * exit-request path, and the vCPU loop makes a block that ends there. With
  * block-start callbacks the check comes before them, so that they run once

@@ -47,6 +47,7 @@ static_assert(HYPANDA_RR_END == static_cast<int>(rr::Kind::End) &&
               HYPANDA_RR_PACKET == static_cast<int>(rr::Kind::Packet));
 static_assert(HYPANDA_RR_RAM_TO_HD == static_cast<int>(rr::DiskTransfer::RamToHd) &&
               HYPANDA_RR_PACKET_SENT == static_cast<int>(rr::PacketDirection::Sent));
+static_assert(HYPANDA_RR_MAX_PACKET == rr::kMaxPacketBytes);
 
 const char* hypanda_rr_kind_name(uint8_t kind) {
     const char* name = rr::kind_name(kind);

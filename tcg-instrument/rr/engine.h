@@ -1,7 +1,7 @@
 /*
  * The recording's files as the emulator sees them: a C interface to the
  * C++ format library (log.h, snapshot.h, manifest.h) for the QEMU glue
- * (hooks/rr.c), and the machine-state blob the snapshot carries.
+ * (rr/system/), and the machine-state blob the snapshot carries.
  *
  * Errors come back as one line in *err, allocated with malloc (the caller
  * frees it).
@@ -44,6 +44,8 @@ enum {
     HYPANDA_RR_RAM_TO_HD = 5,
 };
 enum { HYPANDA_RR_PACKET_RECEIVED = 0, HYPANDA_RR_PACKET_SENT = 1 };
+/* A packet entry's frame, at most (longer ones are cut). */
+#define HYPANDA_RR_MAX_PACKET 65600
 
 typedef struct HypandaRrEvent {
     uint64_t icount; /* guest instructions of the recording completed before it */

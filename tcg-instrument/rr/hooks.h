@@ -1,6 +1,6 @@
 /*
  * Record/replay's call sites in QEMU (patch 0012), implemented in
- * hooks/rr.c (docs/recording.md). Each site costs one test of
+ * rr/system/ (docs/recording.md). Each site costs one test of
  * hypanda_rr_mode while nothing is recorded or replayed.
  *
  * Counts are the recording's: guest instructions completed since it began.
@@ -9,8 +9,8 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#ifndef HYPANDA_TCG_INSTRUMENT_RR_HOOKS_H
-#define HYPANDA_TCG_INSTRUMENT_RR_HOOKS_H
+#ifndef HYPANDA_RR_HOOKS_H
+#define HYPANDA_RR_HOOKS_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +20,10 @@
 typedef struct CPUState CPUState;
 
 enum { HYPANDA_RR_OFF = 0, HYPANDA_RR_RECORDING = 1, HYPANDA_RR_REPLAYING = 2 };
+#ifndef HYPANDA_RR_MODE_DECLARED
+#define HYPANDA_RR_MODE_DECLARED
 extern int hypanda_rr_mode;
+#endif
 /* cpu->hypanda_icount where the recording's count is 0. */
 extern uint64_t hypanda_rr_base;
 
@@ -92,6 +95,48 @@ static inline bool hypanda_rr_device_ram_write(uint64_t addr, const void *buf, u
     }
     return false;
 }
+
+/* softmmu/physmem.c, a read of RAM through the memory API, and
+ * address_space_map() for reading: a device's when it is not the vCPU's
+ * thread or the vCPU is in a device access. Recording logs where and how
+ * much (a dma-read entry, for replay_before_cpu_physical_mem_rw_ram). */
+void hypanda_rr_device_ram_read_slow(uint64_t addr, uint64_t len);
+static inline void hypanda_rr_device_ram_read(uint64_t addr, uint64_t len)
+{
+    if (__builtin_expect(hypanda_rr_mode == HYPANDA_RR_RECORDING, 0)) {
+        hypanda_rr_device_ram_read_slow(addr, len);
+    }
+}
+
+/* softmmu/dma-helpers.c and hw/block/virtio-blk.c: a disk transfer about
+ * to start, between the disk at byte `offset` and the buffers `iov` (guest
+ * RAM, or the bounce buffers standing for it while recording). Recording
+ * logs a disk entry per buffer (for replay_hd_transfer). */
+struct iovec;
+void hypanda_rr_disk_transfer_slow(bool to_ram, uint64_t offset, const struct iovec *iov, int n);
+static inline void hypanda_rr_disk_transfer(bool to_ram, uint64_t offset, const struct iovec *iov, int n)
+{
+    if (__builtin_expect(hypanda_rr_mode == HYPANDA_RR_RECORDING, 0)) {
+        hypanda_rr_disk_transfer_slow(to_ram, offset, iov, n);
+    }
+}
+
+/* net/net.c, a frame delivered: to a NIC (received by the guest) or from
+ * one (sent). Recording logs it (a packet entry, for replay_handle_packet);
+ * in replay no back-end exists and the log's frames are all there is. */
+typedef struct NetClientState NetClientState;
+void hypanda_rr_packet_slow(NetClientState *sender, NetClientState *receiver, const struct iovec *iov, int n);
+static inline void hypanda_rr_packet(NetClientState *sender, NetClientState *receiver,
+                                     const struct iovec *iov, int n)
+{
+    if (__builtin_expect(hypanda_rr_mode == HYPANDA_RR_RECORDING, 0)) {
+        hypanda_rr_packet_slow(sender, receiver, iov, n);
+    }
+}
+
+/* (include/exec/memory.h, patch 0015, declares hypanda_rr_cached_write:
+ * a device's write into RAM through a MemoryRegionCache, as
+ * hypanda_rr_device_ram_write.) */
 
 /* The interrupt vector the PIC/APIC answered (x86 cpu_get_pic_interrupt):
  * recorded with the interrupt; in replay the recorded one. */
@@ -214,7 +259,7 @@ void hypanda_rr_replay_arguments(int *argc, char ***argv);
  * begin-record/end-record and HMP begin_record NAME / end_record. Hybrid
  * mode's switches (a recording asked for under KVM starts in TCG, and ends
  * when the guest goes back) and the hypercall device's recording commands
- * reach rr.c through what hypanda_rr_startup() subscribes to
+ * reach rr/system/ through what hypanda_rr_startup() subscribes to
  * (hypervisor/hybrid.h, hypervisor/hypercall_device.h). */
 void hypanda_rr_shutdown(void);
 void hypanda_rr_register_qmp(void);
