@@ -32,7 +32,7 @@ bool one_of(const std::string& s, Set set) {
 // Options a replay keeps, each checked below; their values never name a
 // host resource once checked.
 const Set kKeptOptions = {"machine", "M", "cpu", "m", "smp", "numa", "name", "rtc", "boot", "vga", "global",
-                          "device", "object", "net"};
+                          "device", "object", "net", "drive", "nic"};
 // Flags (options without a value) a replay keeps and leaves out.
 const Set kKeptFlags = {"nodefaults", "no-hpet", "no-acpi", "usb"};
 const Set kDroppedFlags = {"S", "s", "nographic", "enable-kvm", "no-reboot", "no-shutdown", "daemonize",
@@ -46,18 +46,20 @@ const Set kDroppedFlags = {"S", "s", "nographic", "enable-kvm", "no-reboot", "no
 // out never asks anything of the host; the replay's own checks catch a
 // machine that then differs.
 const Set kDroppedOptions = {
-    "kernel", "initrd", "append", "dtb", "bios", "L", "drive", "blockdev", "chardev", "mon", "qmp", "qmp-pretty",
+    "kernel", "initrd", "append", "dtb", "bios", "L", "blockdev", "chardev", "mon", "qmp", "qmp-pretty",
     "serial", "parallel", "monitor", "debugcon", "display", "vnc", "spice", "add-fd", "sandbox", "msg", "uuid",
-    "overcommit", "audiodev", "netdev", "nic", "accel", "pidfile", "D", "d", "trace", "plugin", "panda",
+    "overcommit", "audiodev", "netdev", "accel", "pidfile", "D", "d", "trace", "plugin", "panda",
     "panda-plugin", "panda-arg", "hybrid", "hybrid-break", "record-from", "replay", "gdb", "smbios", "fw_cfg",
     "pflash", "fda", "fdb", "hda", "hdb", "hdc", "hdd", "cdrom", "mtdblock", "sd", "loadvm", "incoming",
     "readconfig", "icount", "tb-size", "watchdog-action", "action", "k", "chroot", "runas", "mem-path",
     "realtime", "tpmdev", "fsdev", "virtfs", "iscsi", "usbdevice", "qtest", "qtest-log", "compat", "echr",
     "show-cursor", "g"};
 
-// Device models without a host back-end of their own. One that takes a
-// back-end (a disk's drive, a NIC's netdev, a serial port's chardev, ...)
-// is left out when the recording gave it one: its reads come from the log.
+// Device models a replay creates. One the recording gave a host back-end (a
+// disk's drive, a NIC's netdev, a serial port's chardev, ...) is created
+// without it, in its place: its reads come from the log, and the machine's
+// layout (PCI addresses, which name RAM blocks such as a NIC's ROM) stays
+// the recording's.
 const Set kDevices = {
     // Hypanda's and the test machines'
     "hypanda-hypercall", "isa-debug-exit", "isa-debugcon", "pvpanic", "pvpanic-pci", "vmcoreinfo", "sga",
@@ -85,13 +87,25 @@ const Set kDevices = {
     // sound
     "intel-hda", "ich9-intel-hda", "hda-duplex", "hda-output", "hda-micro", "AC97", "sb16", "ES1370"};
 
-// Properties that bind a device to a host back-end: the device is left out.
+// Properties that bind a device to a host back-end. The device is created
+// without it; a disk that cannot be made without a drive gets an empty one
+// (QEMU's null-co driver: nothing on the host, and the log has every read);
+// one that needs another back-end (a 9p share's fsdev, a DIMM's memdev) is
+// left out.
 const Set kBackendProperties = {"drive", "netdev", "chardev", "audiodev", "fsdev", "rng", "memdev",
                                 "drive-a", "drive-b", "driveA", "driveB"};
+const Set kOptionalBackends = {"netdev", "chardev", "audiodev", "rng"};
+const Set kDiskDevices = {"virtio-blk-pci", "ide-hd", "ide-drive", "ide-cd", "scsi-hd", "scsi-cd", "usb-storage",
+                          "nvme", "floppy"};
+// -drive interfaces that make a device of their own (a PCI function): kept
+// with an empty drive so the machine keeps its layout. The others (ide,
+// floppy: a built-in controller's; none: a -device's) are left out.
+const Set kDriveDeviceInterfaces = {"virtio", "scsi"};
+constexpr const char* kEmptyDrive = "hypanda-replay-disk-";
 
 // Device (and -global) properties that are plain values.
 const Set kDeviceProperties = {
-    "id", "bus", "addr", "multifunction", "unit", "bootindex", "iobase", "iosize", "irq", "index", "chassis",
+    "id", "bus", "addr", "multifunction", "unit", "bootindex", "name", "nr", "max_ports", "max-bytes", "period", "iobase", "iosize", "irq", "index", "chassis",
     "port", "slot", "mac", "vectors", "num_queues", "num-queues", "queue-size", "disable-legacy",
     "disable-modern", "ioeventfd", "event_idx", "indirect_desc", "serial", "wwn", "logical_block_size",
     "physical_block_size", "discard_granularity", "write-cache", "ver", "model", "rombar", "masterbus",
@@ -280,10 +294,20 @@ public:
             return refuse("a control character in its value");
         }
         if (option == "net") {
+            // -net nic: the NIC (as -nic below); -net none stays; the other
+            // -net kinds are host sides, not replayed.
             if (value == "none") {
                 keep(option, value);
+            } else if (value == "nic" || value.rfind("nic,", 0) == 0) {
+                return nic("hubport" + value.substr(3), refuse);
             }
-            return true;  // a NIC's host side is not replayed
+            return true;
+        }
+        if (option == "nic") {
+            return nic(value, refuse);
+        }
+        if (option == "drive") {
+            return drive(value, refuse);
         }
         if (one_of(option, {"cpu", "m", "smp", "numa", "vga"})) {
             if (!plain(value)) {
@@ -372,15 +396,29 @@ private:
             return refuse("device model '" + model + "' is not one a replay creates");
         }
         for (const auto& kv : v->props) {
-            if (one_of(kv.first, kBackendProperties)) {
-                return true;  // its host side is the recording host's: left out
+            if (one_of(kv.first, kBackendProperties) && !one_of(kv.first, kOptionalBackends) &&
+                !(kv.first == "drive" && one_of(model, kDiskDevices))) {
+                return true;  // it cannot be made without its host side: left out
+            }
+        }
+        for (const char* key : kOptionalBackends) {
+            v->remove(key);
+        }
+        if (!v->get("drive").empty()) {
+            const std::string node = kEmptyDrive + std::to_string(empty_drives_++);
+            keep("blockdev", "driver=null-co,node-name=" + node);
+            for (auto& kv : v->props) {
+                if (kv.first == "drive") {
+                    kv.second = node;
+                }
             }
         }
         if (model == "hypanda-hypercall") {
             v->remove("record");  // a replay records nothing
         }
         for (const auto& [k, val] : v->props) {
-            if (k == "driver" || (k == "romfile" && val.empty())) {
+            if (k == "driver" || (k == "romfile" && val.empty()) ||
+                (k == "drive" && val.rfind(kEmptyDrive, 0) == 0)) {
                 continue;
             }
             if (!one_of(k, kDeviceProperties)) {
@@ -388,6 +426,51 @@ private:
             }
         }
         keep(option, v->text(value, "driver"));
+        return true;
+    }
+
+    // -nic TYPE,...: the same NIC (model, MAC) on a hub port that leads
+    // nowhere, so that the machine's default NIC model stays the recorded
+    // one too; -nic none stays.
+    template <typename Refuse>
+    bool nic(const std::string& value, Refuse refuse) {
+        const Props props = key_values(value, "type");
+        std::string type, kept;
+        for (const auto& [k, val] : props) {
+            if (k == "type") {
+                type = val;
+            } else if ((k == "model" || k == "mac") && plain(val) && val.find_first_of(",=") == std::string::npos) {
+                kept += "," + k + "=" + val;
+            }
+        }
+        if (type == "none") {
+            keep("nic", "none");
+            return true;
+        }
+        if (!plain(type)) {
+            return refuse("its type does not read");
+        }
+        keep("nic", "hubport,hubid=0" + kept);
+        return true;
+    }
+
+    // -drive: see kDriveDeviceInterfaces.
+    template <typename Refuse>
+    bool drive(const std::string& value, Refuse refuse) {
+        (void)refuse;
+        const Props props = key_values(value, "file");
+        std::string iface = "ide", kept;
+        for (const auto& [k, val] : props) {
+            if (k == "if") {
+                iface = val;
+            } else if ((k == "index" || k == "bus" || k == "unit" || k == "media") && plain(val) &&
+                       val.find_first_of(",=") == std::string::npos) {
+                kept += "," + k + "=" + val;
+            }
+        }
+        if (one_of(iface, kDriveDeviceInterfaces)) {
+            keep("drive", "if=" + iface + ",driver=null-co" + kept);
+        }
         return true;
     }
 
@@ -448,6 +531,7 @@ private:
     void keep(const std::string& option, const std::string& value) { out_->insert(out_->end(), {"-" + option, value}); }
 
     std::vector<std::string>* out_;
+    int empty_drives_ = 0;
 };
 
 }  // namespace
@@ -485,6 +569,21 @@ bool replay_machine_args(const std::vector<std::string>& line, std::vector<std::
             out->clear();
             return false;
         }
+    }
+    // The machine's default NIC (and its user-mode back-end) exists when the
+    // command line names no network at all: the replay makes the same NIC on
+    // a hub port that leads nowhere. When the recording's network was all
+    // -netdev, nothing default was made, and the replay must not make one.
+    bool recorded_net = false, nodefaults = false, replay_net = false;
+    for (const std::string& w : line) {
+        recorded_net |= w == "-netdev" || w == "--netdev" || w == "-nic" || w == "--nic" || w == "-net" || w == "--net";
+        nodefaults |= w == "-nodefaults" || w == "--nodefaults";
+    }
+    for (const std::string& w : *out) {
+        replay_net |= w == "-nic" || w == "-net";
+    }
+    if (!replay_net && !nodefaults) {
+        out->insert(out->end(), {"-nic", recorded_net ? "none" : "hubport,hubid=0"});
     }
     for (const char* extra : {"-accel", "tcg", "-display", "none", "-serial", "none", "-monitor", "none"}) {
         out->push_back(extra);

@@ -81,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         static const std::set<std::string> flags = {"-nodefaults", "-no-hpet", "-no-acpi", "-usb"};
         static const std::set<std::string> kept = {"-machine", "-M", "-cpu", "-m", "-smp", "-numa", "-name",
                                                    "-rtc", "-boot", "-vga", "-global", "-device", "-object",
-                                                   "-net", "-accel", "-display", "-serial", "-monitor"};
+                                                   "-net", "-accel", "-display", "-serial", "-monitor", "-blockdev",
+                                                   "-drive", "-nic"};
         for (size_t i = 0; i < out.size();) {
             if (flags.count(out[i]) != 0) {
                 i++;

@@ -404,7 +404,9 @@ TEST(ReplayResult, RoundTripsAndRefusesWhatIsNotOne) {
 
 // A replay keeps what makes the machine from a recorded command line and
 // drops what needs the recording host: here the command line libvirt 9.0
-// gave a domain (secret, file descriptors, chardevs, monitor, audio).
+// gave a domain (secret, file descriptors, chardevs, monitor, audio). Its
+// devices stay, without their host side: the serial port without its
+// chardev, the disk on an empty drive (QEMU's null-co).
 TEST(ReplayArgs, LibvirtCommandLineKeepsOnlyTheMachine) {
     const std::vector<std::string> recorded = {
         "/usr/bin/hypanda-system-x86_64", "-name", "guest=t5,debug-threads=on", "-S", "-object",
@@ -430,6 +432,9 @@ TEST(ReplayArgs, LibvirtCommandLineKeepsOnlyTheMachine) {
         "-object", "memory-backend-ram,id=pc.ram,size=134217728",
         "-smp", "1,sockets=1,cores=1,threads=1", "-nodefaults", "-rtc", "base=utc", "-no-acpi",
         "-boot", "strict=on",
+        "-device", R"({"driver":"isa-serial","id":"serial0","index":0})",
+        "-blockdev", "driver=null-co,node-name=hypanda-replay-disk-0",
+        "-device", "ide-hd,bus=ide.0,drive=hypanda-replay-disk-0",
         "-device", "hypanda-hypercall,allow=record",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
         "-object", "iothread,id=io1",
@@ -492,9 +497,47 @@ TEST(ReplayArgs, KeepsEscapedCommasAndDropsOnlyTheRecordingPath) {
     std::vector<std::string> got;
     std::string err;
     ASSERT_TRUE(hypanda::rr::replay_machine_args(line, &got, &err)) << err;
+    // (No network named: the default NIC, on a hub port to nowhere.)
     const std::vector<std::string> want = {"-name", "guest=a,,b", "-device",
                                            R"({"allow":"record","driver":"hypanda-hypercall","id":"h"})", "-boot",
-                                           "c,menu=on", "-accel", "tcg", "-display", "none", "-serial", "none",
-                                           "-monitor", "none"};
+                                           "c,menu=on", "-nic", "hubport,hubid=0", "-accel", "tcg", "-display",
+                                           "none", "-serial", "none", "-monitor", "none"};
     EXPECT_EQ(got, want);
+}
+
+// Devices keep their places without their host side, so the replayed
+// machine's PCI addresses (which name RAM blocks: a NIC's ROM) are the
+// recorded ones: a NIC without its netdev, a disk on an empty drive, a
+// -drive that makes a PCI function on an empty drive, -nic and -net nic on a
+// hub port that leads nowhere; no default NIC appears when the recording had
+// none.
+TEST(ReplayArgs, DevicesKeepTheirPlacesWithoutTheirHostSide) {
+    auto filtered = [](const std::vector<std::string>& options) {
+        std::vector<std::string> line = {"qemu"};
+        line.insert(line.end(), options.begin(), options.end());
+        std::vector<std::string> got;
+        std::string err;
+        EXPECT_TRUE(hypanda::rr::replay_machine_args(line, &got, &err)) << err;
+        got.resize(got.size() >= 8 ? got.size() - 8 : 0);  // the replay's own -accel, -display, -serial, -monitor
+        return got;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(filtered({"-drive", "file=d.img,format=raw,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0",
+                        "-netdev", "user,id=n0,hostfwd=tcp::2222-:22", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01"}),
+              (V{"-blockdev", "driver=null-co,node-name=hypanda-replay-disk-0", "-device",
+                 "virtio-blk-pci,drive=hypanda-replay-disk-0", "-device", "virtio-net-pci,mac=52:54:00:00:00:01", "-nic",
+                 "none"}));
+    EXPECT_EQ(filtered({"-drive", "file=/srv/a.qcow2,if=virtio,index=1", "-drive", "file=b.img,if=ide", "-nic",
+                        "user,model=e1000,hostfwd=tcp::80-:80,mac=52:54:00:12:34:56", "-nic", "tap,ifname=tap0,script=/x"}),
+              (V{"-drive", "if=virtio,driver=null-co,index=1", "-nic", "hubport,hubid=0,model=e1000,mac=52:54:00:12:34:56",
+                 "-nic", "hubport,hubid=0"}));
+    EXPECT_EQ(filtered({"-net", "nic,model=virtio-net-pci", "-net", "user", "-device",
+                        "virtserialport,chardev=c0,name=org.a", "-device", "virtio-rng-pci,rng=r0"}),
+              (V{"-nic", "hubport,hubid=0,model=virtio-net-pci", "-device", "virtserialport,name=org.a", "-device",
+                 "virtio-rng-pci"}));
+    EXPECT_EQ(filtered({"-nodefaults", "-device", "ahci,id=a", "-device", "ide-hd,bus=a.0,drive=x", "-device",
+                        "ide-cd,bus=a.1,drive=cd"}),
+              (V{"-nodefaults", "-device", "ahci,id=a", "-blockdev", "driver=null-co,node-name=hypanda-replay-disk-0",
+                 "-device", "ide-hd,bus=a.0,drive=hypanda-replay-disk-0", "-blockdev",
+                 "driver=null-co,node-name=hypanda-replay-disk-1", "-device", "ide-cd,bus=a.1,drive=hypanda-replay-disk-1"}));
 }

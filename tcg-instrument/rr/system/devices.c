@@ -317,6 +317,7 @@ static uint64_t frame_address(const GByteArray *frame, bool received)
     if (probe == 0) {
         return 0;
     }
+    GArray *reads = g_array_new(false, false, sizeof(HypandaRrEvent));
     qemu_mutex_lock(&pending_lock);
     for (guint i = pending->len; i-- > 0 && gpa == 0;) {
         const Pending *p = &g_array_index(pending, Pending, i);
@@ -327,15 +328,23 @@ static uint64_t frame_address(const GByteArray *frame, bool received)
             }
         } else if (!received && p->e.kind == HYPANDA_RR_DMA_READ && p->e.length >= probe &&
                    p->e.length <= 65536) {
-            g_autofree uint8_t *ram = g_malloc(p->e.length);
-            cpu_physical_memory_read(p->e.addr, ram, p->e.length);
-            const uint8_t *hit = memmem(ram, p->e.length, frame->data, probe);
-            if (hit != NULL) {
-                gpa = p->e.addr + (hit - ram);
-            }
+            g_array_append_val(reads, p->e);
         }
     }
     qemu_mutex_unlock(&pending_lock);
+    /* RAM is read without the lock, as Hypanda's own read (not logged). */
+    hypanda_rr_applying_log = true;
+    for (guint i = 0; i < reads->len && gpa == 0; i++) {
+        const HypandaRrEvent *e = &g_array_index(reads, HypandaRrEvent, i);
+        g_autofree uint8_t *ram = g_malloc(e->length);
+        cpu_physical_memory_read(e->addr, ram, e->length);
+        const uint8_t *hit = memmem(ram, e->length, frame->data, probe);
+        if (hit != NULL) {
+            gpa = e->addr + (hit - ram);
+        }
+    }
+    hypanda_rr_applying_log = false;
+    g_array_free(reads, true);
     return gpa;
 }
 

@@ -264,6 +264,22 @@ void hypanda_rr_bound_block_slow(CPUState *cpu, uint32_t *cflags)
         if (stop->kind == HYPANDA_RR_END && hypanda_rr.next == hypanda_rr.next_stop) {
             finish_replay(cpu);
         }
+        /* The recording came to this boundary again without running an
+         * instruction (an exit request) and found more: what devices did
+         * meanwhile, or a second interrupt. This is a boundary too. */
+        const size_t before = hypanda_rr.next_stop;
+        if (hypanda_rr.next == before && stop->kind == HYPANDA_RR_INTERRUPT) {
+            hypanda_rr_boundary_slow(cpu); /* raises its request bits */
+            cpu_exit(cpu);                 /* the block leaves at its start; the interrupt is taken then */
+            return;
+        }
+        if (hypanda_rr.next == before && is_device_event(stop)) {
+            hypanda_rr_boundary_slow(cpu);
+            if (hypanda_rr.next_stop != before) {
+                hypanda_rr_bound_block_slow(cpu, cflags);
+                return;
+            }
+        }
         hypanda_rr_diverged(cpu, now, "this run does not take it here");
     }
     if (budget <= CF_COUNT_MASK) {
