@@ -355,6 +355,30 @@ bool parse_domain(const std::string& xml, const std::string& source, Domain* out
         if (const xmlNode* e = child(devices, "emulator")) {
             out->emulator = text_of(e);
         }
+        for (const xmlNode* n = devices->children; n != nullptr; n = n->next) {
+            if (n->type != XML_ELEMENT_NODE || n->ns != nullptr) {
+                continue;
+            }
+            const std::string kind = name_of(n);
+            const xmlNode* driver = child(n, "driver");
+            const xmlNode* target = child(n, "target");
+            const xmlNode* mac = child(n, "mac");
+            const std::string which = mac != nullptr ? " " + prop(mac, "address") : "";
+            if (kind == "interface" && (prop(n, "type") == "vhostuser" || prop(n, "type") == "vdpa")) {
+                out->unrecordable.push_back("<interface type='" + prop(n, "type") + "'>" + which +
+                                            ": its frames move outside the emulator; use type='user', 'network' "
+                                            "or 'bridge' with <driver name='qemu'/>");
+            } else if (kind == "interface" && driver != nullptr && prop(driver, "name") == "vhost") {
+                out->unrecordable.push_back("<interface>" + which +
+                                            " with <driver name='vhost'/>: vhost moves its frames outside the "
+                                            "emulator; write <driver name='qemu'/>");
+            } else if (kind == "disk" && target != nullptr && prop(target, "bus") == "sata") {
+                out->unrecordable.push_back("<disk> " + prop(target, "dev") +
+                                            " on bus='sata' (AHCI): not recorded yet; use bus='virtio' or bus='ide'");
+            } else if (kind == "hostdev") {
+                out->unrecordable.push_back("<hostdev>: a host device passed through writes guest RAM itself");
+            }
+        }
     }
     for (const xmlNode* n = root->children; n != nullptr; n = n->next) {
         if (n->type != XML_ELEMENT_NODE) {
@@ -439,6 +463,12 @@ bool check_domain(const Domain& d, std::string* err) {
     if (!d.analysis.hypercall_record.empty() && d.analysis.recordings.empty()) {
         *err = who + ": <" + kPrefix + ":hypercall record='" + d.analysis.hypercall_record + "'> needs a <" +
                kPrefix + ":recordings dir='...'> folder";
+        return false;
+    }
+    // A domain that records must not have a device the recording cannot see
+    // (the emulator would refuse when the recording begins; say it now).
+    if (!d.unrecordable.empty() && (!d.analysis.recordings.empty() || !d.analysis.hypercall_record.empty())) {
+        *err = who + " records, but cannot be recorded: " + d.unrecordable.front();
         return false;
     }
     // libvirt starts the emulator in "/": a relative file a plugin writes

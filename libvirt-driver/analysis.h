@@ -47,6 +47,10 @@ struct Domain {
     bool has_commandline = false;
     std::vector<std::string> commandline;  // <qemu:commandline> args
     std::string dac_label;  // <seclabel model='dac'><label>, "" when absent
+    // Devices a recording cannot see, each "what: why; what to write
+    // instead" (vhost NICs, disks on SATA/AHCI): check_domain refuses them
+    // when the analysis asks for recordings.
+    std::vector<std::string> unrecordable;
 };
 
 // Reads a domain's XML. `source` names it in errors ("dom.xml", "domain

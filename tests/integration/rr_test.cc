@@ -467,6 +467,33 @@ TEST(RecordReplay, DivergenceSaysWhereAndWhat) {
     EXPECT_EQ(std::count(c.err.begin(), c.err.end(), '\n'), 1) << c.err;
 }
 
+// A machine with a device recording cannot see is refused before anything
+// is written, with one line naming the device and what to do instead.
+TEST(RecordReplay, RefusesMachinesItCannotRecord) {
+    TempDir dir;
+    std::ofstream(dir.file("a.img")) << std::string(4096, '\0');
+    const std::string rec = dir.file("rec");
+    RunResult ahci = run_with_plugins(guest_args(
+        "count 1", {"-device", "ahci,id=sata", "-drive", "if=none,id=d,format=raw,file=" + dir.file("a.img"), "-device",
+                    "ide-hd,bus=sata.0,drive=d", "-record-from", ":" + rec}));
+    EXPECT_EQ(ahci.exit_status, 1);
+    EXPECT_EQ(ahci.err,
+              "hypanda-system-x86_64: -record-from: cannot record this machine: device ide-hd: an AHCI controller "
+              "writes its command list and received FISes through long-lived mappings recording does not see yet; "
+              "put the disk on virtio-blk or the IDE controller (if=ide, libvirt: bus='virtio' or bus='ide')\n");
+    RunResult shm = run_with_plugins(guest_args(
+        "count 1", {"-object", "memory-backend-ram,id=m,size=1M", "-device", "ivshmem-plain,memdev=m,id=shm",
+                    "-record-from", ":" + rec}));
+    EXPECT_EQ(shm.exit_status, 1);
+    EXPECT_EQ(shm.err, "hypanda-system-x86_64: -record-from: cannot record this machine: device ivshmem-plain shm: "
+                       "its shared memory is written by other processes\n");
+    struct stat st;
+    EXPECT_NE(stat(rec.c_str(), &st), 0) << "nothing is written";
+    // The same machine without the disk on AHCI records.
+    RunResult plain = run_with_plugins(guest_args("count 1", {"-device", "ahci,id=sata", "-record-from", ":" + rec}));
+    EXPECT_EQ(plain.exit_status, debug_exit_status(0)) << describe(plain);
+}
+
 TEST(RecordReplay, BadRecordingsGetOneErrorLine) {
     Recorded r;
     record(&r, "count 1000");

@@ -95,6 +95,37 @@ TEST(LibvirtMetadata, ChecksWhatNeedsTheWholeDomain) {
     EXPECT_EQ(err, "domain 'q': <hypanda:hypercall record='r'> needs a <hypanda:recordings dir='...'> folder");
 }
 
+// A domain that records, with a device a recording cannot see (a vhost NIC,
+// a SATA disk), is refused at start with the device named and the fix; the
+// same devices in a domain that does not record are fine.
+TEST(LibvirtMetadata, ARecordingDomainWithUnrecordableDevicesIsRefused) {
+    auto domain = [](const std::string& devices, bool records) {
+        return std::string("<domain type='qemu'><name>r</name><devices>") + devices +
+               "</devices><metadata><hypanda:analysis xmlns:hypanda='" + lv::kNamespace + "'>" +
+               (records ? "<hypanda:recordings dir='/var/lib/r'/>" : "") + "</hypanda:analysis></metadata></domain>";
+    };
+    const std::string vhost =
+        "<interface type='network'><mac address='52:54:00:aa:bb:cc'/><source network='default'/>"
+        "<model type='virtio'/><driver name='vhost'/></interface>";
+    const std::string sata = "<disk type='file' device='disk'><source file='/srv/a.img'/><target dev='sda' bus='sata'/></disk>";
+    const std::string fine = "<interface type='user'><model type='virtio'/><driver name='qemu'/></interface>"
+                             "<disk type='file' device='disk'><source file='/srv/a.img'/><target dev='vda' bus='virtio'/></disk>";
+    lv::Domain d;
+    std::string err;
+    ASSERT_TRUE(lv::parse_domain(domain(vhost + sata, true), "r.xml", &d, &err)) << err;
+    EXPECT_FALSE(lv::check_domain(d, &err));
+    EXPECT_EQ(err, "domain 'r' records, but cannot be recorded: <interface> 52:54:00:aa:bb:cc with <driver "
+                   "name='vhost'/>: vhost moves its frames outside the emulator; write <driver name='qemu'/>");
+    ASSERT_TRUE(lv::parse_domain(domain(sata, true), "r.xml", &d, &err)) << err;
+    EXPECT_FALSE(lv::check_domain(d, &err));
+    EXPECT_EQ(err, "domain 'r' records, but cannot be recorded: <disk> sda on bus='sata' (AHCI): not recorded yet; "
+                   "use bus='virtio' or bus='ide'");
+    ASSERT_TRUE(lv::parse_domain(domain(vhost + sata, false), "r.xml", &d, &err)) << err;
+    EXPECT_TRUE(lv::check_domain(d, &err)) << err;
+    ASSERT_TRUE(lv::parse_domain(domain(fine, true), "r.xml", &d, &err)) << err;
+    EXPECT_TRUE(lv::check_domain(d, &err)) << err;
+}
+
 // What `hypanda domain create` writes, and that it reads back the same.
 TEST(LibvirtMetadata, NewDomainXmlMatchesTheStoredOneAndReadsBack) {
     lv::NewDomain nd;

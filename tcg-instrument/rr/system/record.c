@@ -37,6 +37,10 @@
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
+#include "hw/qdev-core.h"
+#include "net/net.h"
+#include "net/tap.h"
+
 #include "hypanda/tcg-instrument/rr/system/state.h"
 
 bool hypanda_rr_can_record_or_replay(const char *what, Error **errp)
@@ -58,9 +62,71 @@ bool hypanda_rr_can_record_or_replay(const char *what, Error **errp)
     return true;
 }
 
+/* ---- Devices a recording cannot see ---- */
+
+/* The first device found whose effect on the guest recording cannot see,
+ * with what to do instead (docs/recording.md, "Devices"). */
+static int unrecordable_device(Object *obj, void *opaque)
+{
+    char **why = opaque;
+    if (object_dynamic_cast(obj, TYPE_DEVICE) == NULL) {
+        return 0;
+    }
+    DeviceState *dev = DEVICE(obj);
+    const char *type = object_get_typename(obj);
+    const char *reason = NULL;
+    if (g_str_has_prefix(type, "vhost-")) {
+        reason = "vhost runs the device outside the emulator, where recording cannot see it; use the emulator's "
+                 "own device (libvirt: <driver name='qemu'/>)";
+    } else if (g_str_has_prefix(type, "vfio-")) {
+        reason = "a host device passed through writes guest RAM itself";
+    } else if (g_str_has_prefix(type, "ivshmem")) {
+        reason = "its shared memory is written by other processes";
+    } else if (object_dynamic_cast(obj, "ide-device") != NULL && dev->parent_bus != NULL &&
+               dev->parent_bus->parent != NULL &&
+               object_dynamic_cast(OBJECT(dev->parent_bus->parent), "ich9-ahci") != NULL) {
+        reason = "an AHCI controller writes its command list and received FISes through long-lived mappings "
+                 "recording does not see yet; put the disk on virtio-blk or the IDE controller (if=ide, "
+                 "libvirt: bus='virtio' or bus='ide')";
+    }
+    if (reason == NULL) {
+        return 0;
+    }
+    *why = g_strdup_printf("device %s%s%s: %s", type, dev->id != NULL ? " " : "", dev->id != NULL ? dev->id : "",
+                           reason);
+    return 1;
+}
+
+/* A NIC whose back-end moves its frames outside the emulator (vhost). */
+static void vhost_nic(NICState *nic, void *opaque)
+{
+    char **why = opaque;
+    NetClientState *peer = nic->ncs[0].peer;
+    if (*why != NULL || peer == NULL) {
+        return;
+    }
+    const bool vhost_user = peer->info->type == NET_CLIENT_DRIVER_VHOST_USER ||
+                            peer->info->type == NET_CLIENT_DRIVER_VHOST_VDPA;
+    if (vhost_user || (peer->info->type == NET_CLIENT_DRIVER_TAP && tap_get_vhost_net(peer) != NULL)) {
+        *why = g_strdup_printf("NIC %s on %s %s: vhost moves its frames outside the emulator, where recording "
+                               "cannot see them; use vhost=off (libvirt: <driver name='qemu'/>)",
+                               nic->ncs[0].name, vhost_user ? "netdev" : "tap netdev", peer->name);
+    }
+}
+
 bool hypanda_rr_can_begin(const char *what, const char *name, Error **errp)
 {
     if (!hypanda_rr_can_record_or_replay(what, errp)) {
+        return false;
+    }
+    char *why = NULL;
+    object_child_foreach_recursive(object_get_root(), unrecordable_device, &why);
+    if (why == NULL) {
+        qemu_foreach_nic(vhost_nic, &why);
+    }
+    if (why != NULL) {
+        error_setg(errp, "%s: cannot record this machine: %s", what, why);
+        g_free(why);
         return false;
     }
     if (access(name, F_OK) == 0) {
