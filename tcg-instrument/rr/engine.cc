@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -158,25 +159,45 @@ bool hypanda_rr_recorder_finish(HypandaRrRecorder* r, uint64_t instructions, uin
 HypandaRrReplay* hypanda_rr_replay_open(const char* dir, char** err) {
     auto r = std::make_unique<HypandaRrReplay>();
     std::string e;
-    if (!rr::load_recording(dir, &r->recording, &e)) {
+    if (!rr::load_recording(dir, &r->recording, &e, rr::LogEntries::Checked)) {
         set_error(err, e);
         return nullptr;
     }
     for (const rr::RamBlock& b : r->recording.machine.blocks) {
         r->blocks.push_back({b.name.c_str(), b.bytes});
     }
-    for (const rr::Event& ev : r->recording.events) {
+    // The log was checked to its end: read again, straight into the
+    // engine's entries, whose bytes stay in the log file's memory.
+    const std::vector<uint8_t>& log = r->recording.log_file;
+    rr::LogReader reader;
+    reader.set_in_place(true);
+    if (!reader.open(log.data(), log.size(), r->recording.manifest.log.name, rr::kArchX86_64, &e)) {
+        set_error(err, e);
+        return nullptr;
+    }
+    r->events.reserve(r->recording.stats.entries + 1);
+    rr::Event ev;
+    while (reader.next(&ev, &e)) {
         HypandaRrEvent c = {};
         c.icount = ev.icount;
         c.addr = ev.addr;
         c.value = ev.value;
-        c.data = ev.data.data();
-        c.data_len = ev.data.size();
+        if (ev.kind == rr::Kind::DmaWrite || ev.kind == rr::Kind::Packet) {
+            c.data = reader.in_place_data();
+            c.data_len = reader.in_place_size();
+        }
         c.length = ev.length;
         c.site = ev.site;
         c.kind = static_cast<uint8_t>(ev.kind);
         c.size = ev.size;
         r->events.push_back(c);
+        if (ev.kind == rr::Kind::End) {
+            break;
+        }
+    }
+    if (!e.empty()) {
+        set_error(err, e);
+        return nullptr;
     }
     return r.release();
 }
@@ -196,6 +217,47 @@ const uint8_t* hypanda_rr_replay_cpu_state(const HypandaRrReplay* r, size_t* len
 bool hypanda_rr_replay_read_ram(HypandaRrReplay* r, uint8_t* dst, char** err) {
     std::string e;
     if (!r->recording.snapshot.read_ram(dst, &e)) {
+        set_error(err, e);
+        return false;
+    }
+    return true;
+}
+
+bool hypanda_rr_replay_read_ram_blocks(HypandaRrReplay* r, uint8_t* const* dst, const uint64_t* bytes, size_t n,
+                                       char** err) {
+    // Block i starts at starts[i] in the snapshot's RAM.
+    std::vector<uint64_t> starts(n + 1, 0);
+    for (size_t i = 0; i < n; i++) {
+        starts[i + 1] = starts[i] + bytes[i];
+    }
+    size_t block = 0;
+    auto sink = [&](uint64_t offset, const uint8_t* data, size_t len) {
+        while (len > 0) {
+            while (block < n && offset >= starts[block + 1]) {
+                block++;
+            }
+            if (block == n) {
+                return;  // more RAM than the blocks: the caller checked the sizes
+            }
+            const uint64_t in_block = offset - starts[block];
+            const size_t piece = static_cast<size_t>(std::min<uint64_t>(len, bytes[block] - in_block));
+            uint8_t* to = dst[block] + in_block;
+            // Page by page, only what differs: RAM the machine has not
+            // touched reads as zero without being made, and most of a
+            // snapshot is zero pages.
+            for (size_t k = 0; k < piece; k += 4096) {
+                const size_t m = std::min<size_t>(4096, piece - k);
+                if (std::memcmp(to + k, data + k, m) != 0) {
+                    std::memcpy(to + k, data + k, m);
+                }
+            }
+            offset += piece;
+            data += piece;
+            len -= piece;
+        }
+    };
+    std::string e;
+    if (!r->recording.snapshot.read_ram(sink, &e)) {
         set_error(err, e);
         return false;
     }

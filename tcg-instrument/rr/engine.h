@@ -104,6 +104,10 @@ size_t hypanda_rr_replay_blocks(const HypandaRrReplay *r, const HypandaRrBlock *
 const uint8_t *hypanda_rr_replay_cpu_state(const HypandaRrReplay *r, size_t *len);
 /* Decompresses all RAM blocks, concatenated in table order, into `dst`. */
 bool hypanda_rr_replay_read_ram(HypandaRrReplay *r, uint8_t *dst, char **err);
+/* The same into `n` RAM blocks of `bytes[i]` at `dst[i]`, in the snapshot's
+ * block order, writing only pages that differ. */
+bool hypanda_rr_replay_read_ram_blocks(HypandaRrReplay *r, uint8_t *const *dst, const uint64_t *bytes, size_t n,
+                                       char **err);
 /* The log's entries; the last is the end entry. */
 size_t hypanda_rr_replay_events(const HypandaRrReplay *r, const HypandaRrEvent **events);
 uint64_t hypanda_rr_replay_instructions(const HypandaRrReplay *r);

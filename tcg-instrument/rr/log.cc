@@ -310,7 +310,12 @@ bool LogReader::next(Event* e, std::string* err) {
             return fail(err, start, std::string("truncated: ") + (dma ? "DMA" : "packet") + " data of " +
                                         std::to_string(len) + " bytes ends with the file");
         }
-        e->data.assign(data_ + pos_, data_ + pos_ + len);
+        if (in_place_) {
+            in_place_data_ = data_ + pos_;
+            in_place_size_ = len;
+        } else {
+            e->data.assign(data_ + pos_, data_ + pos_ + len);
+        }
         pos_ += len;
     }
     if (e->kind == Kind::End) {
@@ -335,21 +340,29 @@ bool read_log(const uint8_t* data, size_t size, const std::string& name, uint32_
         return false;
     }
     *stats = LogStats();
+    if (events != nullptr) {
+        events->reserve(events->size() + size / 16);  // a guess: entries take 3 bytes or more, most about 20
+    }
     Event e;
     while (reader.next(&e, err)) {
-        if (events != nullptr) {
-            events->push_back(e);
-        }
-        if (e.kind == Kind::End) {
+        const Kind kind = e.kind;
+        const uint64_t data_bytes = e.data.size();
+        if (kind == Kind::End) {
             stats->last_icount = e.icount;
-            return true;
+        } else {
+            stats->entries++;
+            stats->per_kind[static_cast<uint8_t>(kind)]++;
+            if (kind == Kind::DmaWrite) {
+                stats->dma_bytes += data_bytes;
+            } else if (kind == Kind::Packet) {
+                stats->packet_bytes += data_bytes;
+            }
         }
-        stats->entries++;
-        stats->per_kind[static_cast<uint8_t>(e.kind)]++;
-        if (e.kind == Kind::DmaWrite) {
-            stats->dma_bytes += e.data.size();
-        } else if (e.kind == Kind::Packet) {
-            stats->packet_bytes += e.data.size();
+        if (events != nullptr) {
+            events->push_back(std::move(e));  // next() starts from a fresh entry
+        }
+        if (kind == Kind::End) {
+            return true;
         }
     }
     return false;

@@ -139,6 +139,12 @@ public:
 
     uint32_t version() const { return version_; }
     size_t offset() const { return pos_; }
+    // With in_place, entries' bytes (DMA, packets) are not copied into
+    // Event::data: in_place_data() points at the last entry's inside the
+    // log, which must outlive them.
+    void set_in_place(bool in_place) { in_place_ = in_place; }
+    const uint8_t* in_place_data() const { return in_place_data_; }
+    size_t in_place_size() const { return in_place_size_; }
 
 private:
     bool fail(std::string* err, size_t at, const std::string& what);
@@ -153,6 +159,9 @@ private:
     uint64_t icount_ = 0;
     uint64_t entries_ = 0;
     bool done_ = false;
+    bool in_place_ = false;
+    const uint8_t* in_place_data_ = nullptr;
+    size_t in_place_size_ = 0;
 };
 
 // Statistics of a whole log: entries per kind, DMA bytes, the last

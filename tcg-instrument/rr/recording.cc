@@ -7,7 +7,7 @@
 
 namespace hypanda::rr {
 
-bool load_recording(const std::string& folder, Recording* r, std::string* err) {
+bool load_recording(const std::string& folder, Recording* r, std::string* err, LogEntries entries) {
     const ScopedFd dir = open_folder(folder, err);
     if (!dir.ok()) {
         return false;
@@ -43,8 +43,12 @@ bool load_recording(const std::string& folder, Recording* r, std::string* err) {
     }
     r->log_bytes = bytes.size();
     r->events.clear();
-    if (!read_log(bytes.data(), bytes.size(), m.log.name, kArchX86_64, &r->stats, &r->events, err)) {
+    if (!read_log(bytes.data(), bytes.size(), m.log.name, kArchX86_64, &r->stats,
+                  entries == LogEntries::Read ? &r->events : nullptr, err)) {
         return false;
+    }
+    if (entries == LogEntries::Checked) {
+        r->log_file = std::move(bytes);
     }
     if (r->stats.last_icount != m.instructions) {
         *err = m.log.name + ": ends at instruction " + std::to_string(r->stats.last_icount) +

@@ -289,7 +289,14 @@ bool SnapshotReader::open(const uint8_t* data, size_t size, const std::string& n
 }
 
 bool SnapshotReader::read_ram(uint8_t* ram, std::string* err) {
+    return read_ram([ram](uint64_t offset, const uint8_t* bytes, size_t n) { std::memcpy(ram + offset, bytes, n); },
+                    err);
+}
+
+bool SnapshotReader::read_ram(const std::function<void(uint64_t, const uint8_t*, size_t)>& sink, std::string* err) {
     ZSTD_DCtx* z = ZSTD_createDCtx();
+    std::vector<uint8_t> chunk(std::min<uint64_t>(chunk_bytes_, ram_bytes_));
+    uint8_t* const buf = chunk.data();
     uint64_t done = 0;
     bool ok = true;
     while (ok && done < ram_bytes_) {
@@ -309,14 +316,16 @@ bool SnapshotReader::read_ram(uint8_t* ram, std::string* err) {
         } else if (packed > size_ - pos_) {
             ok = fail(err, start, "truncated: a RAM chunk's data ends with the file");
         } else {
-            const size_t got = ZSTD_decompressDCtx(z, ram + done, want, data_ + pos_, packed);
+            const size_t got = ZSTD_decompressDCtx(z, buf, want, data_ + pos_, packed);
             if (ZSTD_isError(got)) {
                 ok = fail(err, start, std::string("corrupt: a RAM chunk does not decompress (") +
                                           ZSTD_getErrorName(got) + ")");
             } else if (got != want) {
                 ok = fail(err, start, "corrupt: a RAM chunk decompresses to " + std::to_string(got) + " bytes");
-            } else if (XXH64(ram + done, want, 0) != sum) {
+            } else if (XXH64(buf, want, 0) != sum) {
                 ok = fail(err, start, "corrupt: a RAM chunk's checksum does not match");
+            } else {
+                sink(done, buf, want);
             }
             pos_ += packed;
             done += want;

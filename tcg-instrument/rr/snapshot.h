@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,9 @@ public:
     // Decompresses all of RAM into `ram` (ram_bytes() long), checking every
     // chunk, then the trailer.
     bool read_ram(uint8_t* ram, std::string* err);
+    // The same, chunk by chunk: `sink(offset, bytes, n)` gets each checked
+    // chunk's RAM (the bytes live until the next call).
+    bool read_ram(const std::function<void(uint64_t, const uint8_t*, size_t)>& sink, std::string* err);
 
 private:
     bool fail(std::string* err, size_t at, const std::string& what);

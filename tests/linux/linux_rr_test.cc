@@ -34,6 +34,8 @@
 #include <thread>
 #include <vector>
 
+#include "log.h"
+#include "manifest.h"
 #include "run.h"
 
 namespace {
@@ -217,10 +219,119 @@ std::string tcp_stream_from(const std::vector<Frame>& frames, int port, uint8_t 
     return stream;
 }
 
+namespace rr = hypanda::rr;
+
+// Rewrites a recording's log with `events` (and its manifest's checksum of
+// the log), as someone changing a recording would.
+void rewrite_log(const std::string& rec, const std::vector<rr::Event>& events) {
+    std::string err;
+    rr::LogWriter w;
+    ASSERT_EQ(unlink((rec + "/nondet.log").c_str()), 0);  // writers never overwrite
+    ASSERT_TRUE(w.open(rec + "/nondet.log", rr::kArchX86_64, &err)) << err;
+    for (const rr::Event& e : events) {
+        if (e.kind != rr::Kind::End) {
+            w.append(e);
+        }
+    }
+    ASSERT_TRUE(w.finish(events.back().icount, &err)) << err;
+    const std::string log = read_file(rec + "/nondet.log");
+    rr::Manifest m;
+    ASSERT_TRUE(rr::manifest_from_json(read_file(rec + "/manifest.json"), "x86_64", &m, &err)) << err;
+    m.log.xxh64 = rr::xxh64(log.data(), log.size());
+    m.log.bytes = log.size();
+    std::ofstream(rec + "/manifest.json", std::ios::trunc) << rr::manifest_to_json(m);
+}
+
+std::vector<rr::Event> read_events(const std::string& rec) {
+    const std::string log = read_file(rec + "/nondet.log");
+    std::vector<rr::Event> events;
+    rr::LogStats stats;
+    std::string err;
+    EXPECT_TRUE(rr::read_log(reinterpret_cast<const uint8_t*>(log.data()), log.size(), "nondet.log",
+                             rr::kArchX86_64, &stats, &events, &err))
+        << err;
+    return events;
+}
+
+// A recording of the workload cut short, and one whose received bytes were
+// changed: each replay ends in one line saying what and where.
+void corrupted_recordings(const std::string& rec, const std::string& body, const TempDir& tmp) {
+    const std::vector<rr::Event> events = read_events(rec);
+    ASSERT_GT(events.size(), 1000u);
+
+    // Cut: the log's second half is gone (the manifest checksums what is
+    // left, so the reader finds where it ends).
+    ASSERT_EQ(run({"cp", "-r", rec, tmp.file("cut")}, kLimit).exit_status, 0);
+    const std::string log = read_file(rec + "/nondet.log");
+    ASSERT_EQ(unlink(tmp.file("cut/nondet.log").c_str()), 0);
+    std::ofstream(tmp.file("cut/nondet.log"), std::ios::binary) << log.substr(0, log.size() / 2);
+    {
+        rr::Manifest m;
+        std::string err;
+        ASSERT_TRUE(rr::manifest_from_json(read_file(tmp.file("cut/manifest.json")), "x86_64", &m, &err)) << err;
+        const std::string half = read_file(tmp.file("cut/nondet.log"));
+        m.log.xxh64 = rr::xxh64(half.data(), half.size());
+        m.log.bytes = half.size();
+        std::ofstream(tmp.file("cut/manifest.json"), std::ios::trunc) << rr::manifest_to_json(m);
+    }
+    RunResult cut = run({emulator(), "-replay", tmp.file("cut")}, kLimit);
+    EXPECT_EQ(cut.exit_status, 1);
+    const auto cut_lines = lines_starting_with(cut.err, "hypanda-system-x86_64: -replay " + tmp.file("cut") +
+                                                            ": nondet.log: truncated: ");
+    EXPECT_EQ(cut_lines.size(), 1u) << cut.err;
+    // (QEMU's own warning that the NIC has no peer may come first: the
+    // replay's NIC has no back-end on purpose.)
+    EXPECT_EQ(lines_starting_with(cut.err, "hypanda-system-x86_64: ").size() -
+                  lines_starting_with(cut.err, "hypanda-system-x86_64: warning: ").size(),
+              1u)
+        << cut.err;
+    if (!cut_lines.empty()) {
+        EXPECT_NE(cut_lines[0].find(" (entry "), std::string::npos) << cut_lines[0];
+    }
+
+    // Changed: one byte of the file as the NIC wrote it into guest RAM.
+    std::vector<rr::Event> changed = events;
+    const std::string probe = body.substr(100000, 64);
+    size_t which = changed.size();
+    for (size_t i = 0; i < changed.size() && which == changed.size(); i++) {
+        rr::Event& e = changed[i];
+        if (e.kind != rr::Kind::DmaWrite) {
+            continue;
+        }
+        const std::string data(e.data.begin(), e.data.end());
+        const size_t at = data.find(probe);
+        if (at != std::string::npos) {
+            e.data[at] ^= 0x01;
+            which = i;
+        }
+    }
+    ASSERT_LT(which, changed.size()) << "no DMA entry carries the file's bytes";
+    ASSERT_EQ(run({"cp", "-r", rec, tmp.file("changed")}, kLimit).exit_status, 0);
+    rewrite_log(tmp.file("changed"), changed);
+    const std::string result = tmp.file("changed.json");
+    RunResult p = run({emulator(), "-replay-result", result, "-replay", tmp.file("changed")}, kLimit);
+    EXPECT_EQ(p.exit_status, 1);
+    const auto lines = lines_starting_with(p.err, "hypanda-system-x86_64: replay " + tmp.file("changed") + " ");
+    ASSERT_EQ(lines.size(), 1u) << p.err;
+    // The guest's TCP finds the segment's checksum wrong and does something
+    // else from there: the first difference the log can see ends the replay,
+    // after the changed entry, naming the instruction, both sides and the PC.
+    const std::string head = "hypanda-system-x86_64: replay " + tmp.file("changed") + " diverged at instruction ";
+    ASSERT_EQ(lines[0].rfind(head, 0), 0u) << lines[0];
+    const uint64_t at = std::stoull(lines[0].substr(head.size()));
+    EXPECT_GE(at, changed[which].icount);
+    EXPECT_NE(lines[0].find(" (PC 0x"), std::string::npos);
+    EXPECT_NE(lines[0].find("; the recording has "), std::string::npos);
+    const auto outcome = nlohmann::json::parse(read_file(result));
+    EXPECT_EQ(outcome.at("verified"), false);
+    EXPECT_EQ(outcome.at("instructions").get<uint64_t>(), at);
+}
+
 struct Machine {
     std::string nic;                          // the NIC's -device model
     std::vector<std::string> disk;            // options making the disk; DISK stands for the image
     std::string guest_disk;                   // its name in the guest
+    bool corrupt = false;                     // also replay changed copies of the recording
 };
 
 // Records the netdisk run on `m` and replays it kReplays times; checks it
@@ -293,12 +404,15 @@ void record_and_replay(const Machine& m) {
     const std::string stats = read_file(tmp.file("devlog"));
     EXPECT_NE(stats.find("\nbad 0\n"), std::string::npos) << stats;
     std::cout << "devlog: " << stats;
+    if (m.corrupt) {
+        corrupted_recordings(rec, body, tmp);
+    }
 }
 
 TEST(LinuxRecordReplay, VirtioDiskAndNetworkReplayOffline) {
     record_and_replay({"virtio-net-pci",
                        {"-drive", "file=DISK,format=raw,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0"},
-                       "/dev/vda"});
+                       "/dev/vda", true});
 }
 
 // The same on the PC's own IDE controller (bus-master DMA through the block

@@ -196,7 +196,6 @@ bool hypanda_rr_load_snapshot(CPUState *cpu, Error **errp)
                    blocks[0].name, qemu_ram_get_idstr(list.blocks[0]));
         return false;
     }
-    uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         RAMBlock *rb = qemu_ram_block_by_name(blocks[i].name);
         if (rb == NULL) {
@@ -210,31 +209,24 @@ bool hypanda_rr_load_snapshot(CPUState *cpu, Error **errp)
                        (uint64_t)qemu_ram_get_used_length(rb), blocks[i].bytes);
             return false;
         }
-        total += blocks[i].bytes;
     }
     if (list.count != n) {
         error_setg(errp, "this machine has %zu RAM blocks, the recording's had %zu", list.count, n);
         return false;
     }
-    uint8_t *ram = g_try_malloc(total);
-    char *err = NULL;
-    if (ram == NULL) {
-        error_setg(errp, "cannot allocate %" PRIu64 " bytes for the snapshot's RAM", total);
-        return false;
+    /* Straight into the blocks (no copy of the whole RAM on the side). */
+    uint8_t *dst[ARRAY_SIZE(list.blocks)];
+    uint64_t sizes[ARRAY_SIZE(list.blocks)];
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = qemu_ram_get_host_addr(qemu_ram_block_by_name(blocks[i].name));
+        sizes[i] = blocks[i].bytes;
     }
-    if (!hypanda_rr_replay_read_ram(hypanda_rr.replay, ram, &err)) {
+    char *err = NULL;
+    if (!hypanda_rr_replay_read_ram_blocks(hypanda_rr.replay, dst, sizes, n, &err)) {
         error_setg(errp, "%s", err);
         free(err);
-        g_free(ram);
         return false;
     }
-    uint64_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        RAMBlock *rb = qemu_ram_block_by_name(blocks[i].name);
-        memcpy(qemu_ram_get_host_addr(rb), ram + off, blocks[i].bytes);
-        off += blocks[i].bytes;
-    }
-    g_free(ram);
 
     size_t len;
     const uint8_t *state = hypanda_rr_replay_cpu_state(hypanda_rr.replay, &len);
