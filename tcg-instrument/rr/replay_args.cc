@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <utility>
 
 namespace hypanda::rr {
@@ -218,6 +219,7 @@ std::string escape_commas(const std::string& v) {
 struct OptionValue {
     bool is_json = false;
     Props props;
+    std::set<std::string> changed;  // keys set(), written back as given
 
     bool parse(const std::string& value, const char* first_key) {
         if (!value.empty() && value[0] == '{') {
@@ -248,6 +250,15 @@ struct OptionValue {
         return "";
     }
 
+    void set(const std::string& key, const std::string& value) {
+        for (auto& kv : props) {
+            if (kv.first == key) {
+                kv.second = value;
+            }
+        }
+        changed.insert(key);
+    }
+
     void remove(const std::string& key) {
         Props kept;
         for (auto& kv : props) {
@@ -264,7 +275,7 @@ struct OptionValue {
             const json j = json::parse(original);
             json out = json::object();
             for (const auto& kv : props) {
-                out[kv.first] = j.at(kv.first);
+                out[kv.first] = changed.count(kv.first) != 0 ? json(kv.second) : j.at(kv.first);
             }
             return out.dump();
         }
@@ -407,11 +418,7 @@ private:
         if (!v->get("drive").empty()) {
             const std::string node = kEmptyDrive + std::to_string(empty_drives_++);
             keep("blockdev", "driver=null-co,node-name=" + node);
-            for (auto& kv : v->props) {
-                if (kv.first == "drive") {
-                    kv.second = node;
-                }
-            }
+            v->set("drive", node);
         }
         if (model == "hypanda-hypercall") {
             v->remove("record");  // a replay records nothing

@@ -535,6 +535,15 @@ TEST(ReplayArgs, DevicesKeepTheirPlacesWithoutTheirHostSide) {
                         "virtserialport,chardev=c0,name=org.a", "-device", "virtio-rng-pci,rng=r0"}),
               (V{"-nic", "hubport,hubid=0,model=virtio-net-pci", "-device", "virtserialport,name=org.a", "-device",
                  "virtio-rng-pci"}));
+    // libvirt's JSON: the same, the empty drive's name written into it.
+    EXPECT_EQ(filtered({"-blockdev", R"({"driver":"file","filename":"/srv/a.img","node-name":"libvirt-1-storage"})",
+                        "-device", R"({"driver":"virtio-blk-pci","bus":"pci.0","addr":"0x4","drive":"libvirt-1-format","id":"virtio-disk0","bootindex":1})",
+                        "-netdev", R"({"type":"user","id":"hostnet0"})", "-device",
+                        R"({"driver":"virtio-net-pci","netdev":"hostnet0","id":"net0","mac":"52:54:00:3b:1e:07","bus":"pci.0","addr":"0x3"})"}),
+              (V{"-blockdev", "driver=null-co,node-name=hypanda-replay-disk-0", "-device",
+                 R"({"addr":"0x4","bootindex":1,"bus":"pci.0","drive":"hypanda-replay-disk-0","driver":"virtio-blk-pci","id":"virtio-disk0"})",
+                 "-device", R"({"addr":"0x3","bus":"pci.0","driver":"virtio-net-pci","id":"net0","mac":"52:54:00:3b:1e:07"})",
+                 "-nic", "none"}));
     EXPECT_EQ(filtered({"-nodefaults", "-device", "ahci,id=a", "-device", "ide-hd,bus=a.0,drive=x", "-device",
                         "ide-cd,bus=a.1,drive=cd"}),
               (V{"-nodefaults", "-device", "ahci,id=a", "-blockdev", "driver=null-co,node-name=hypanda-replay-disk-0",

@@ -137,11 +137,20 @@ static void apply_device_events(CPUState *cpu, uint64_t now, uint32_t site)
     }
 }
 
+/* The count device_read found for the read that input is about to log or
+ * match: the same instruction, so it is not looked up twice (finding the
+ * instruction inside a block costs a search of the translated code). Used
+ * once. */
+static __thread uintptr_t read_ra;
+static __thread bool read_ra_valid;
+
 bool hypanda_rr_device_read_slow(CPUState *cpu, uint8_t kind, uint32_t site, uint64_t addr,
                                  uint8_t size, uintptr_t ra, uint64_t *value)
 {
     hypanda_rr_in_device_access = true;
     hypanda_rr_device_access_count = hypanda_rr_count_at(cpu, ra);
+    read_ra = ra;
+    read_ra_valid = true;
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
         /* A device that wrote RAM and then says so in a status register. */
         hypanda_rr_write_pending(hypanda_rr_device_access_count, HYPANDA_RR_SITE_DMA);
@@ -155,7 +164,9 @@ bool hypanda_rr_device_read_slow(CPUState *cpu, uint8_t kind, uint32_t site, uin
 uint64_t hypanda_rr_input_slow(CPUState *cpu, uint8_t kind, uint32_t site, uint64_t addr,
                                uint8_t size, uintptr_t ra, uint64_t value)
 {
-    const uint64_t icount = hypanda_rr_count_at(cpu, ra);
+    const uint64_t icount = read_ra_valid && read_ra == ra ? hypanda_rr_device_access_count
+                                                           : hypanda_rr_count_at(cpu, ra);
+    read_ra_valid = false;
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
         HypandaRrEvent e = {.icount = icount, .addr = addr, .value = value, .site = site,
                             .kind = kind, .size = size};
@@ -227,6 +238,7 @@ void hypanda_rr_interrupt_taken_slow(CPUState *cpu, uint32_t request, uint32_t s
 void hypanda_rr_boundary_slow(CPUState *cpu)
 {
     hypanda_rr_in_device_access = false;
+    read_ra_valid = false;
     if (hypanda_rr_mode == HYPANDA_RR_RECORDING) {
         hypanda_rr_write_pending(hypanda_rr_count_at(cpu, 0), HYPANDA_RR_SITE_DMA_ASYNC);
         return;
