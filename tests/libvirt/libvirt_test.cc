@@ -560,7 +560,7 @@ TEST(Libvirt, LinuxDomainWithLibvirtsDevicesRecordsAndReplays) {
               std::vector<std::string>{"HPLINUX disk " + std::to_string(body.size()) + " " + want});
     const std::string rec = dir + "/boot";
     const std::string manifest = read_file(rec + "/manifest.json");
-    for (const char* device : {"virtio-net-pci", "virtio-blk-pci", "virtio-rng-pci", "usb-tablet"}) {
+    for (const char* device : {"virtio-net-pci", "virtio-blk-pci", "virtio-rng-pci", "virtio-balloon-pci", "usb-tablet"}) {
         EXPECT_NE(manifest.find(device), std::string::npos) << "libvirt gave no " << device << ": " << manifest;
     }
     // Offline: no disk image.
