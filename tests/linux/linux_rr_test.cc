@@ -403,6 +403,15 @@ void record_and_replay(const Machine& m) {
     EXPECT_EQ(tcp_stream_from(frames, server.port(), 0), server.sent()) << "replay_handle_packet's received frames";
     const std::string stats = read_file(tmp.file("devlog"));
     EXPECT_NE(stats.find("\nbad 0\n"), std::string::npos) << stats;
+    // DMA both ways: replay_before_cpu_physical_mem_rw_ram says which (it
+    // once said is_write=1 for everything).
+    auto count = [&stats](const std::string& key) {
+        const size_t at = stats.find("\n" + key + " ");
+        return at == std::string::npos ? 0ull : std::stoull(stats.substr(at + key.size() + 2));
+    };
+    EXPECT_GT(count("dma_writes"), 0u) << stats;
+    EXPECT_GT(count("dma_reads"), 0u) << stats;
+    EXPECT_GT(count("frames_out"), 0u) << stats;
     std::cout << "devlog: " << stats;
     if (m.corrupt) {
         corrupted_recordings(rec, body, tmp);
