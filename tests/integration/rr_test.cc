@@ -28,6 +28,7 @@
 #include "model.h"
 #include "monitor.h"
 #include "recording.h"
+#include "recording_edit.h"
 #include "result.h"
 #include "run.h"
 
@@ -409,21 +410,9 @@ TEST(RecordReplay, DivergenceSaysWhereAndWhat) {
     ASSERT_NE(first, nullptr);
     const rr::Event original = *first;
     first->addr ^= 1;
-    rr::LogWriter w;
-    ASSERT_EQ(unlink((r.rec + "/nondet.log").c_str()), 0);  // writers never overwrite
-    ASSERT_TRUE(w.open(r.rec + "/nondet.log", rr::kArchX86_64, &err)) << err;
-    for (const rr::Event& e : events) {
-        if (e.kind != rr::Kind::End) {
-            w.append(e);
-        }
-    }
-    ASSERT_TRUE(w.finish(events.back().icount, &err)) << err;
-    const std::string changed = read_file(r.rec + "/nondet.log");
+    rewrite_log(r.rec, events);
     rr::Manifest m;
     ASSERT_TRUE(rr::manifest_from_json(read_file(r.rec + "/manifest.json"), "x86_64", &m, &err)) << err;
-    m.log.xxh64 = rr::xxh64(changed.data(), changed.size());
-    m.log.bytes = changed.size();
-    std::ofstream(r.rec + "/manifest.json") << rr::manifest_to_json(m);
 
     const std::string result_file = r.dir.file("result.json");
     Child child({emulator(), "-replay-result", result_file, "-replay", r.rec}, plugin_env());

@@ -28,6 +28,7 @@ using hypanda::test::build_root;
 using hypanda::test::debug_exit_status;
 using hypanda::test::emulator;
 using hypanda::test::lines_starting_with;
+using hypanda::test::only_line;
 using hypanda::test::run;
 
 constexpr std::chrono::seconds kBootLimit{240};
@@ -53,17 +54,6 @@ std::string checksum_line(const char* what, size_t bytes, uint64_t seed) {
     char line[96];
     std::snprintf(line, sizeof line, "HPLINUX %s %zu 0x%016" PRIx64, what, bytes, hash);
     return line;
-}
-
-// The one guest line starting with `prefix`; a description of the problem
-// instead when there is none or more than one, so the comparison fails
-// with a readable message.
-std::string only_line(const std::string& out, const std::string& prefix) {
-    const auto lines = lines_starting_with(out, prefix);
-    if (lines.size() == 1) {
-        return lines[0];
-    }
-    return "<" + std::to_string(lines.size()) + " lines start with '" + prefix + "'>";
 }
 
 // Boots the Linux guest with `accel_args` and checks everything hplinux

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "log.h"
-#include "manifest.h"
+#include "recording_edit.h"
 #include "run.h"
 
 namespace {
@@ -45,7 +45,10 @@ using hypanda::test::Child;
 using hypanda::test::debug_exit_status;
 using hypanda::test::emulator;
 using hypanda::test::lines_starting_with;
+using hypanda::test::only_line;
 using hypanda::test::read_file;
+using hypanda::test::replace_log;
+using hypanda::test::rewrite_log;
 using hypanda::test::run;
 using hypanda::test::RunResult;
 using hypanda::test::TempDir;
@@ -143,11 +146,6 @@ std::string sha256sum(const std::string& path) {
     return r.out.substr(0, r.out.find(' '));
 }
 
-std::string only_line(const std::string& out, const std::string& prefix) {
-    const auto lines = lines_starting_with(out, prefix);
-    return lines.size() == 1 ? lines[0] : "<" + std::to_string(lines.size()) + " lines start with '" + prefix + "'>";
-}
-
 struct Frame {
     uint8_t direction = 0;
     uint64_t addr = 0;
@@ -221,27 +219,6 @@ std::string tcp_stream_from(const std::vector<Frame>& frames, int port, uint8_t 
 
 namespace rr = hypanda::rr;
 
-// Rewrites a recording's log with `events` (and its manifest's checksum of
-// the log), as someone changing a recording would.
-void rewrite_log(const std::string& rec, const std::vector<rr::Event>& events) {
-    std::string err;
-    rr::LogWriter w;
-    ASSERT_EQ(unlink((rec + "/nondet.log").c_str()), 0);  // writers never overwrite
-    ASSERT_TRUE(w.open(rec + "/nondet.log", rr::kArchX86_64, &err)) << err;
-    for (const rr::Event& e : events) {
-        if (e.kind != rr::Kind::End) {
-            w.append(e);
-        }
-    }
-    ASSERT_TRUE(w.finish(events.back().icount, &err)) << err;
-    const std::string log = read_file(rec + "/nondet.log");
-    rr::Manifest m;
-    ASSERT_TRUE(rr::manifest_from_json(read_file(rec + "/manifest.json"), "x86_64", &m, &err)) << err;
-    m.log.xxh64 = rr::xxh64(log.data(), log.size());
-    m.log.bytes = log.size();
-    std::ofstream(rec + "/manifest.json", std::ios::trunc) << rr::manifest_to_json(m);
-}
-
 std::vector<rr::Event> read_events(const std::string& rec) {
     const std::string log = read_file(rec + "/nondet.log");
     std::vector<rr::Event> events;
@@ -263,17 +240,7 @@ void corrupted_recordings(const std::string& rec, const std::string& body, const
     // left, so the reader finds where it ends).
     ASSERT_EQ(run({"cp", "-r", rec, tmp.file("cut")}, kLimit).exit_status, 0);
     const std::string log = read_file(rec + "/nondet.log");
-    ASSERT_EQ(unlink(tmp.file("cut/nondet.log").c_str()), 0);
-    std::ofstream(tmp.file("cut/nondet.log"), std::ios::binary) << log.substr(0, log.size() / 2);
-    {
-        rr::Manifest m;
-        std::string err;
-        ASSERT_TRUE(rr::manifest_from_json(read_file(tmp.file("cut/manifest.json")), "x86_64", &m, &err)) << err;
-        const std::string half = read_file(tmp.file("cut/nondet.log"));
-        m.log.xxh64 = rr::xxh64(half.data(), half.size());
-        m.log.bytes = half.size();
-        std::ofstream(tmp.file("cut/manifest.json"), std::ios::trunc) << rr::manifest_to_json(m);
-    }
+    replace_log(tmp.file("cut"), log.substr(0, log.size() / 2));
     RunResult cut = run({emulator(), "-replay", tmp.file("cut")}, kLimit);
     EXPECT_EQ(cut.exit_status, 1);
     const auto cut_lines = lines_starting_with(cut.err, "hypanda-system-x86_64: -replay " + tmp.file("cut") +

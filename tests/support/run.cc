@@ -372,6 +372,14 @@ std::vector<std::string> lines_starting_with(const std::string& text,
     return found;
 }
 
+std::string only_line(const std::string& text, const std::string& prefix) {
+    const auto lines = lines_starting_with(text, prefix);
+    if (lines.size() == 1) {
+        return lines[0];
+    }
+    return "<" + std::to_string(lines.size()) + " lines start with '" + prefix + "'>";
+}
+
 std::vector<std::string> guest_args(const std::string& append,
                                     const std::vector<std::string>& extra) {
     std::vector<std::string> args = {

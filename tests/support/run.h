@@ -97,6 +97,11 @@ private:
 [[nodiscard]] std::vector<std::string> lines_starting_with(const std::string& text,
                                                            const std::string& prefix);
 
+// The one line of `text` starting with `prefix`; a description of the
+// problem instead when there is none or more than one, so a comparison
+// fails with a readable message.
+[[nodiscard]] std::string only_line(const std::string& text, const std::string& prefix);
+
 // The arguments every test-guest run shares: no display, the first serial
 // port on standard output, the debug-exit device at 0xf4, the guest kernel,
 // and the workload command line. Extra QEMU arguments follow.
