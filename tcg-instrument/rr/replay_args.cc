@@ -546,11 +546,14 @@ private:
 bool replay_machine_args(const std::vector<std::string>& line, std::vector<std::string>* out, std::string* err) {
     out->clear();
     Filter filter(out);
+    bool recorded_net = false, nodefaults = false;  // as options, not as some option's value
     for (size_t i = 1; i < line.size(); i++) {
         if (line[i].size() < 2 || line[i][0] != '-') {
             continue;  // a stray word (QEMU takes a lone word as a disk image): not replayed
         }
         const std::string option = line[i].substr(line[i][1] == '-' ? 2 : 1);
+        nodefaults |= option == "nodefaults";
+        recorded_net |= option == "netdev" || option == "nic" || option == "net";
         if (one_of(option, kKeptFlags)) {
             out->push_back("-" + option);
             continue;
@@ -581,11 +584,7 @@ bool replay_machine_args(const std::vector<std::string>& line, std::vector<std::
     // command line names no network at all: the replay makes the same NIC on
     // a hub port that leads nowhere. When the recording's network was all
     // -netdev, nothing default was made, and the replay must not make one.
-    bool recorded_net = false, nodefaults = false, replay_net = false;
-    for (const std::string& w : line) {
-        recorded_net |= w == "-netdev" || w == "--netdev" || w == "-nic" || w == "--nic" || w == "-net" || w == "--net";
-        nodefaults |= w == "-nodefaults" || w == "--nodefaults";
-    }
+    bool replay_net = false;
     for (const std::string& w : *out) {
         replay_net |= w == "-nic" || w == "-net";
     }
