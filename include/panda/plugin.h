@@ -133,8 +133,13 @@ void uninit_plugin(void *self);
  * against in this symbol; the loader reads it. (A weak definition, so any
  * number of the plugin's files may include the header.) */
 #ifndef PANDA_SDK_INTERNAL
-__attribute__((weak, visibility("default"))) const uint32_t panda_plugin_abi_version =
-    PANDA_SDK_ABI_VERSION;
+#ifdef __cplusplus
+#define PANDA_ABI_VERSION_LINKAGE extern /* a C++ const is file-local otherwise */
+#else
+#define PANDA_ABI_VERSION_LINKAGE
+#endif
+__attribute__((weak, visibility("default"))) PANDA_ABI_VERSION_LINKAGE const uint32_t
+    panda_plugin_abi_version = PANDA_SDK_ABI_VERSION;
 #endif
 
 /* ---- Callback and plugin management --------------------------------------- */
@@ -158,7 +163,8 @@ bool panda_load_plugin(const char *filename);
  * code is unmapped. Asked from inside a callback (also of the plugin
  * itself), this happens once the current block is done; until then only
  * the calls already in that block's code (before_block_exec, insn_exec,
- * after_block_exec) may still reach the plugin. */
+ * after_block_exec) may still reach the plugin. Refused, with one error
+ * line naming them, while other plugins use it (see panda_require). */
 void panda_unload_plugin(void *plugin);
 
 /* Stops / resumes running a plugin's callbacks; it stays loaded. Asked from
@@ -167,6 +173,44 @@ void panda_unload_plugin(void *plugin);
  * redone). */
 void panda_disable_plugin(void *plugin);
 void panda_enable_plugin(void *plugin);
+
+/* ---- Plugin-to-plugin interfaces (PANDA's; macros in plugin_plugin.h) ------ */
+
+/* Makes sure plugin `name` (short or file name, found like -panda's) is
+ * loaded, loading it with the arguments -panda-arg gave it if it is not, and
+ * returns its handle. Meant for init_plugin: the dependency is then loaded
+ * and initialised before the caller goes on, and is listed (and unloaded at
+ * exit) before it. A plugin that is already loaded is not loaded again.
+ * The caller is recorded as a user of `name`, which then cannot be unloaded
+ * while the caller is loaded. On failure (not found, its init_plugin
+ * refused, a dependency cycle) it returns NULL; called from init_plugin,
+ * the caller then fails to load too, with one error line naming both. */
+void *panda_require(const char *name);
+
+/* The same, with arguments for `name` ("key=value,key=value", as after the
+ * ':' of -panda) added to any -panda-arg gave it; used only if this call
+ * loads it. */
+void *panda_require_with_args(const char *name, const char *args);
+
+/* Address of `symbol`, a function or object plugin `plugin` exports, for
+ * calling a plugin's API (see PANDA_IMPORT in plugin_plugin.h). `plugin`
+ * must be loaded (panda_require it first). Records the caller as a user of
+ * `plugin`. NULL after one error line naming both plugins and the symbol;
+ * called from init_plugin, the caller then fails to load. */
+void *panda_import(const char *plugin, const char *symbol);
+
+/* Registers / removes `fn` as a callback of plugin `plugin`'s PPP callback
+ * point `cb_name` (what PPP_REG_CB and PPP_REMOVE_CB expand to). With
+ * `with_context` true, `fn` takes a context pointer before the callback's
+ * own arguments and is called with `context` there. Registration makes the caller
+ * a user of `plugin`; whatever the caller still has registered when it is
+ * unloaded is removed for it. Register returns false after one error line
+ * (provider not loaded, no such callback point); remove returns whether `fn`
+ * (with `context`) was registered. */
+bool panda_ppp_register(const char *plugin, const char *cb_name, void (*fn)(void), void *context,
+                        bool with_context);
+bool panda_ppp_remove(const char *plugin, const char *cb_name, void (*fn)(void), void *context,
+                      bool with_context);
 
 /* ---- Arguments ------------------------------------------------------------ */
 

@@ -207,10 +207,75 @@ extern "C" void panda_unload_plugin(void* plugin) {
         hypanda_host_error("panda_unload_plugin: the handle is not a loaded plugin's");
         return;
     }
+    if (std::string refusal = Registry::instance().unload_refusal(p); !refusal.empty()) {
+        hypanda_host_error(refusal.c_str());
+        return;
+    }
     // Callbacks dispatched at run time stop now; calls in generated code stop
     // after the current block, when unloading flushes it.
     p->enabled = false;
-    when_safe([p] { Registry::instance().unload(p); });
+    when_safe([p] {
+        auto done = Registry::instance().unload(p);
+        if (!done) {
+            p->enabled = true;  // a user appeared meanwhile
+            hypanda_host_error(done.error.c_str());
+        }
+    });
+}
+
+// ---- SDK: plugin-to-plugin interfaces ----
+//
+// Each finds the plugin asking by its return address, so that what it
+// requires, imports and registers is recorded against it.
+
+namespace {
+
+Plugin* asking(const void* return_address) {
+    return Registry::instance().containing(return_address);
+}
+
+}  // namespace
+
+extern "C" __attribute__((noinline)) void* panda_require(const char* name) {
+    Plugin* user = asking(__builtin_return_address(0));
+    Plugin* p = Registry::instance().require(user, name ? name : "", {});
+    return p ? p->handle : nullptr;
+}
+
+extern "C" __attribute__((noinline)) void* panda_require_with_args(const char* name,
+                                                                   const char* args) {
+    Plugin* user = asking(__builtin_return_address(0));
+    auto kv = parse_arg_list(args ? args : "");
+    if (!kv) {
+        Registry::instance().fail_request(
+            user, "panda_require_with_args('" + std::string(name ? name : "") + "'): " + kv.error);
+        return nullptr;
+    }
+    Plugin* p = Registry::instance().require(user, name ? name : "", *kv.value);
+    return p ? p->handle : nullptr;
+}
+
+extern "C" __attribute__((noinline)) void* panda_import(const char* plugin, const char* symbol) {
+    Plugin* user = asking(__builtin_return_address(0));
+    return Registry::instance().import(user, plugin ? plugin : "", symbol ? symbol : "");
+}
+
+extern "C" __attribute__((noinline)) bool panda_ppp_register(const char* plugin, const char* cb_name,
+                                                             void (*fn)(void), void* context,
+                                                             bool with_context) {
+    Plugin* user = asking(__builtin_return_address(0));
+    return Registry::instance().ppp_register(
+        user, plugin ? plugin : "",
+        PppRegistration{nullptr, cb_name ? cb_name : "", fn, context, with_context});
+}
+
+extern "C" __attribute__((noinline)) bool panda_ppp_remove(const char* plugin, const char* cb_name,
+                                                           void (*fn)(void), void* context,
+                                                           bool with_context) {
+    Plugin* user = asking(__builtin_return_address(0));
+    return Registry::instance().ppp_remove(
+        user, plugin ? plugin : "",
+        PppRegistration{nullptr, cb_name ? cb_name : "", fn, context, with_context});
 }
 
 extern "C" void panda_disable_plugin(void* plugin) {
@@ -381,8 +446,8 @@ extern "C" char* hypanda_monitor_unload(int64_t index) {
     if (!ok) {
         return dup_message("unload_plugin: " + ok.error);
     }
-    Registry::instance().unload(Registry::instance().by_index(static_cast<int>(index)));
-    return nullptr;
+    auto done = Registry::instance().unload(Registry::instance().by_index(static_cast<int>(index)));
+    return done ? nullptr : dup_message("unload_plugin: " + done.error);
 }
 
 extern "C" char* hypanda_monitor_set_enabled(int64_t index, bool enabled) {

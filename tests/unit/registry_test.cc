@@ -2,6 +2,7 @@
 // real plugins (tests/plugins/) loaded into this process with a fake host.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -65,20 +66,20 @@ TEST_F(RegistryTest, LoadsAPluginAndHandsItItsArguments) {
 }
 
 TEST_F(RegistryTest, CommandLineArgumentsMergeWithPandaArg) {
-    ASSERT_EQ(hypanda_option_panda("stringsearch;callstack_instr;llvm_trace:base=dir,foo=bar"), 0);
+    ASSERT_EQ(hypanda_option_panda("stringsearch;asidstory;llvm_trace:base=dir,foo=bar"), 0);
     ASSERT_EQ(hypanda_option_panda_arg("llvm_trace:extra=1"), 0);
     setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
     CaptureStdout();
     ASSERT_EQ(hypanda_load_startup_plugins(), 0) << testing::PrintToString(fake_host().errors);
     EXPECT_EQ(GetCapturedStdout(),
               "standin stringsearch: init\n"
-              "standin callstack_instr: init\n"
+              "standin asidstory: init\n"
               "standin llvm_trace: init extra=1 base=dir foo=bar\n");
     std::vector<std::string> names;
     for (Plugin* p : Registry::instance().plugins()) {
         names.push_back(p->file_name);
     }
-    EXPECT_EQ(names, (std::vector<std::string>{"panda_stringsearch.so", "panda_callstack_instr.so",
+    EXPECT_EQ(names, (std::vector<std::string>{"panda_stringsearch.so", "panda_asidstory.so",
                                                "panda_llvm_trace.so"}));
 }
 
@@ -243,25 +244,25 @@ TEST_F(RegistryTest, UnloadFromACallbackWaitsForTheSafePoint) {
 TEST_F(RegistryTest, OnePluginManagesAnother) {
     CaptureStdout();
     ASSERT_EQ(load(plugin("manager")), "");
-    std::string cmd = "manager load " + plugin("callstack_instr");
+    std::string cmd = "manager load " + plugin("asidstory");
     hypanda_run_monitor(nullptr, cmd.c_str());
-    hypanda_run_monitor(nullptr, "callstack_instr");
-    hypanda_run_monitor(nullptr, "manager disable callstack_instr");
-    hypanda_run_monitor(nullptr, "callstack_instr");
-    hypanda_run_monitor(nullptr, "manager enable callstack_instr");
-    hypanda_run_monitor(nullptr, "callstack_instr");
-    hypanda_run_monitor(nullptr, "manager unload callstack_instr");
-    hypanda_run_monitor(nullptr, "manager disable callstack_instr");
+    hypanda_run_monitor(nullptr, "asidstory");
+    hypanda_run_monitor(nullptr, "manager disable asidstory");
+    hypanda_run_monitor(nullptr, "asidstory");
+    hypanda_run_monitor(nullptr, "manager enable asidstory");
+    hypanda_run_monitor(nullptr, "asidstory");
+    hypanda_run_monitor(nullptr, "manager unload asidstory");
+    hypanda_run_monitor(nullptr, "manager disable asidstory");
     EXPECT_EQ(GetCapturedStdout(),
-              "standin callstack_instr: init\n"
-              "manager: load " + plugin("callstack_instr") + ": ok\n"
-              "standin callstack_instr: here\n"
-              "manager: disabled callstack_instr\n"
-              "manager: enabled callstack_instr\n"
-              "standin callstack_instr: here\n"
-              "manager: unloaded callstack_instr\n"
-              "standin callstack_instr: uninit\n"
-              "manager: no plugin callstack_instr\n");
+              "standin asidstory: init\n"
+              "manager: load " + plugin("asidstory") + ": ok\n"
+              "standin asidstory: here\n"
+              "manager: disabled asidstory\n"
+              "manager: enabled asidstory\n"
+              "standin asidstory: here\n"
+              "manager: unloaded asidstory\n"
+              "standin asidstory: uninit\n"
+              "manager: no plugin asidstory\n");
 }
 
 TEST_F(RegistryTest, RegistrationFromACallbackWaitsForTheSafePoint) {
@@ -274,6 +275,140 @@ TEST_F(RegistryTest, RegistrationFromACallbackWaitsForTheSafePoint) {
     fake_host().reach_safe_point();
     EXPECT_EQ(Registry::instance().callbacks(PANDA_CB_MONITOR).size(), 2u);
     GetCapturedStdout();
+}
+
+// ---- Plugin-to-plugin interfaces (tests/plugins/ppp_*.c) ----
+
+std::vector<std::string> loaded_names() {
+    std::vector<std::string> names;
+    for (Plugin* p : Registry::instance().plugins()) {
+        names.push_back(p->short_name);
+    }
+    return names;
+}
+
+TEST_F(RegistryTest, PppUserRequiresRegistersImportsAndRemoves) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    ASSERT_EQ(hypanda_option_panda_arg("ppp_provider:greeting=hello"), 0);
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("ppp_user")), "");
+    EXPECT_EQ(GetCapturedStdout(),
+              "provider: init greeting=hello\n"          // loaded by panda_require, with -panda-arg's
+              "user: tick 5\n"                           // plain callbacks first,
+              "user: tick 5 with context, total 5\n"     // then those with context
+              "user: 2 registered\n"
+              "user: tick 6 with context, total 11\n"    // PPP_REMOVE_CB took the plain one away
+              "user: 1 registered\n"
+              "user: 0 registered\n");
+    EXPECT_EQ(loaded_names(), (std::vector<std::string>{"ppp_provider", "ppp_user"}));
+    EXPECT_TRUE(fake_host().errors.empty()) << testing::PrintToString(fake_host().errors);
+}
+
+TEST_F(RegistryTest, PppProviderInUseIsNotUnloaded) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("ppp_user"), "mode=keep"), "");
+    Plugin* provider = Registry::instance().by_name("ppp_provider");
+    ASSERT_NE(provider, nullptr);
+    auto registered = reinterpret_cast<int (*)()>(dlsym(provider->handle, "provider_registered"));
+    ASSERT_NE(registered, nullptr);
+    EXPECT_EQ(registered(), 2);
+
+    char* err = hypanda_monitor_unload(provider->index);
+    ASSERT_NE(err, nullptr);
+    EXPECT_STREQ(err, "unload_plugin: plugin 'ppp_provider': not unloaded: 'ppp_user' uses it; "
+                      "unload that first");
+    free(err);
+    panda_unload_plugin(provider->handle);
+    EXPECT_EQ(fake_host().errors, (std::vector<std::string>{
+                                      "plugin 'ppp_provider': not unloaded: 'ppp_user' uses it; "
+                                      "unload that first"}));
+    EXPECT_EQ(hypanda_plugin_count(), 2);
+
+    // Unloading the user removes what it left registered at the provider;
+    // then the provider goes.
+    EXPECT_EQ(hypanda_monitor_unload(Registry::instance().by_name("ppp_user")->index), nullptr);
+    EXPECT_EQ(registered(), 0);
+    EXPECT_EQ(hypanda_monitor_unload(provider->index), nullptr);
+    EXPECT_EQ(GetCapturedStdout(), "provider: init greeting=none\nuser: uninit\nprovider: uninit\n");
+}
+
+TEST_F(RegistryTest, PppPluginsUnloadAtExitUsersFirst) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("ppp_user"), "mode=keep"), "");
+    hypanda_unload_all_plugins(true);
+    EXPECT_EQ(GetCapturedStdout(), "provider: init greeting=none\nuser: uninit\nprovider: uninit\n");
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+}
+
+TEST_F(RegistryTest, PppAProviderLoadedFirstIsRequiredNotReloaded) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("ppp_provider"), "greeting=first"), "");
+    ASSERT_EQ(load(plugin("ppp_user"), "mode=keep"), "");
+    EXPECT_EQ(GetCapturedStdout(), "provider: init greeting=first\n");
+    EXPECT_EQ(loaded_names(), (std::vector<std::string>{"ppp_provider", "ppp_user"}));
+    EXPECT_EQ(Registry::instance().users_of(Registry::instance().by_name("ppp_provider")),
+              (std::vector<Plugin*>{Registry::instance().by_name("ppp_user")}));
+}
+
+// Each failure: one message naming the plugin, the other plugin and the
+// symbol; nothing of the failed load stays (not the provider it loaded).
+TEST_F(RegistryTest, PppFailuresAreOneLineAndLeaveNothingLoaded) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"mode=no_symbol",
+         "plugin 'ppp_user': not loaded: cannot import 'provider_untick' from plugin "
+         "'ppp_provider': it exports no such symbol"},
+        {"mode=no_point",
+         "plugin 'ppp_user': not loaded: cannot register a callback at PPP point 'on_tock' of "
+         "plugin 'ppp_provider': it has no such callback point (no ppp_add_cb_on_tock)"},
+        {"mode=no_provider",
+         "plugin 'ppp_user': not loaded: cannot import 'provider_tick' from plugin "
+         "'ppp_provider': it is not loaded (panda_require it first)"},
+        {"mode=missing",
+         "plugin 'ppp_user': not loaded: panda_require('no_such_plugin'): plugin 'no_such_plugin': "
+         "not found; looked for /nonexistent/panda_plugins/panda_no_such_plugin.so, "
+         "/nonexistent/../lib/hypanda/panda_plugins/panda_no_such_plugin.so, " +
+             kPlugins + "/panda_no_such_plugin.so (set PANDA_PLUGIN_DIR to add folders)"},
+    };
+    for (const auto& [args, message] : cases) {
+        CaptureStdout();
+        EXPECT_EQ(load(plugin("ppp_user"), args), message) << args;
+        std::string out = GetCapturedStdout();
+        EXPECT_EQ(hypanda_plugin_count(), 0) << args;
+        EXPECT_TRUE(fake_host().errors.empty()) << args;
+        // A provider loaded for it was initialised, so it is unloaded properly.
+        if (out.find("provider: init") != std::string::npos) {
+            EXPECT_EQ(out, "provider: init greeting=none\nprovider: uninit\n") << args;
+        }
+    }
+    // The provider loaded on its own stays when a user of it fails.
+    CaptureStdout();
+    ASSERT_EQ(load(plugin("ppp_provider")), "");
+    EXPECT_NE(load(plugin("ppp_user"), "mode=no_symbol"), "");
+    EXPECT_EQ(GetCapturedStdout(), "provider: init greeting=none\n");
+    EXPECT_EQ(loaded_names(), (std::vector<std::string>{"ppp_provider"}));
+    EXPECT_TRUE(Registry::instance().users_of(Registry::instance().by_name("ppp_provider")).empty());
+}
+
+TEST_F(RegistryTest, PppDependencyCycleIsRefused) {
+    setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
+    EXPECT_EQ(load(plugin("ppp_cycle_a")),
+              "plugin 'ppp_cycle_a': not loaded: plugin 'ppp_cycle_b': not loaded: "
+              "panda_require('ppp_cycle_a'): a dependency cycle: ppp_cycle_a -> ppp_cycle_b -> "
+              "ppp_cycle_a");
+    EXPECT_EQ(hypanda_plugin_count(), 0);
+    EXPECT_TRUE(fake_host().errors.empty());
+}
+
+TEST_F(RegistryTest, PppRequestsOutsideInitAreReportedAtOnce) {
+    // From the emulator itself (no plugin asking): an error line, NULL.
+    EXPECT_EQ(panda_import("ppp_provider", "provider_tick"), nullptr);
+    EXPECT_EQ(fake_host().errors,
+              (std::vector<std::string>{"cannot import 'provider_tick' from plugin 'ppp_provider': "
+                                        "it is not loaded (panda_require it first)"}));
 }
 
 }  // namespace
