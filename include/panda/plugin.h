@@ -284,6 +284,7 @@ typedef enum panda_reg {
     PANDA_REG_X86_SS,
     PANDA_REG_X86_FS_BASE,
     PANDA_REG_X86_GS_BASE,
+    PANDA_REG_X86_KERNEL_GS_BASE, /* MSR_KERNEL_GS_BASE: what SWAPGS exchanges with GS's base */
 } panda_reg;
 
 /* Reads / writes one register of `cpu`. Returns 0, or -1 for a register this

@@ -45,6 +45,7 @@ int panda_reg_read(CPUState *cpu, panda_reg reg, uint64_t *value)
     case PANDA_REG_X86_SS: *value = env->segs[R_SS].selector; return 0;
     case PANDA_REG_X86_FS_BASE: *value = env->segs[R_FS].base; return 0;
     case PANDA_REG_X86_GS_BASE: *value = env->segs[R_GS].base; return 0;
+    case PANDA_REG_X86_KERNEL_GS_BASE: *value = env->kernelgsbase; return 0;
     default: return -1;
     }
 }
@@ -92,7 +93,7 @@ static const struct {
     {"cr0", PANDA_REG_X86_CR0}, {"cr2", PANDA_REG_X86_CR2}, {"cr3", PANDA_REG_X86_CR3},
     {"cr4", PANDA_REG_X86_CR4}, {"efer", PANDA_REG_X86_EFER}, {"cs", PANDA_REG_X86_CS},
     {"ss", PANDA_REG_X86_SS}, {"fs_base", PANDA_REG_X86_FS_BASE},
-    {"gs_base", PANDA_REG_X86_GS_BASE},
+    {"gs_base", PANDA_REG_X86_GS_BASE}, {"kernel_gs_base", PANDA_REG_X86_KERNEL_GS_BASE},
 };
 
 int panda_reg_from_name(const char *name)

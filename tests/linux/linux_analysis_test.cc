@@ -1,13 +1,15 @@
 // The analysis plugins on the busybox Linux guest (make-linux-guest,
 // hplinux=analysis), each against an oracle this project did not write:
-// binutils' `nm` for where hpana's functions are, and hpana's source for
-// what calls what (tests/linux/hpana.c).
+// binutils' `nm` for where hpana's functions are, hpana's source for what
+// calls what (tests/linux/hpana.c), and the guest kernel's own /proc.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <tuple>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -120,6 +122,90 @@ TEST(LinuxAnalysis, CallstackInstrMatchesTheProgramsCallChain) {
     EXPECT_NE(callers[0], callers[1]);
 
     EXPECT_EQ(only_line(probe, "calls "), "calls 6 rets 6");
+}
+
+// What /proc/PID/stat calls a process, as osi reports it: the task's comm,
+// which holds 15 characters. /proc shows kernel threads' full names
+// (get_kthread_comm) and adds a kworker's current workqueue after a '-'
+// (wq_worker_comm), both in fs/proc/array.c.
+std::string comm_of(std::string proc_name) {
+    if (proc_name.rfind("kworker/", 0) == 0 && proc_name.find('-') != std::string::npos) {
+        proc_name.resize(proc_name.find('-'));
+    }
+    return proc_name.substr(0, 15);
+}
+
+// `hpana osi` prints the guest's /proc (every process's pid, ppid and name,
+// and its own /proc/self/maps), then calls hpana_osi_marker, where the
+// osiprobe plugin asks osi (with osi_linux reading the kernel through its
+// BTF) the same questions. The answers must be the same.
+TEST(LinuxAnalysis, OsiMatchesProc) {
+    auto sym = hpana_symbols();
+    ASSERT_TRUE(sym.count("hpana_osi_marker"));
+    hypanda::test::TempDir tmp;
+    const auto r = boot("osiprobe:at=" + hex(sym["hpana_osi_marker"].address) + ",output=" + tmp.file("osi"));
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    const std::string osi = read_file(tmp.file("osi"));
+    ASSERT_FALSE(osi.empty()) << "the marker was not reached\n" << describe(r);
+
+    // Processes: (pid, ppid, name); osi lists init_task (pid 0) too, which
+    // /proc does not.
+    using Process = std::tuple<long, long, std::string>;
+    std::vector<Process> proc, seen;
+    std::string hpana_pid;
+    for (const auto& line : hypanda::test::lines_starting_with(r.out, "HPANA proc ")) {
+        std::istringstream in(line.substr(11));
+        long pid, ppid;
+        std::string name;
+        in >> pid >> ppid;
+        std::getline(in >> std::ws, name);
+        proc.emplace_back(pid, ppid, comm_of(name));
+        if (name == "hpana") {
+            hpana_pid = std::to_string(pid);
+        }
+    }
+    for (const auto& line : hypanda::test::lines_starting_with(osi, "proc ")) {
+        std::istringstream in(line.substr(5));
+        long pid, ppid;
+        std::string name;
+        in >> pid >> ppid;
+        std::getline(in >> std::ws, name);
+        if (pid != 0) {
+            seen.emplace_back(pid, ppid, name);
+        }
+    }
+    std::sort(proc.begin(), proc.end());
+    std::sort(seen.begin(), seen.end());
+    EXPECT_GT(proc.size(), 20u);  // init, kthreadd and its kernel threads, hpana
+    EXPECT_EQ(seen, proc);
+    ASSERT_FALSE(hpana_pid.empty());
+    EXPECT_EQ(only_line(osi, "current "), "current " + hpana_pid + " 1 hpana");
+    EXPECT_EQ(only_line(osi, "thread "), "thread " + hpana_pid + " " + hpana_pid);
+
+    // Mappings, in /proc/PID/maps's notation without device and inode:
+    // "start-end perms offset path".
+    std::vector<std::string> maps, mapped;
+    for (const auto& line : hypanda::test::lines_starting_with(r.out, "HPANA map ")) {
+        std::istringstream in(line.substr(10));
+        std::string range, perms, offset, device, inode, path;
+        in >> range >> perms >> offset >> device >> inode;
+        std::getline(in >> std::ws, path);
+        maps.push_back(range + " " + perms + " " + offset + " " + path);
+    }
+    for (const auto& line : hypanda::test::lines_starting_with(osi, "map ")) {
+        std::string rest = line.substr(4);
+        while (!rest.empty() && rest.back() == ' ') {
+            rest.pop_back();  // an anonymous mapping's empty path
+        }
+        mapped.push_back(rest);
+    }
+    for (auto& m : maps) {
+        while (!m.empty() && m.back() == ' ') {
+            m.pop_back();
+        }
+    }
+    EXPECT_GE(maps.size(), 8u);  // hpana's segments, heap, stack, vvar, vdso
+    EXPECT_EQ(mapped, maps);
 }
 
 }  // namespace
