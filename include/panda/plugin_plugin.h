@@ -29,7 +29,7 @@
  *     int (*count)(void) = PANDA_IMPORT("provider", count_matches);
  *
  * Callbacks without context run first, in registration order, then those
- * with context, in registration order; each point holds PPP_MAX_CB of each.
+ * with context, in registration order.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -37,6 +37,7 @@
 #define PANDA_PLUGIN_PLUGIN_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "panda/plugin.h"
 
@@ -48,10 +49,12 @@
 #endif
 #define PPP_EXPORT PPP_EXTERN __attribute__((visibility("default")))
 
+/* PANDA's bound on the callbacks at one point; here the lists grow as
+ * needed, so it only bounds the _slot index. */
 #define PPP_MAX_CB 256
 
 /* The registrations at one callback point, of one kind (with or without
- * context). Unused slots hold NULL and are skipped. */
+ * context), in a list that grows. Unused slots hold NULL and are skipped. */
 typedef struct panda_ppp_entry {
     void (*fn)(void);
     void *context;
@@ -59,16 +62,30 @@ typedef struct panda_ppp_entry {
 
 typedef struct panda_ppp_list {
     int count;
-    panda_ppp_entry entries[PPP_MAX_CB];
+    int capacity;
+    panda_ppp_entry *entries;
 } panda_ppp_list;
 
-static inline void panda_ppp_list_put(panda_ppp_list *list, const char *point, int slot,
-                                      void (*fn)(void), void *context)
+static inline void panda_ppp_list_store(panda_ppp_list *list, const char *point, int slot,
+                                        void (*fn)(void), void *context)
 {
-    if (slot < 0 || slot >= PPP_MAX_CB) {
-        fprintf(stderr, "PPP callback point '%s': slot %d is outside 0..%d; not added\n", point,
-                slot, PPP_MAX_CB - 1);
-        return;
+    if (slot >= list->capacity) {
+        int capacity = list->capacity ? list->capacity * 2 : 4;
+        while (capacity <= slot) {
+            capacity *= 2;
+        }
+        panda_ppp_entry *grown =
+            (panda_ppp_entry *)realloc(list->entries, (size_t)capacity * sizeof *grown);
+        if (grown == NULL) {
+            fprintf(stderr, "PPP callback point '%s': out of memory; not added\n", point);
+            return;
+        }
+        for (int i = list->capacity; i < capacity; i++) {
+            grown[i].fn = NULL;
+            grown[i].context = NULL;
+        }
+        list->entries = grown;
+        list->capacity = capacity;
     }
     list->entries[slot].fn = fn;
     list->entries[slot].context = context;
@@ -77,10 +94,23 @@ static inline void panda_ppp_list_put(panda_ppp_list *list, const char *point, i
     }
 }
 
+/* ppp_add_cb_<name>_slot: at index `slot` (0 .. PPP_MAX_CB-1), replacing
+ * what was there. */
+static inline void panda_ppp_list_put(panda_ppp_list *list, const char *point, int slot,
+                                      void (*fn)(void), void *context)
+{
+    if (slot < 0 || slot >= PPP_MAX_CB) {
+        fprintf(stderr, "PPP callback point '%s': slot %d is outside 0..%d; not added\n", point,
+                slot, PPP_MAX_CB - 1);
+        return;
+    }
+    panda_ppp_list_store(list, point, slot, fn, context);
+}
+
 static inline void panda_ppp_list_add(panda_ppp_list *list, const char *point, void (*fn)(void),
                                       void *context)
 {
-    panda_ppp_list_put(list, point, list->count, fn, context);
+    panda_ppp_list_store(list, point, list->count, fn, context);
 }
 
 static inline bool panda_ppp_list_remove(panda_ppp_list *list, void (*fn)(void), void *context)
@@ -91,6 +121,7 @@ static inline bool panda_ppp_list_remove(panda_ppp_list *list, void (*fn)(void),
                 list->entries[j - 1] = list->entries[j];
             }
             list->count--;
+            list->entries[list->count].fn = NULL;
             return true;
         }
     }

@@ -9,6 +9,8 @@
  *                     -> hpana_recurse(0) -> hpana_bottom(): N + 1 frames
  *                     of hpana_recurse under hpana_bottom; prints
  *                     "HPANA recurse N <N + 1>"
+ *   hpana syscalls    a known sequence of system calls (see cmd_syscalls),
+ *                     which the test traces with strace -f and syscalls2
  *   hpana osi         prints what /proc says: "HPANA proc PID PPID COMM"
  *                     for every process (from /proc/PID/stat), then
  *                     "HPANA maps" and its own /proc/self/maps, each line
@@ -21,11 +23,14 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The innermost frame of `recurse`; the tests hook its first instruction. */
@@ -132,6 +137,47 @@ static int cmd_osi(void)
     return failed;
 }
 
+#define SYSCALLS_FILE "/tmp/hpana.txt"
+static const char message[] = "hypanda syscalls2\n";
+
+/* After the C library's own start-up calls: openat, write, close, openat,
+ * read, close of SYSCALLS_FILE; an anonymous mmap and its munmap; a fork
+ * (glibc: clone) whose child runs getpid and then execve of busybox's
+ * `true` applet, waited for with wait4; an openat that fails with ENOENT;
+ * exit_group(0). */
+static int cmd_syscalls(void)
+{
+    char buf[64];
+    int fd = open(SYSCALLS_FILE, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, message, sizeof message - 1) != (ssize_t)(sizeof message - 1) || close(fd) != 0) {
+        return 1;
+    }
+    fd = open(SYSCALLS_FILE, O_RDONLY);
+    if (fd < 0 || read(fd, buf, sizeof buf) != (ssize_t)(sizeof message - 1) || close(fd) != 0) {
+        return 1;
+    }
+    void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || munmap(p, 8192) != 0) {
+        return 1;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        (void)getpid();
+        char *argv[] = {"true", NULL};
+        char *envp[] = {"HPANA=1", NULL};
+        execve("/bin/busybox", argv, envp);
+        _exit(127);
+    }
+    int status;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return 1;
+    }
+    if (open("/nonexistent/hpana", O_RDONLY) != -1 || errno != ENOENT) {
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -141,6 +187,9 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "osi") == 0) {
         return cmd_osi();
     }
-    fprintf(stderr, "usage: hpana recurse N | hpana osi\n");
+    if (argc == 2 && strcmp(argv[1], "syscalls") == 0) {
+        return cmd_syscalls();
+    }
+    fprintf(stderr, "usage: hpana recurse N | hpana osi | hpana syscalls\n");
     return 2;
 }

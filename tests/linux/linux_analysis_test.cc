@@ -7,12 +7,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <optional>
 #include <map>
 #include <tuple>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <string.h>
 
 #include "run.h"
 
@@ -122,6 +127,346 @@ TEST(LinuxAnalysis, CallstackInstrMatchesTheProgramsCallChain) {
     EXPECT_NE(callers[0], callers[1]);
 
     EXPECT_EQ(only_line(probe, "calls "), "calls 6 rets 6");
+}
+
+// ---- strace's output -------------------------------------------------------------
+
+// One call as strace -f -X raw prints it: "name(arg, arg, ...) = ret".
+struct StraceCall {
+    std::string name;
+    std::vector<std::string> args;  // as printed, split at top-level commas
+    std::string ret;                // "3", "0x7f...", "-1 ENOENT (...)", "?"
+    std::string line;
+};
+
+// Splits strace's argument list at the commas outside quotes, brackets and
+// comments.
+std::vector<std::string> split_args(const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    int depth = 0;
+    bool quoted = false;
+    for (size_t i = 0; i < s.size(); i++) {
+        const char c = s[i];
+        if (quoted) {
+            cur += c;
+            if (c == '\\' && i + 1 < s.size()) {
+                cur += s[++i];
+            } else if (c == '"') {
+                quoted = false;
+            }
+            continue;
+        }
+        if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {  // a /* comment */
+            const size_t end = s.find("*/", i + 2);
+            i = end == std::string::npos ? s.size() : end + 1;
+            continue;
+        }
+        if (c == '"') {
+            quoted = true;
+        } else if (c == '{' || c == '[' || c == '(') {
+            depth++;
+        } else if (c == '}' || c == ']' || c == ')') {
+            depth--;
+        } else if (c == ',' && depth == 0) {
+            out.push_back(cur);
+            cur.clear();
+            continue;
+        }
+        cur += c;
+    }
+    if (!cur.empty() || !out.empty()) {
+        out.push_back(cur);
+    }
+    for (auto& a : out) {
+        a.erase(0, a.find_first_not_of(' '));
+        a.erase(a.find_last_not_of(' ') + 1);
+    }
+    return out;
+}
+
+// The calls of each process strace traced, in order: lines "PID text",
+// with calls another process interrupted ("<unfinished ...>", then
+// "<... name resumed>") joined, and signal and exit notes dropped.
+std::map<long, std::vector<StraceCall>> parse_strace(const std::vector<std::string>& lines) {
+    std::map<long, std::vector<StraceCall>> out;
+    std::map<long, std::string> unfinished;
+    for (const auto& raw : lines) {
+        std::istringstream in(raw);
+        long pid;
+        std::string text;
+        in >> pid;
+        std::getline(in >> std::ws, text);
+        if (text.rfind("+++", 0) == 0 || text.rfind("---", 0) == 0) {
+            continue;
+        }
+        const std::string cut = " <unfinished ...>";
+        if (text.size() >= cut.size() && text.compare(text.size() - cut.size(), cut.size(), cut) == 0) {
+            unfinished[pid] = text.substr(0, text.size() - cut.size());
+            continue;
+        }
+        if (text.rfind("<... ", 0) == 0) {
+            const size_t resumed = text.find(" resumed>");
+            text = unfinished[pid] + text.substr(resumed + 9);
+            unfinished.erase(pid);
+        }
+        // "name(args)<spaces>= ret": the last ")" followed by " = ".
+        size_t close = std::string::npos;
+        for (size_t at = text.find(')'); at != std::string::npos; at = text.find(')', at + 1)) {
+            const size_t eq = text.find_first_not_of(' ', at + 1);
+            if (eq != std::string::npos && text.compare(eq, 2, "= ") == 0) {
+                close = at;
+            }
+        }
+        const size_t open = text.find('(');
+        if (open == std::string::npos || close == std::string::npos) {
+            ADD_FAILURE() << "cannot read strace's line: " << raw;
+            continue;
+        }
+        StraceCall c;
+        c.name = text.substr(0, open);
+        c.args = split_args(text.substr(open + 1, close - open - 1));
+        c.ret = text.substr(text.find("= ", close) + 2);
+        c.line = text;
+        out[pid].push_back(c);
+    }
+    return out;
+}
+
+// strace's C-escaped string body (without the quotes) as bytes.
+std::string unescape(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        const char c = s[++i];
+        switch (c) {
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case 'r': out += '\r'; break;
+        case 'v': out += '\v'; break;
+        case 'f': out += '\f'; break;
+        case 'x': out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)); i += 2; break;
+        default:
+            if (c >= '0' && c <= '7') {
+                size_t n = 1;
+                while (n < 3 && i + n < s.size() && s[i + n] >= '0' && s[i + n] <= '7') {
+                    n++;
+                }
+                out += static_cast<char>(std::stoi(s.substr(i, n), nullptr, 8));
+                i += n - 1;
+            } else {
+                out += c;
+            }
+        }
+    }
+    return out;
+}
+
+// A number strace printed: decimal, 0x hex, 0-prefixed octal, NULL, or
+// flags joined with '|' (e.g. "0x1200000|17").
+std::optional<uint64_t> strace_number(const std::string& text) {
+    if (text == "NULL") {
+        return 0;
+    }
+    uint64_t value = 0;
+    std::istringstream parts(text);
+    std::string part;
+    while (std::getline(parts, part, '|')) {
+        if (part.empty() || !(std::isdigit(static_cast<unsigned char>(part[0])) || part[0] == '-')) {
+            return std::nullopt;
+        }
+        size_t used = 0;
+        value |= part[0] == '-' ? static_cast<uint64_t>(std::stoll(part, &used, 0))
+                                : std::stoull(part, &used, 0);
+        if (used != part.size()) {
+            return std::nullopt;
+        }
+    }
+    return value;
+}
+
+// Whether strace's argument `s` shows what syscalls2 logged as `ours`.
+// Structures and arrays strace decodes ({...}, [...]) are not compared:
+// syscalls2 logs their address.
+bool same_arg(const std::string& s, const nlohmann::json& ours, std::string* why) {
+    if (s.empty() || s[0] == '{' || s[0] == '[' || s[0] == '~') {
+        return true;
+    }
+    if (s[0] == '"') {
+        const bool truncated = s.size() >= 4 && s.compare(s.size() - 4, 4, "\"...") == 0;
+        const std::string text = unescape(s.substr(1, s.size() - (truncated ? 5 : 2)));
+        std::string logged;
+        if (ours.is_object() && ours.contains("str")) {
+            logged = ours["str"];
+        } else if (ours.is_object() && ours.contains("buf")) {
+            logged = ours["buf"];
+            // A buffer strace shows as a string ends at its NUL (getcwd).
+            if (!truncated && logged.size() > text.size() && logged[text.size()] == '\0') {
+                logged.resize(text.size());
+            }
+        } else {
+            *why = "strace read a string, syscalls2 did not";
+            return false;
+        }
+        const bool ok = truncated ? logged.compare(0, text.size(), text) == 0 : logged == text;
+        if (!ok) {
+            *why = "strings differ";
+        }
+        return ok;
+    }
+    auto number = strace_number(s);
+    if (!number) {
+        *why = "strace's argument '" + s + "' is not a number";
+        return false;
+    }
+    uint64_t v;
+    if (ours.is_object()) {
+        v = ours.value("ptr", uint64_t{0});
+    } else if (ours.is_number_unsigned()) {
+        v = ours.get<uint64_t>();
+    } else {
+        v = static_cast<uint64_t>(ours.get<int64_t>());
+    }
+    // A 32-bit argument the kernel declares wider (mmap's fd): strace shows
+    // it as the int it is.
+    const bool ok = v == *number || static_cast<uint32_t>(v) == static_cast<uint32_t>(*number);
+    if (!ok) {
+        *why = "values differ";
+    }
+    return ok;
+}
+
+// strace's result as the kernel returned it: "-1 ENOENT (...)" is -ENOENT
+// (the name looked up with glibc's strerrorname_np), "?" no return.
+std::optional<int64_t> strace_return(const std::string& ret) {
+    if (ret.rfind("?", 0) == 0) {
+        return std::nullopt;
+    }
+    if (ret.rfind("-1 E", 0) == 0) {
+        const std::string name = ret.substr(3, ret.find(' ', 3) - 3);
+        for (int e = 1; e < 4096; e++) {
+            const char* n = strerrorname_np(e);
+            if (n != nullptr && name == n) {
+                return -e;
+            }
+        }
+        return INT64_MIN;
+    }
+    return static_cast<int64_t>(*strace_number(ret.substr(0, ret.find(' '))));
+}
+
+// strace names some clone arguments; syscalls2 logs them in the kernel's
+// order (x86_64: flags, newsp, parent_tidptr, child_tidptr, tls).
+int clone_index(const std::string& name) {
+    static const std::map<std::string, int> order = {
+        {"flags", 0}, {"child_stack", 1}, {"parent_tid", 2}, {"parent_tidptr", 2},
+        {"child_tidptr", 3}, {"tls", 4}};
+    auto it = order.find(name);
+    return it == order.end() ? -1 : it->second;
+}
+
+// The test program runs under Debian's strace (-f -X raw) in the guest
+// while syscalls2 logs every call in JSON. For each process strace traced,
+// syscalls2's calls (from the execve strace starts it with) equal strace's,
+// call for call: name, every argument strace prints (numbers, strings,
+// buffers; structures strace decodes are skipped), and the result.
+TEST(LinuxAnalysis, Syscalls2EqualsStrace) {
+    hypanda::test::TempDir tmp;
+    const auto r = boot("syscalls2:log=" + tmp.file("calls.json") + ",log_format=json");
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    std::vector<std::string> strace_lines;
+    for (const auto& l : hypanda::test::lines_starting_with(r.out, "HPANA strace ")) {
+        strace_lines.push_back(l.substr(13));
+    }
+    const auto strace = parse_strace(strace_lines);
+    ASSERT_EQ(strace.size(), 2u) << "hpana and its child";
+
+    std::map<long, std::vector<nlohmann::json>> ours;
+    std::istringstream log(read_file(tmp.file("calls.json")));
+    std::string line;
+    while (std::getline(log, line)) {
+        auto j = nlohmann::json::parse(line);
+        ours[j["tid"].get<long>()].push_back(j);
+    }
+
+    size_t strings = 0;
+    std::vector<std::string> beyond_prototype;
+    for (const auto& [pid, calls] : strace) {
+        auto& mine = ours[pid];
+        // strace shows a process from the execve it starts it with; before
+        // that its child ran strace's own set-up.
+        if (calls.front().name == "execve") {
+            auto first = std::find_if(mine.begin(), mine.end(), [](const nlohmann::json& j) {
+                return j["name"] == "execve" && j["args"][0].value("str", "") == "/bin/hpana";
+            });
+            ASSERT_NE(first, mine.end()) << "syscalls2 saw no execve of /bin/hpana in " << pid;
+            mine.erase(mine.begin(), first);
+        }
+        ASSERT_EQ(mine.size(), calls.size()) << "process " << pid;
+        for (size_t i = 0; i < calls.size(); i++) {
+            const StraceCall& s = calls[i];
+            const nlohmann::json& m = mine[i];
+            const std::string where = "process " + std::to_string(pid) + " call " + std::to_string(i) +
+                                      ": strace: " + s.line + "\n  syscalls2: " + m.dump();
+            ASSERT_EQ(m["name"].get<std::string>(), s.name) << where;
+            const auto& args = m["args"];
+            ASSERT_LE(s.args.size(), args.size()) << where;
+            for (size_t a = 0; a < s.args.size(); a++) {
+                std::string text = s.args[a];
+                size_t index = a;
+                if (s.name == "clone" && text.find('=') != std::string::npos) {
+                    const int k = clone_index(text.substr(0, text.find('=')));
+                    ASSERT_GE(k, 0) << where;
+                    index = static_cast<size_t>(k);
+                    text = text.substr(text.find('=') + 1);
+                }
+                if (!text.empty() && text[0] == '"' && args[index].is_number()) {
+                    // strace decodes this one by the call's other arguments
+                    // (prctl(PR_SET_NAME, name)); the kernel's prototype
+                    // says an integer, which is what syscalls2 logs.
+                    beyond_prototype.push_back(s.name + " argument " + std::to_string(a));
+                    continue;
+                }
+                std::string why;
+                EXPECT_TRUE(same_arg(text, args[index], &why)) << "argument " << a << ": " << why << "\n" << where;
+                strings += !text.empty() && text[0] == '"';
+            }
+            const auto ret = strace_return(s.ret);
+            if (ret) {
+                EXPECT_EQ(m["ret"].get<int64_t>(), *ret) << where;
+            } else {
+                EXPECT_TRUE(m["ret"].is_null()) << where;
+            }
+        }
+    }
+    EXPECT_EQ(beyond_prototype, std::vector<std::string>{"prctl argument 1"});  // busybox names itself
+    EXPECT_GE(strings, 8u);
+
+    // And what hpana.c's cmd_syscalls does, in its order (after the C
+    // library's start-up calls), in the parent and in the child.
+    auto names = [](const std::vector<StraceCall>& calls) {
+        std::vector<std::string> out;
+        for (const auto& c : calls) {
+            out.push_back(c.name);
+        }
+        return out;
+    };
+    const auto& parent = strace.begin()->second;
+    const auto& child = std::next(strace.begin())->second;
+    const std::vector<std::string> tail = {"openat", "write", "close", "openat", "read", "close", "mmap",
+                                           "munmap", "clone", "wait4", "openat", "exit_group"};
+    auto p = names(parent);
+    ASSERT_GE(p.size(), tail.size());
+    EXPECT_EQ(std::vector<std::string>(p.end() - tail.size(), p.end()), tail);
+    EXPECT_EQ(parent[parent.size() - 2].ret, "-1 ENOENT (No such file or directory)");
+    auto c = names(child);
+    ASSERT_GE(c.size(), 3u);
+    EXPECT_EQ(c[1], "getpid");
+    EXPECT_EQ(child[2].args[0], "\"/bin/busybox\"");
+    EXPECT_EQ(c.back(), "exit_group");
 }
 
 // What /proc/PID/stat calls a process, as osi reports it: the task's comm,
