@@ -185,6 +185,12 @@ static inline bool panda_ppp_list_remove(panda_ppp_list *list, void (*fn)(void),
     {                                                                                            \
         return panda_ppp_list_remove(&ppp_##cb_name##_cbs_with_context, (void (*)(void))fptr,    \
                                      context);                                                   \
+    }                                                                                            \
+    /* The lists' memory goes when the provider is unloaded. */                                  \
+    __attribute__((destructor)) static void ppp_free_##cb_name(void)                             \
+    {                                                                                            \
+        free(ppp_##cb_name##_cbs.entries);                                                       \
+        free(ppp_##cb_name##_cbs_with_context.entries);                                          \
     }
 
 /* For the provider's other source files that run the point. */
