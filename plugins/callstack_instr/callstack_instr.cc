@@ -1,15 +1,20 @@
 // callstack_instr: a shadow call stack per thread (callstack_instr.h).
 //
-// Each translated block's last instruction is decoded with Capstone once,
-// when the block is translated: a near CALL (and, for a direct call, its
-// target) or a near RET. When a CALL block completes (after_block_exec),
-// a frame {return address, callee} is pushed on the current thread's stack
-// and on_call runs. When the block after a RET starts (before_block_exec),
-// the frame whose return address it is, searched from the top, is popped
-// with everything above it (frames a longjmp or an exception skipped) and
-// on_ret runs for it. Only a block entered right after a RET on the same
-// stack pops: code that merely jumps to a return address (the `else` of
-// `if (x) f();`) does not.
+// Near CALL and RET instructions are found when code is translated
+// (insn_translate decodes each instruction with Capstone, in the mode the
+// CPU is in, and remembers what it found by address: kernel code by its
+// address, user code by address and address space) and only they are
+// instrumented: insn_exec runs just before one executes, with no decoding
+// then. Before a CALL, a frame {return address, callee, stack pointer} is
+// pushed on the current thread's stack and on_call runs; the callee is the
+// direct call's operand, or for an indirect call the value of its register
+// or memory operand, read then. A RET pops the frame whose CALL pushed the
+// slot it returns from (the frame's stack pointer less the slot's width is
+// RSP), with the frames above it (a longjmp or an exception skipped their
+// returns), and on_ret runs for it; frames below the stack pointer are
+// dead and go too (within 1 MiB). A CALL executed again on the same stack slot (it faulted
+// the first time) replaces its frame. No other instruction or block is
+// instrumented.
 //
 // Threads ("stack_type"): `heuristic` (default) keeps one stack per user
 // address space (CR3) and, in the kernel, one per kernel stack (RSP with
@@ -28,6 +33,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,22 +45,14 @@ PPP_CB_BOILERPLATE(on_ret)
 
 namespace {
 
-enum class Kind : uint8_t { kOther, kCall, kRet };
-
-struct BlockEnd {
-    Kind kind = Kind::kOther;
-    target_ulong target = 0;  // a direct call's destination, else 0
-};
-
 struct Frame {
     target_ulong return_address;
-    target_ulong function;  // 0 until known (an indirect call's first block)
+    target_ulong function;
+    uint64_t sp;  // before the CALL pushed the return address
 };
 
 struct Stack {
     std::vector<Frame> frames;
-    bool after_ret = false;     // the last block run on this stack ended with RET
-    bool callee_pending = false;  // the top frame's function is the next block's pc
 };
 
 enum class StackType { kHeuristic, kAsid };
@@ -61,41 +61,25 @@ StackType stack_type = StackType::kHeuristic;
 // Decoders for 16-, 32- and 64-bit code.
 enum CodeMode { kReal, kProtected32, kLong64, kModes };
 csh capstone[kModes];
-std::unordered_map<const TranslationBlock*, BlockEnd> block_ends;
+cs_insn* insn[kModes];
 std::unordered_map<uint64_t, Stack> stacks;
+std::mutex mutex;  // vCPU threads share the stacks and decoders
 
 constexpr uint64_t kKernelStackBits = 14;           // 16 KiB thread stacks
 constexpr uint64_t kKernelKey = uint64_t{1} << 63;  // keeps kernel keys apart from CR3s
+constexpr uint64_t kDeadWindow = 1 << 20;           // 1 MiB: how far below a RET frames die
 
-uint64_t stack_key(CPUState* cpu) {
+uint64_t reg(CPUState* cpu, panda_reg r) {
+    uint64_t v = 0;
+    panda_reg_read(cpu, r, &v);
+    return v;
+}
+
+uint64_t stack_key(CPUState* cpu, uint64_t sp) {
     if (stack_type == StackType::kHeuristic && panda_in_kernel(cpu)) {
-        uint64_t sp = 0;
-        panda_reg_read(cpu, PANDA_REG_SP, &sp);
         return kKernelKey | (sp >> kKernelStackBits);
     }
     return panda_current_asid(cpu);
-}
-
-// What the block's last instruction, `insn`, is for the stacks.
-BlockEnd classify(const cs_insn* insn) {
-    BlockEnd end;
-    const cs_detail* d = insn->detail;
-    bool call = false, ret = false;
-    for (uint8_t i = 0; i < d->groups_count; i++) {
-        call |= d->groups[i] == CS_GRP_CALL;
-        ret |= d->groups[i] == CS_GRP_RET;
-    }
-    // Near only: a far CALL/RET (lcall, lret) changes CS.
-    if (call && insn->id == X86_INS_CALL) {
-        end.kind = Kind::kCall;
-        const cs_x86& x86 = d->x86;
-        if (x86.op_count == 1 && x86.operands[0].type == X86_OP_IMM) {
-            end.target = static_cast<target_ulong>(x86.operands[0].imm);
-        }
-    } else if (ret && insn->id == X86_INS_RET) {
-        end.kind = Kind::kRet;
-    }
-    return end;
 }
 
 // The width of the code the CPU runs now: real mode (CR0.PE clear) is
@@ -104,92 +88,190 @@ BlockEnd classify(const cs_insn* insn) {
 // Not told apart: 16-bit protected-mode segments, which nothing the
 // plugin is meant for runs.
 CodeMode code_mode(CPUState* cpu) {
-    uint64_t cr0 = 0, efer = 0, cs = 0;
-    panda_reg_read(cpu, PANDA_REG_X86_CR0, &cr0);
-    panda_reg_read(cpu, PANDA_REG_X86_EFER, &efer);
-    panda_reg_read(cpu, PANDA_REG_X86_CS, &cs);
-    if ((cr0 & 1) == 0) {
+    if ((reg(cpu, PANDA_REG_X86_CR0) & 1) == 0) {
         return kReal;
     }
     constexpr uint64_t kEferLma = uint64_t{1} << 10;
     constexpr uint64_t kLinuxUser32Cs = 0x23;
-    return (efer & kEferLma) != 0 && cs != kLinuxUser32Cs ? kLong64 : kProtected32;
+    return (reg(cpu, PANDA_REG_X86_EFER) & kEferLma) != 0 && reg(cpu, PANDA_REG_X86_CS) != kLinuxUser32Cs
+               ? kLong64
+               : kProtected32;
 }
 
-int after_block_translate(CPUState* cpu, TranslationBlock* tb) {
-    const target_ulong pc = panda_tb_pc(tb);
-    const uint32_t size = panda_tb_size(tb);
-    BlockEnd end;
-    std::vector<uint8_t> code(size);
-    if (size != 0 && panda_virtual_memory_rw(cpu, pc, code.data(), static_cast<int>(size), 0) == 0) {
-        const csh decoder = capstone[code_mode(cpu)];
-        cs_insn* insn = cs_malloc(decoder);
-        const uint8_t* bytes = code.data();
-        size_t left = code.size();
-        uint64_t address = pc;
-        // Decode up to the last instruction and classify it (while its
-        // detail is valid: a further cs_disasm_iter call clears it).
-        while (left != 0 && cs_disasm_iter(decoder, &bytes, &left, &address, insn)) {
-            if (left == 0) {
-                end = classify(insn);
-            }
-        }
-        cs_free(insn, 1);
+// Decodes the instruction at `pc` into insn[mode]; false if it cannot be read.
+const cs_insn* decode(CPUState* cpu, target_ulong pc, CodeMode mode) {
+    uint8_t code[16];
+    int n = sizeof code;
+    // Up to the end of the page if the next one is not mapped.
+    while (n > 0 && panda_virtual_memory_rw(cpu, pc, code, n, 0) != 0) {
+        n = n > static_cast<int>(0x1000 - (pc & 0xfff)) ? static_cast<int>(0x1000 - (pc & 0xfff)) : 0;
     }
-    block_ends[tb] = end;  // a TranslationBlock reused later is translated (and decoded) again
-    return 0;
+    const uint8_t* bytes = code;
+    size_t left = static_cast<size_t>(n);
+    uint64_t address = pc;
+    if (n == 0 || !cs_disasm_iter(capstone[mode], &bytes, &left, &address, insn[mode])) {
+        return nullptr;
+    }
+    return insn[mode];
 }
 
-int before_block_exec(CPUState* cpu, TranslationBlock* tb) {
-    Stack& stack = stacks[stack_key(cpu)];
-    const target_ulong pc = panda_tb_pc(tb);
-    if (stack.callee_pending) {
-        stack.callee_pending = false;
-        if (!stack.frames.empty()) {
-            stack.frames.back().function = pc;
-            PPP_RUN_CB(on_call, cpu, pc);
-        }
-    }
-    if (stack.after_ret) {
-        stack.after_ret = false;
-        for (size_t i = stack.frames.size(); i-- > 0;) {
-            if (stack.frames[i].return_address == pc) {
-                const target_ulong function = stack.frames[i].function;
-                stack.frames.resize(i);
-                PPP_RUN_CB(on_ret, cpu, function);
-                break;
-            }
-        }
-    }
-    return 0;
+// A CALL or RET found at translation.
+struct Site {
+    bool call;            // else RET
+    bool wide;            // 64-bit code
+    uint8_t size;         // bytes
+    target_ulong target;  // a direct call's destination
+    bool indirect;
+    cs_x86_op operand;    // an indirect call's operand
+};
+
+std::unordered_map<uint64_t, Site> sites;  // by site_key
+
+uint64_t site_key(CPUState* cpu, target_ulong pc) {
+    // Kernel code is the same in every address space; user code is not.
+    return panda_in_kernel(cpu) ? pc : pc ^ (panda_current_asid(cpu) * 0x9e3779b97f4a7c15ull);
 }
 
-int after_block_exec(CPUState* cpu, TranslationBlock* tb, TranslationBlock* next_tb) {
-    auto it = block_ends.find(tb);
-    if (it == block_ends.end() || it->second.kind == Kind::kOther) {
+bool is_call_or_ret(CPUState* cpu, target_ulong pc) {
+    std::lock_guard<std::mutex> lock(mutex);
+    const CodeMode mode = code_mode(cpu);
+    const cs_insn* i = decode(cpu, pc, mode);
+    const uint64_t key = site_key(cpu, pc);
+    // Near only: lcall, lret and iret have other ids.
+    if (i == nullptr || (i->id != X86_INS_CALL && i->id != X86_INS_RET)) {
+        sites.erase(key);  // other code there now
+        return false;
+    }
+    Site site{i->id == X86_INS_CALL, mode == kLong64, static_cast<uint8_t>(i->size), 0, false, {}};
+    const cs_x86& x86 = i->detail->x86;
+    if (site.call && x86.op_count == 1) {
+        if (x86.operands[0].type == X86_OP_IMM) {
+            site.target = static_cast<target_ulong>(x86.operands[0].imm);
+        } else {
+            site.indirect = true;
+            site.operand = x86.operands[0];
+        }
+    }
+    sites[key] = site;
+    return true;
+}
+
+// The value of register `r` (a Capstone x86 register), or nullopt for one
+// this plugin does not read.
+std::optional<uint64_t> register_value(CPUState* cpu, x86_reg r, target_ulong next_pc) {
+    static const std::map<x86_reg, std::pair<panda_reg, int>> regs = {
+        {X86_REG_RAX, {PANDA_REG_X86_RAX, 64}}, {X86_REG_RCX, {PANDA_REG_X86_RCX, 64}},
+        {X86_REG_RDX, {PANDA_REG_X86_RDX, 64}}, {X86_REG_RBX, {PANDA_REG_X86_RBX, 64}},
+        {X86_REG_RSP, {PANDA_REG_X86_RSP, 64}}, {X86_REG_RBP, {PANDA_REG_X86_RBP, 64}},
+        {X86_REG_RSI, {PANDA_REG_X86_RSI, 64}}, {X86_REG_RDI, {PANDA_REG_X86_RDI, 64}},
+        {X86_REG_R8, {PANDA_REG_X86_R8, 64}},   {X86_REG_R9, {PANDA_REG_X86_R9, 64}},
+        {X86_REG_R10, {PANDA_REG_X86_R10, 64}}, {X86_REG_R11, {PANDA_REG_X86_R11, 64}},
+        {X86_REG_R12, {PANDA_REG_X86_R12, 64}}, {X86_REG_R13, {PANDA_REG_X86_R13, 64}},
+        {X86_REG_R14, {PANDA_REG_X86_R14, 64}}, {X86_REG_R15, {PANDA_REG_X86_R15, 64}},
+        {X86_REG_EAX, {PANDA_REG_X86_RAX, 32}}, {X86_REG_ECX, {PANDA_REG_X86_RCX, 32}},
+        {X86_REG_EDX, {PANDA_REG_X86_RDX, 32}}, {X86_REG_EBX, {PANDA_REG_X86_RBX, 32}},
+        {X86_REG_ESP, {PANDA_REG_X86_RSP, 32}}, {X86_REG_EBP, {PANDA_REG_X86_RBP, 32}},
+        {X86_REG_ESI, {PANDA_REG_X86_RSI, 32}}, {X86_REG_EDI, {PANDA_REG_X86_RDI, 32}},
+        {X86_REG_R8D, {PANDA_REG_X86_R8, 32}},  {X86_REG_R9D, {PANDA_REG_X86_R9, 32}},
+        {X86_REG_R10D, {PANDA_REG_X86_R10, 32}}, {X86_REG_R11D, {PANDA_REG_X86_R11, 32}},
+        {X86_REG_R12D, {PANDA_REG_X86_R12, 32}}, {X86_REG_R13D, {PANDA_REG_X86_R13, 32}},
+        {X86_REG_R14D, {PANDA_REG_X86_R14, 32}}, {X86_REG_R15D, {PANDA_REG_X86_R15, 32}},
+    };
+    if (r == X86_REG_INVALID) {
         return 0;
     }
-    Stack& stack = stacks[stack_key(cpu)];
-    if (it->second.kind == Kind::kRet) {
-        stack.after_ret = true;
+    if (r == X86_REG_RIP || r == X86_REG_EIP) {
+        return next_pc;
+    }
+    auto it = regs.find(r);
+    if (it == regs.end()) {
+        return std::nullopt;
+    }
+    const uint64_t v = reg(cpu, it->second.first);
+    return it->second.second == 32 ? static_cast<uint32_t>(v) : v;
+}
+
+// Where an indirect CALL goes: its register, or the pointer at its memory
+// operand (base + index * scale + displacement, FS/GS bases included).
+std::optional<uint64_t> indirect_target(CPUState* cpu, const Site& site, target_ulong pc) {
+    const cs_x86_op& op = site.operand;
+    const target_ulong next_pc = pc + site.size;
+    if (op.type == X86_OP_REG) {
+        return register_value(cpu, op.reg, next_pc);
+    }
+    if (op.type != X86_OP_MEM) {
+        return std::nullopt;
+    }
+    auto base = register_value(cpu, op.mem.base, next_pc);
+    auto index = register_value(cpu, op.mem.index, next_pc);
+    if (!base || !index) {
+        return std::nullopt;
+    }
+    uint64_t address = *base + *index * static_cast<uint64_t>(op.mem.scale) + static_cast<uint64_t>(op.mem.disp);
+    if (op.mem.segment == X86_REG_FS) {
+        address += reg(cpu, PANDA_REG_X86_FS_BASE);
+    } else if (op.mem.segment == X86_REG_GS) {
+        address += reg(cpu, PANDA_REG_X86_GS_BASE);
+    }
+    if (!site.wide) {
+        address = static_cast<uint32_t>(address);
+    }
+    uint64_t target = 0;
+    if (panda_virtual_memory_rw(cpu, address, reinterpret_cast<uint8_t*>(&target), site.wide ? 8 : 4, 0) != 0) {
+        return std::nullopt;
+    }
+    return target;
+}
+
+int before_call_or_ret(CPUState* cpu, target_ulong pc) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = sites.find(site_key(cpu, pc));
+    if (it == sites.end()) {
+        return 0;  // translated as a CALL/RET, other code since (cannot happen with one vCPU)
+    }
+    const Site& site = it->second;
+    const uint64_t sp = reg(cpu, PANDA_REG_SP);
+    Stack& stack = stacks[stack_key(cpu, sp)];
+    if (site.call) {
+        std::optional<uint64_t> target = site.target;
+        if (site.indirect) {
+            target = indirect_target(cpu, site, pc);
+        }
+        const Frame frame{pc + site.size, target.value_or(0), sp};
+        if (!stack.frames.empty() && stack.frames.back().sp == sp &&
+            stack.frames.back().return_address == frame.return_address) {
+            stack.frames.back() = frame;  // the same CALL again (restarted after a fault)
+            return 0;
+        }
+        stack.frames.push_back(frame);
+        PPP_RUN_CB(on_call, cpu, frame.function);
         return 0;
     }
-    const target_ulong return_address = panda_tb_pc(tb) + panda_tb_size(tb);
-    target_ulong callee = it->second.target;
-    if (callee == 0 && next_tb != nullptr) {
-        callee = panda_tb_pc(next_tb);
+    // RET from slot RSP: the CALL that pushed it ran with RSP + width.
+    const uint64_t pushed_from = sp + (site.wide ? 8 : 4);
+    auto& frames = stack.frames;
+    size_t keep = frames.size();
+    // Frames whose slot is at or below this one are done; only within
+    // kDeadWindow, so that another thread's frames (threads share a user
+    // stack in `heuristic` mode) on a stack below this one stay.
+    while (keep > 0 && frames[keep - 1].sp <= pushed_from && frames[keep - 1].sp + kDeadWindow > pushed_from) {
+        keep--;
     }
-    stack.frames.push_back(Frame{return_address, callee});
-    if (callee == 0) {
-        stack.callee_pending = true;  // an indirect call whose target is not translated yet
-    } else {
-        PPP_RUN_CB(on_call, cpu, callee);
+    if (keep < frames.size()) {
+        const Frame& matched = frames[keep];
+        const bool exact = matched.sp == pushed_from;
+        const target_ulong function = matched.function;
+        frames.resize(keep);
+        if (exact) {
+            PPP_RUN_CB(on_ret, cpu, function);
+        }
     }
     return 0;
 }
 
 int engine_changed(CPUState*, int engine) {
     if (engine == PANDA_ENGINE_TCG) {
+        std::lock_guard<std::mutex> lock(mutex);
         stacks.clear();
     }
     return 0;
@@ -197,7 +279,8 @@ int engine_changed(CPUState*, int engine) {
 
 template <typename Field>
 int copy_stack(target_ulong* out, int n, CPUState* cpu, Field field) {
-    auto it = stacks.find(stack_key(cpu));
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = stacks.find(stack_key(cpu, reg(cpu, PANDA_REG_SP)));
     if (it == stacks.end() || out == nullptr || n <= 0) {
         return 0;
     }
@@ -240,27 +323,24 @@ extern "C" bool init_plugin(void* self) {
             return false;
         }
         cs_option(capstone[m], CS_OPT_DETAIL, CS_OPT_ON);
+        insn[m] = cs_malloc(capstone[m]);
     }
 
     panda_cb cb;
-    cb.after_block_translate = after_block_translate;
-    panda_register_callback(self, PANDA_CB_AFTER_BLOCK_TRANSLATE, cb);
-    cb.before_block_exec = before_block_exec;
-    panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC, cb);
-    cb.after_block_exec = after_block_exec;
-    panda_register_callback(self, PANDA_CB_AFTER_BLOCK_EXEC, cb);
+    cb.insn_translate = is_call_or_ret;
+    panda_register_callback(self, PANDA_CB_INSN_TRANSLATE, cb);
+    cb.insn_exec = before_call_or_ret;
+    panda_register_callback(self, PANDA_CB_INSN_EXEC, cb);
     cb.engine_changed = engine_changed;
     panda_register_callback(self, PANDA_CB_ENGINE_CHANGED, cb);
-    // Blocks translated before this plugin was loaded were not decoded.
-    panda_do_flush_tb();
     return true;
 }
 
 extern "C" void uninit_plugin(void*) {
 
-    for (csh& c : capstone) {
-        cs_close(&c);
+    for (int m = 0; m < kModes; m++) {
+        cs_free(insn[m], 1);
+        cs_close(&capstone[m]);
     }
-    block_ends.clear();
     stacks.clear();
 }

@@ -125,12 +125,16 @@ struct btf* find_btf_in_ram(std::string* why) {
         }
         scanned += kChunk;
         for (size_t at = 0; at + sizeof kHeader <= kChunk; at++) {
-            const uint8_t* hit = static_cast<const uint8_t*>(
-                memmem(buf.data() + at, kChunk - at, kHeader, sizeof kHeader));
+            // memchr, then compare: memmem is slow on zero pages for a
+            // needle ending in zeroes.
+            const uint8_t* hit = static_cast<const uint8_t*>(memchr(buf.data() + at, kHeader[0], kChunk - at));
             if (hit == nullptr) {
                 break;
             }
             at = hit - buf.data();
+            if (at + sizeof kHeader > kChunk || std::memcmp(hit, kHeader, sizeof kHeader) != 0) {
+                continue;
+            }
             uint32_t fields[4];  // type_off, type_len, str_off, str_len
             if (panda_physical_memory_rw(base + at + 8, reinterpret_cast<uint8_t*>(fields), 16, 0) != 0) {
                 continue;

@@ -11,13 +11,17 @@
 // user stack pointer).
 //
 // Return: each thread has a stack of calls in progress (a signal handler
-// may make calls while one waits). The first user-mode block a thread runs
-// after kernel code is its return when it starts at the call's return
-// address with the same stack pointer; a successful execve returns into a
-// new program instead, and rt_sigreturn into the interrupted context.
-// Threads are told apart by osi's thread id (the kernel's task), so
-// context switches, fork, clone and execve keep calls and returns paired;
-// when osi cannot read the kernel, by address space and stack pointer.
+// may make calls while one waits). The instruction after every system-call
+// instruction (its return point) is marked when translated too; a thread
+// executing it in user mode with the stack pointer of its innermost call
+// has returned from that call. A successful execve returns into a new
+// program and rt_sigreturn into the interrupted context instead: those
+// returns are reported at the thread's next system-call event (its next
+// call, or a return point it reaches). Threads are told apart by osi's
+// thread id (the kernel's task), so context switches, fork, clone and
+// execve keep calls and returns paired; when osi cannot read the kernel,
+// by address space. No callback runs for ordinary blocks, except in
+// logging mode while a string argument waits to be read (below).
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <cinttypes>
@@ -61,7 +65,6 @@ OsiThread* (*osi_thread)(CPUState*);
 void (*osi_free_thread)(OsiThread*);
 
 std::unordered_map<uint64_t, Thread> threads;  // by thread key
-bool cpu_in_kernel[64];                         // per vCPU, at its last block
 int unread_calls;                               // calls whose strings wait to be read
 uint64_t unread_tries;                          // kernel blocks spent trying since the last read
 constexpr uint64_t kUnreadBudget = 1000000;     // then they are logged as pointers
@@ -87,8 +90,8 @@ uint64_t thread_key(CPUState* cpu, int32_t* pid, int32_t* tid) {
             return (uint64_t{1} << 63) | static_cast<uint32_t>(*tid);
         }
     }
-    // No osi answer: the address space and stack (the call waits on it).
-    return panda_current_asid(cpu) ^ (reg(cpu, PANDA_REG_SP) << 1);
+    // No osi answer: the address space (threads of one process share it).
+    return panda_current_asid(cpu);
 }
 
 bool is_noreturn(const Pending& p) {
@@ -299,22 +302,60 @@ void log_call(CPUState* cpu, const Thread& t, const Pending& p, const int64_t* r
 
 // ---- Entry and return -------------------------------------------------------------
 
-bool is_syscall_instruction(CPUState* cpu, target_ulong pc) {
-    uint8_t b[2];
-    if (panda_virtual_memory_rw(cpu, pc, b, 2, 0) != 0) {
-        return false;
-    }
+bool is_syscall_bytes(const uint8_t* b) {
     return (b[0] == 0x0f && (b[1] == 0x05 || b[1] == 0x34)) || (b[0] == 0xcd && b[1] == 0x80);
+}
+
+// A system-call instruction, or the instruction after one (where the call
+// returns). Bytes that only look like one cost a lookup when run, nothing more.
+bool is_syscall_or_return_point(CPUState* cpu, target_ulong pc) {
+    uint8_t b[4];
+    if (panda_virtual_memory_rw(cpu, pc - 2, b, 4, 0) != 0) {
+        return panda_virtual_memory_rw(cpu, pc, b + 2, 2, 0) == 0 && is_syscall_bytes(b + 2);
+    }
+    return is_syscall_bytes(b) || is_syscall_bytes(b + 2);
+}
+
+void returned(CPUState* cpu, Thread& t, target_ulong pc, bool have_result);
+Thread* thread_of(CPUState* cpu, bool create);
+
+// At a thread's system-call event at `pc` (a call or a return point): an
+// execve or rt_sigreturn waiting on top went elsewhere, so it returned.
+void settle_deferred(CPUState* cpu, Thread& t, target_ulong pc) {
+    while (!t.calls.empty() && t.calls.back().return_pc != pc &&
+           (named(t.calls.back(), "execve", "execveat") || named(t.calls.back(), "rt_sigreturn", "sigreturn"))) {
+        returned(cpu, t, pc, false);
+    }
+}
+
+void on_return_point(CPUState* cpu, target_ulong pc) {
+    Thread* t = thread_of(cpu, false);
+    if (t == nullptr || t->calls.empty()) {
+        return;
+    }
+    settle_deferred(cpu, *t, pc);
+    if (!t->calls.empty() && t->calls.back().return_pc == pc && t->calls.back().sp == reg(cpu, PANDA_REG_SP)) {
+        returned(cpu, *t, pc, true);
+    }
 }
 
 int on_insn_exec(CPUState* cpu, target_ulong pc) {
     if (panda_in_kernel(cpu)) {
         return 0;
     }
-    uint8_t b[2];
-    if (panda_virtual_memory_rw(cpu, pc, b, 2, 0) != 0) {
+    uint8_t b[4];
+    const bool around = panda_virtual_memory_rw(cpu, pc - 2, b, 4, 0) == 0;
+    if (!around && panda_virtual_memory_rw(cpu, pc, b + 2, 2, 0) != 0) {
         return 0;
     }
+    if (around && is_syscall_bytes(b)) {
+        on_return_point(cpu, pc);
+    }
+    if (!is_syscall_bytes(b + 2)) {
+        return 0;
+    }
+    b[0] = b[2];
+    b[1] = b[3];
     const bool int80 = b[0] == 0xcd, sysenter = b[0] == 0x0f && b[1] == 0x34;
     constexpr uint64_t kLinuxUser32Cs = 0x23;
     const bool compat = int80 || sysenter || reg(cpu, PANDA_REG_X86_CS) == kLinuxUser32Cs;
@@ -350,10 +391,8 @@ int on_insn_exec(CPUState* cpu, target_ulong pc) {
                      : nullptr;
     }
 
-    int32_t pid, tid;
-    Thread& t = threads[thread_key(cpu, &pid, &tid)];
-    t.pid = pid;
-    t.tid = tid;
+    Thread& t = *thread_of(cpu, true);
+    settle_deferred(cpu, t, pc);
     // The same instruction again on the same stack: the kernel restarted the
     // call (after a signal), which never returned.
     if (!t.calls.empty() && t.calls.back().pc == pc && t.calls.back().sp == p.sp) {
@@ -381,16 +420,34 @@ int on_insn_exec(CPUState* cpu, target_ulong pc) {
     return 0;
 }
 
-void returned(CPUState* cpu, Thread& t, target_ulong pc) {
+Thread* thread_of(CPUState* cpu, bool create) {
+    int32_t pid, tid;
+    const uint64_t key = thread_key(cpu, &pid, &tid);
+    auto it = threads.find(key);
+    if (it == threads.end()) {
+        if (!create) {
+            return nullptr;
+        }
+        it = threads.emplace(key, Thread{}).first;
+    }
+    it->second.pid = pid;
+    it->second.tid = tid;
+    return &it->second;
+}
+
+// The innermost call of `t` returned. `have_result`: RAX holds its result
+// (false for a deferred return: execve's is 0, rt_sigreturn's unknown).
+void returned(CPUState* cpu, Thread& t, target_ulong pc, bool have_result) {
     const Pending p = t.calls.back();
     t.calls.pop_back();
     unread_calls -= p.unread;
-    int64_t ret = static_cast<int64_t>(reg(cpu, PANDA_REG_X86_RAX));
+    int64_t ret = have_result ? static_cast<int64_t>(reg(cpu, PANDA_REG_X86_RAX)) : 0;
     if (p.abi == Abi::kI386) {
         ret = static_cast<int32_t>(ret);
     }
+    const bool known = have_result || named(p, "execve", "execveat");
     if (log_file != nullptr) {
-        log_call(cpu, t, p, &ret);
+        log_call(cpu, t, p, known ? &ret : nullptr);
     }
     if (p.call != nullptr) {
         p.call->ret(cpu, pc, p.args);
@@ -400,58 +457,27 @@ void returned(CPUState* cpu, Thread& t, target_ulong pc) {
     PPP_RUN_CB(on_all_sys_return, cpu, pc, p.number);
 }
 
-int before_block_exec(CPUState* cpu, TranslationBlock* tb) {
-    const int index = panda_cpu_index(cpu) & 63;
-    const bool kernel = panda_in_kernel(cpu);
-    const bool from_kernel = cpu_in_kernel[index];
-    cpu_in_kernel[index] = kernel;
-    if (kernel && unread_calls > 0) {
-        if (++unread_tries > kUnreadBudget) {
-            // A thread that died in its call (or a string that is never
-            // mapped): stop looking; those arguments stay pointers.
-            for (auto& [key, thread] : threads) {
-                for (auto& call : thread.calls) {
-                    call.unread = false;
-                }
+// Logging mode only: while a call's string argument waits to be read, each
+// kernel block of its thread tries again.
+int before_block_exec(CPUState* cpu, TranslationBlock*) {
+    if (unread_calls == 0 || !panda_in_kernel(cpu)) {
+        return 0;
+    }
+    if (++unread_tries > kUnreadBudget) {
+        // A thread that died in its call (or a string that is never
+        // mapped): stop looking; those arguments stay pointers.
+        for (auto& [key, thread] : threads) {
+            for (auto& call : thread.calls) {
+                call.unread = false;
             }
-            unread_calls = 0;
-            unread_tries = 0;
-            return 0;
         }
-        int32_t pid, tid;
-        auto it = threads.find(thread_key(cpu, &pid, &tid));
-        if (it != threads.end() && !it->second.calls.empty() && it->second.calls.back().unread) {
-            retry_strings(cpu, it->second.calls.back());
-        }
+        unread_calls = 0;
+        unread_tries = 0;
         return 0;
     }
-    if (kernel || !from_kernel) {
-        return 0;
-    }
-    // The first user block after kernel code.
-    int32_t pid, tid;
-    const uint64_t key = thread_key(cpu, &pid, &tid);
-    auto it = threads.find(key);
-    if (it == threads.end() || it->second.calls.empty()) {
-        return 0;
-    }
-    Thread& t = it->second;
-    const target_ulong pc = panda_tb_pc(tb);
-    const uint64_t sp = reg(cpu, PANDA_REG_SP);
-    for (int rounds = 0; rounds < 2 && !t.calls.empty(); rounds++) {
-        const Pending& top = t.calls.back();
-        if (top.return_pc == pc && top.sp == sp) {
-            returned(cpu, t, pc);
-            return 0;
-        }
-        if (named(top, "execve", "execveat")) {
-            returned(cpu, t, pc);  // into the new program
-            return 0;
-        }
-        if (!named(top, "rt_sigreturn", "sigreturn")) {
-            break;  // a signal handler starts; the call returns later
-        }
-        returned(cpu, t, pc);  // into the restored context; maybe a waiting call's return too
+    Thread* t = thread_of(cpu, false);
+    if (t != nullptr && !t->calls.empty() && t->calls.back().unread) {
+        retry_strings(cpu, t->calls.back());
     }
     return 0;
 }
@@ -460,7 +486,6 @@ int engine_changed(CPUState*, int engine) {
     if (engine == PANDA_ENGINE_TCG) {
         threads.clear();  // calls made under KVM were not seen
         unread_calls = 0;
-        std::memset(cpu_in_kernel, 0, sizeof cpu_in_kernel);
     }
     return 0;
 }
@@ -494,12 +519,14 @@ extern "C" bool init_plugin(void* self) {
     osi_free_thread = PANDA_IMPORT("osi", free_osithread);
 
     panda_cb cb;
-    cb.insn_translate = is_syscall_instruction;
+    cb.insn_translate = is_syscall_or_return_point;
     panda_register_callback(self, PANDA_CB_INSN_TRANSLATE, cb);
     cb.insn_exec = on_insn_exec;
     panda_register_callback(self, PANDA_CB_INSN_EXEC, cb);
-    cb.before_block_exec = before_block_exec;
-    panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC, cb);
+    if (log_file != nullptr) {
+        cb.before_block_exec = before_block_exec;
+        panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC, cb);
+    }
     cb.engine_changed = engine_changed;
     panda_register_callback(self, PANDA_CB_ENGINE_CHANGED, cb);
     return true;

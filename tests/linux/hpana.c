@@ -11,6 +11,8 @@
  *                     "HPANA recurse N <N + 1>"
  *   hpana syscalls    a known sequence of system calls (see cmd_syscalls),
  *                     which the test traces with strace -f and syscalls2
+ *   hpana loop N      N rounds of getppid, open, write and close of
+ *                     /dev/null: the system-call-heavy load of bench/analyses
  *   hpana osi         prints what /proc says: "HPANA proc PID PPID COMM"
  *                     for every process (from /proc/PID/stat), then
  *                     "HPANA maps" and its own /proc/self/maps, each line
@@ -178,6 +180,20 @@ static int cmd_syscalls(void)
     return 0;
 }
 
+static int cmd_loop(const char *arg)
+{
+    long n = strtol(arg, NULL, 10);
+    for (long i = 0; i < n; i++) {
+        (void)getppid();
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd < 0 || write(fd, message, sizeof message - 1) < 0 || close(fd) != 0) {
+            return 1;
+        }
+    }
+    printf("HPANA loop %ld\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -190,6 +206,9 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "syscalls") == 0) {
         return cmd_syscalls();
     }
-    fprintf(stderr, "usage: hpana recurse N | hpana osi | hpana syscalls\n");
+    if (argc == 3 && strcmp(argv[1], "loop") == 0) {
+        return cmd_loop(argv[2]);
+    }
+    fprintf(stderr, "usage: hpana recurse N | hpana osi | hpana syscalls | hpana loop N\n");
     return 2;
 }
