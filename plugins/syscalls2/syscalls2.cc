@@ -211,7 +211,8 @@ std::string text_value(const nlohmann::json& v) {
         return std::to_string(v.get<int64_t>());
     }
     if (v.is_number_unsigned()) {
-        return std::to_string(v.get<uint64_t>());
+        const uint64_t u = v.get<uint64_t>();
+        return u >= 0x10000 ? hex(u) : std::to_string(u);  // addresses, flags words
     }
     if (v.contains("str")) {
         const std::string s = v["str"];
