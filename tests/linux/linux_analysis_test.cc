@@ -58,16 +58,17 @@ std::map<std::string, Symbol> hpana_symbols() {
     return out;
 }
 
-// Boots the guest in analysis mode with `panda` plugins; the plugins in
-// build/tests/plugins are found too.
-hypanda::test::RunResult boot(const std::string& panda) {
+// Boots the guest in analysis mode with `panda` plugins (and `extra`
+// options); the plugins in build/tests/plugins are found too.
+hypanda::test::RunResult boot(const std::string& panda, const std::vector<std::string>& extra = {}) {
     const std::string dir = guest_dir();
-    hypanda::test::Child child(
-        {emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none",
-         "-no-reboot", "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
-         dir + "/vmlinuz", "-initrd", dir + "/initramfs.cpio.gz", "-append",
-         "console=ttyS0 panic=-1 hplinux=analysis", "-panda", panda},
-        {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    std::vector<std::string> args = {
+        emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none",
+        "-no-reboot", "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
+        dir + "/vmlinuz", "-initrd", dir + "/initramfs.cpio.gz", "-append",
+        "console=ttyS0 panic=-1 hplinux=analysis", "-panda", panda};
+    args.insert(args.end(), extra.begin(), extra.end());
+    hypanda::test::Child child(args, {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
     return child.wait(kLimit);
 }
 
@@ -368,24 +369,21 @@ int clone_index(const std::string& name) {
     return it == order.end() ? -1 : it->second;
 }
 
-// The test program runs under Debian's strace (-f -X raw) in the guest
-// while syscalls2 logs every call in JSON. For each process strace traced,
+// Compares syscalls2's JSON log with the strace output in `serial` (the
+// guest's serial lines "HPANA strace ..."): for each process strace traced,
 // syscalls2's calls (from the execve strace starts it with) equal strace's,
 // call for call: name, every argument strace prints (numbers, strings,
 // buffers; structures strace decodes are skipped), and the result.
-TEST(LinuxAnalysis, Syscalls2EqualsStrace) {
-    hypanda::test::TempDir tmp;
-    const auto r = boot("syscalls2:log=" + tmp.file("calls.json") + ",log_format=json");
-    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+void expect_log_equals_strace(const std::string& serial, const std::string& log_json) {
     std::vector<std::string> strace_lines;
-    for (const auto& l : hypanda::test::lines_starting_with(r.out, "HPANA strace ")) {
+    for (const auto& l : hypanda::test::lines_starting_with(serial, "HPANA strace ")) {
         strace_lines.push_back(l.substr(13));
     }
     const auto strace = parse_strace(strace_lines);
     ASSERT_EQ(strace.size(), 2u) << "hpana and its child";
 
     std::map<long, std::vector<nlohmann::json>> ours;
-    std::istringstream log(read_file(tmp.file("calls.json")));
+    std::istringstream log(log_json);
     std::string line;
     while (std::getline(log, line)) {
         auto j = nlohmann::json::parse(line);
@@ -467,6 +465,30 @@ TEST(LinuxAnalysis, Syscalls2EqualsStrace) {
     EXPECT_EQ(c[1], "getpid");
     EXPECT_EQ(child[2].args[0], "\"/bin/busybox\"");
     EXPECT_EQ(c.back(), "exit_group");
+}
+
+// The test program runs under Debian's strace (-f -X raw) in the guest
+// while syscalls2 logs every call in JSON; the two agree.
+TEST(LinuxAnalysis, Syscalls2EqualsStrace) {
+    hypanda::test::TempDir tmp;
+    const auto r = boot("syscalls2:log=" + tmp.file("calls.json") + ",log_format=json");
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    expect_log_equals_strace(r.out, read_file(tmp.file("calls.json")));
+}
+
+// The same run recorded (with syscalls2 loaded, not logging) and replayed
+// with syscalls2 logging: osi finds the kernel in the replayed RAM, and the
+// replay's log agrees with the strace output the recorded guest printed.
+TEST(LinuxAnalysis, Syscalls2InReplayEqualsStrace) {
+    hypanda::test::TempDir tmp;
+    const auto r = boot("syscalls2", {"-record-from", ":" + tmp.file("rec")});
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    const auto replayed = run({emulator(), "-replay", tmp.file("rec"), "-panda",
+                               "syscalls2:log=" + tmp.file("replay.json") + ",log_format=json"},
+                              kLimit);
+    ASSERT_EQ(replayed.exit_status, 0) << describe(replayed);
+    EXPECT_EQ(hypanda::test::lines_starting_with(replayed.err, "replay verified").size(), 1u) << replayed.err;
+    expect_log_equals_strace(r.out, read_file(tmp.file("replay.json")));
 }
 
 // What /proc/PID/stat calls a process, as osi reports it: the task's comm,
