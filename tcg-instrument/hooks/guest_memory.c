@@ -15,6 +15,7 @@
 #include "exec/memory.h"
 #include "hw/boards.h"
 
+#include "hypanda/tcg-instrument/rr/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
 /* Whether [addr, addr+len) is all RAM (writable RAM when is_write). */
@@ -43,8 +44,10 @@ int panda_physical_memory_rw(target_phys_addr_t addr, uint8_t *buf, int len, int
     if (!is_ram_range(addr, len, is_write)) {
         return -1;
     }
+    const bool device_access = hypanda_rr_plugin_access_begin();
     MemTxResult r = address_space_rw(&address_space_memory, addr, MEMTXATTRS_UNSPECIFIED, buf, len,
                                      is_write);
+    hypanda_rr_plugin_access_end(device_access);
     return r == MEMTX_OK ? 0 : -1;
 }
 

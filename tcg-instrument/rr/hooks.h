@@ -108,6 +108,14 @@ static inline void hypanda_rr_device_ram_read(uint64_t addr, uint64_t len)
     }
 }
 
+/* hooks/guest_memory.c, around a plugin's access to guest RAM
+ * (panda_physical_memory_rw): a plugin is not a device, so recording must
+ * not log what it reads or writes as DMA, even when its callback runs in a
+ * block whose device access is not over yet (that state lasts to the
+ * block's end). Returns what _end restores. */
+bool hypanda_rr_plugin_access_begin(void);
+void hypanda_rr_plugin_access_end(bool device_access);
+
 /* softmmu/dma-helpers.c and hw/block/virtio-blk.c: a disk transfer about
  * to start, between the disk at byte `offset` and the buffers `iov` (guest
  * RAM, or the bounce buffers standing for it while recording). Recording

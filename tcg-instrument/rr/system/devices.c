@@ -179,6 +179,18 @@ bool hypanda_rr_cached_write_slow(MemoryRegionCache *cache, hwaddr addr, const v
     return hypanda_rr_device_ram_write_slow(gpa, buf, len);
 }
 
+bool hypanda_rr_plugin_access_begin(void)
+{
+    const bool device_access = hypanda_rr_in_device_access;
+    hypanda_rr_in_device_access = false;
+    return device_access;
+}
+
+void hypanda_rr_plugin_access_end(bool device_access)
+{
+    hypanda_rr_in_device_access = device_access;
+}
+
 void hypanda_rr_device_ram_read_slow(uint64_t addr, uint64_t len)
 {
     bool deferred;
