@@ -114,19 +114,31 @@ TEST(Hybrid, FloatingPointStateCrossesEverySingleSwitch) {
 
 // MSRs the guest writes in one engine read back the same in the other: FS
 // and GS bases, the system-call MSRs, PAT. SYSENTER_ESP keeps its upper
-// half as the vendor does (model.h): on an AMD host, for a guest of AMD
-// vendor, KVM keeps 32 bits, both of what the guest writes under KVM and
-// of what a switch hands it; for a guest of Intel vendor KVM keeps all 64
-// on either host, as TCG does.
+// half as KVM keeps it without any switch (model.h): an AMD CPU keeps 32
+// bits for a guest of AMD vendor, KVM keeps all 64 for a guest of Intel
+// vendor, as TCG does. Which one the KVM at hand does is measured (a
+// host's KVM may keep all 64 bits for both vendors: this machine's, Linux
+// 6.18 nested on an AMD EPYC, does): the same workload under KVM alone, no
+// hybrid mode, whose value must be one of the model's two; the hybrid run
+// must give the same.
 TEST(Hybrid, MsrsCrossEverySwitchAsTheVendorKeepsThem) {
-    const bool amd = cpu_vendor() == "AuthenticAMD";
-    for (const auto& [cpu, drop] : {std::pair<std::string, bool>{"qemu64", amd},
-                                    {"qemu64,vendor=GenuineIntel", false}}) {
+    for (const std::string cpu : {"qemu64", "qemu64,vendor=GenuineIntel"}) {
+        Child alone(guest_args("msrswitch 200", {"-accel", "kvm", "-device", "hypanda-hypercall", "-cpu", cpu}),
+                    {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+        const auto k = alone.wait(kLimit);
+        ASSERT_EQ(k.exit_status, debug_exit_status(0)) << cpu << describe(k);
+        const auto kvm_result = lines_starting_with(k.out, "RESULT ");
+        const auto dropped = std::vector<std::string>{result_line("msrswitch", hp_msrswitch_value(200, true))};
+        const auto kept = std::vector<std::string>{result_line("msrswitch", hp_msrswitch_value(200, false))};
+        ASSERT_TRUE(kvm_result == dropped || kvm_result == kept)
+            << cpu << ": KVM alone gave " << testing::PrintToString(kvm_result);
+        if (cpu.find("GenuineIntel") != std::string::npos) {
+            EXPECT_EQ(kvm_result, kept) << "KVM keeps 64 bits for a guest of Intel vendor";
+        }
         HybridRun r = run_hybrid("msrswitch 200", {"-cpu", cpu});
         ASSERT_EQ(r.run.exit_status, debug_exit_status(0)) << cpu << describe(r.run);
-        EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "),
-                  std::vector<std::string>{result_line("msrswitch", hp_msrswitch_value(200, drop))})
-            << cpu << " on " << cpu_vendor();
+        EXPECT_EQ(lines_starting_with(r.run.out, "RESULT "), kvm_result)
+            << cpu << " on " << cpu_vendor() << (kvm_result == dropped ? " (KVM drops)" : " (KVM keeps)");
         EXPECT_EQ(lines_starting_with(r.run.out, "SWITCHES"),
                   std::vector<std::string>{switches_line(200, 0, 0)});
     }
