@@ -297,11 +297,26 @@ bool read_layout(const struct btf* btf, Layout* out, std::string* why) {
     return ok;
 }
 
-// The layout, worked out the first time it is needed (osi costs nothing
-// until asked). Reports once, in one line, when the kernel cannot be read.
-const Layout* kernel_layout() {
+// Whether the kernel has set up its per-CPU area (its GS base is a kernel
+// address, live or waiting in MSR_KERNEL_GS_BASE): before that there is
+// no process to ask about, and no point looking for the kernel yet.
+bool kernel_started(CPUState* cpu) {
+    uint64_t gs = 0, kernel_gs = 0;
+    panda_reg_read(cpu, PANDA_REG_X86_GS_BASE, &gs);
+    panda_reg_read(cpu, PANDA_REG_X86_KERNEL_GS_BASE, &kernel_gs);
+    return gs >= kKernelSpace || kernel_gs >= kKernelSpace;
+}
+
+// The layout, worked out the first time it is needed once the kernel has
+// started (osi costs nothing until asked; asked earlier, it answers NULL
+// and tries again later). Reports once, in one line, when the kernel
+// cannot be read. `cpu` is nullptr for btf=FILE at load.
+const Layout* kernel_layout(CPUState* cpu) {
     if (layout_tried) {
         return layout ? &*layout : nullptr;
+    }
+    if (cpu != nullptr && btf_file.empty() && !kernel_started(cpu)) {
+        return nullptr;
     }
     layout_tried = true;
     std::string why;
@@ -582,7 +597,7 @@ GArray* new_process_array() {
 extern "C" {
 
 OsiProc* get_current_process(CPUState* cpu) {
-    const Layout* l = kernel_layout();
+    const Layout* l = kernel_layout(cpu);
     auto task = l ? current_task(cpu, *l) : std::nullopt;
     return task ? make_process(cpu, *l, *task) : nullptr;
 }
@@ -600,7 +615,7 @@ OsiProcHandle* get_current_process_handle(CPUState* cpu) {
 }
 
 OsiThread* get_current_thread(CPUState* cpu) {
-    const Layout* l = kernel_layout();
+    const Layout* l = kernel_layout(cpu);
     auto task = l ? current_task(cpu, *l) : std::nullopt;
     if (!task) {
         return nullptr;
@@ -617,7 +632,7 @@ OsiThread* get_current_thread(CPUState* cpu) {
 }
 
 GArray* get_processes(CPUState* cpu) {
-    const Layout* l = kernel_layout();
+    const Layout* l = kernel_layout(cpu);
     if (l == nullptr || !current_task(cpu, *l)) {
         return nullptr;
     }
@@ -657,12 +672,12 @@ GArray* get_process_handles(CPUState* cpu) {
 }
 
 OsiProc* get_process(CPUState* cpu, const OsiProcHandle* handle) {
-    const Layout* l = kernel_layout();
+    const Layout* l = kernel_layout(cpu);
     return l && handle ? make_process(cpu, *l, handle->taskd) : nullptr;
 }
 
 GArray* get_mappings(CPUState* cpu, OsiProc* process) {
-    const Layout* l = kernel_layout();
+    const Layout* l = kernel_layout(cpu);
     return l && process ? mappings_of(cpu, *l, process->taskd) : nullptr;
 }
 
@@ -692,7 +707,7 @@ bool init_plugin(void*) {
     if (!btf_file.empty()) {
         // Read it now: a bad file is an error at load, not at the first question.
         layout_tried = false;
-        if (kernel_layout() == nullptr) {
+        if (kernel_layout(nullptr) == nullptr) {
             return false;
         }
     }
