@@ -39,6 +39,23 @@ std::string shell_quote(const std::string& text) {
 
 bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
+// Whether this machine's CPU offers hardware virtualization (the vmx or svm
+// flag in /proc/cpuinfo). A /dev/kvm without it is a KVM that runs guests by
+// other means (PVM, the kvm_pvm module, seen on CI machines): it ignores the
+// CPU model QEMU sets (a qemu64 guest sees the host's XSAVE and AVX) and
+// cannot emulate an XRSTOR the test guest runs, so a run under KVM alone
+// stops with "KVM internal error ... emulation failure".
+bool hardware_virtualization() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+        if (line.compare(0, 5, "flags") == 0) {
+            return (line + " ").find(" vmx ") != std::string::npos || (line + " ").find(" svm ") != std::string::npos;
+        }
+    }
+    return false;
+}
+
 // What every L1 run needs from the build tree: the emulator and what it
 // opens (firmware, bundled and test plugins) and the test guest.
 std::vector<std::string> build_tree_files() {
@@ -75,6 +92,12 @@ std::optional<KvmRoute> choose_kvm_route(std::string* why) {
     }
     std::string kvm_why;
     if (kvm_usable(&kvm_why)) {
+        if (!hardware_virtualization()) {
+            *why = "this machine's /dev/kvm runs without hardware virtualization (no vmx or svm in /proc/cpuinfo" +
+                   std::string(exists("/sys/module/kvm_pvm") ? ", module kvm_pvm" : "") +
+                   "), which does not run every guest KVM runs";
+            return KvmRoute::kNested;
+        }
         *why = "this machine's /dev/kvm";
         return KvmRoute::kHost;
     }

@@ -19,7 +19,7 @@ enum class KvmRoute { kHost, kNested };
 
 // HYPANDA_KVM_ROUTE picks the route: "host" (this machine's /dev/kvm),
 // "nested" (always L1, also where /dev/kvm exists), or unset / "auto" (the
-// host's /dev/kvm when it is usable, else nested). `why` says what decided;
+// host's /dev/kvm when it is usable and the CPU has vmx or svm, else nested). `why` says what decided;
 // empty result for an unknown value, with the error in `why`.
 [[nodiscard]] std::optional<KvmRoute> choose_kvm_route(std::string* why);
 
