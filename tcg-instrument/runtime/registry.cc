@@ -29,6 +29,13 @@ bool is_file(const std::string& path) {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
+// exit() runs handlers and C++ static destructors last registered first. A
+// plugin's destructors are registered while dlopen runs its constructors, so
+// a handler registered after each dlopen unloads every plugin (uninit_plugin,
+// which typically writes its results from its globals) before any plugin's
+// globals are destroyed. Later calls find nothing left to unload.
+void unload_all_at_exit() { Registry::instance().unload_all(false); }
+
 }  // namespace
 
 Registry& Registry::instance() {
@@ -93,6 +100,7 @@ Parsed<Plugin*> Registry::load(const std::string& path, const KeyValues& args) {
         const char* why = dlerror();
         return Result::fail(who + ": cannot load " + path + ": " + (why ? why : "unknown dlopen error"));
     }
+    std::atexit(unload_all_at_exit);
     auto close_with = [&](const std::string& message) {
         dlclose(handle);
         return Result::fail(who + ": " + message);
