@@ -6,9 +6,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "hooks.h"
 
+#include "osi/osi.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -17,6 +20,7 @@ namespace {
 struct Hook {
     int id;
     target_ulong asid;  // 0: any
+    std::string process;  // empty: any
     hooks_fn_t fn;
     void* context;
 };
@@ -24,6 +28,17 @@ struct Hook {
 std::mutex mutex;  // hooks may be added from any thread (monitor, vCPUs)
 std::unordered_map<target_ulong, std::vector<Hook>> hooks;  // by address
 int last_id;
+OsiProc* (*current_process)(CPUState*);  // imported from osi by the first hooks_add_process
+void (*free_process)(OsiProc*);
+
+bool in_process(CPUState* cpu, const std::string& name) {
+    OsiProc* p = current_process(cpu);
+    const bool same = p != nullptr && p->name != nullptr && name == p->name;
+    if (p != nullptr) {
+        free_process(p);
+    }
+    return same;
+}
 
 bool is_hooked(CPUState*, target_ulong pc) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -42,7 +57,7 @@ int run_hooks(CPUState* cpu, target_ulong pc) {
     }
     const target_ulong asid = panda_current_asid(cpu);
     for (const Hook& h : here) {
-        if (h.asid != 0 && h.asid != asid) {
+        if ((h.asid != 0 && h.asid != asid) || (!h.process.empty() && !in_process(cpu, h.process))) {
             continue;
         }
         bool live;
@@ -62,12 +77,9 @@ int run_hooks(CPUState* cpu, target_ulong pc) {
 
 }  // namespace
 
-extern "C" int hooks_add(target_ulong pc, target_ulong asid, hooks_fn_t fn, void* context) {
-    if (fn == nullptr) {
-        std::fprintf(stderr, "hooks: hooks_add(0x%llx): the hook function is NULL\n",
-                     static_cast<unsigned long long>(pc));
-        return 0;
-    }
+namespace {
+
+int add_hook(target_ulong pc, target_ulong asid, const std::string& process, hooks_fn_t fn, void* context) {
     bool first;
     int id;
     {
@@ -75,12 +87,50 @@ extern "C" int hooks_add(target_ulong pc, target_ulong asid, hooks_fn_t fn, void
         auto& list = hooks[pc];
         first = list.empty();
         id = ++last_id;
-        list.push_back(Hook{id, asid, fn, context});
+        list.push_back(Hook{id, asid, process, fn, context});
     }
     if (first) {
         panda_do_flush_tb();  // code at pc may already be translated without the call
     }
     return id;
+}
+
+}  // namespace
+
+extern "C" int hooks_add(target_ulong pc, target_ulong asid, hooks_fn_t fn, void* context) {
+    if (fn == nullptr) {
+        std::fprintf(stderr, "hooks: hooks_add(0x%llx): the hook function is NULL\n",
+                     static_cast<unsigned long long>(pc));
+        return 0;
+    }
+    return add_hook(pc, asid, "", fn, context);
+}
+
+extern "C" int hooks_add_process(target_ulong pc, const char* process, hooks_fn_t fn, void* context) {
+    const auto fail = [pc](const char* why) {
+        std::fprintf(stderr, "hooks: hooks_add_process(0x%llx): %s\n", static_cast<unsigned long long>(pc), why);
+        return 0;
+    };
+    if (fn == nullptr) {
+        return fail("the hook function is NULL");
+    }
+    if (process == nullptr || *process == '\0') {
+        return fail("no process name");
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (current_process == nullptr) {
+            if (panda_get_plugin_by_name("osi") == nullptr) {
+                return fail("needs the osi plugin: panda_require(\"osi\") first");
+            }
+            free_process = PANDA_IMPORT("osi", free_osiproc);
+            current_process = free_process == nullptr ? nullptr : PANDA_IMPORT("osi", get_current_process);
+            if (current_process == nullptr) {
+                return 0;  // panda_import said why
+            }
+        }
+    }
+    return add_hook(pc, 0, process, fn, context);
 }
 
 extern "C" bool hooks_remove(int id) {
@@ -111,4 +161,6 @@ extern "C" bool init_plugin(void* self) {
 extern "C" void uninit_plugin(void*) {
     std::lock_guard<std::mutex> lock(mutex);
     hooks.clear();
+    current_process = nullptr;
+    free_process = nullptr;
 }

@@ -35,6 +35,13 @@ typedef void (*hooks_fn_t)(CPUState *cpu, target_ulong pc, void *context);
  * address run in the order added. Takes effect from the next block. */
 int hooks_add(target_ulong pc, target_ulong asid, hooks_fn_t fn, void *context);
 
+/* The same, only while the current process's name (osi's get_current_process:
+ * Linux's 15-character comm) is `process`. Needs the osi plugin loaded
+ * (panda_require("osi") first); otherwise, or with `process` NULL or empty,
+ * returns 0 after one error line. The name is asked of osi each time the
+ * guest reaches `pc` (in any process), so hook addresses that run rarely. */
+int hooks_add_process(target_ulong pc, const char *process, hooks_fn_t fn, void *context);
+
 /* Removes hook `id` (it is not called again, not even later in the current
  * instruction's hook list). Returns false if there is no such hook. */
 bool hooks_remove(int id);

@@ -97,17 +97,17 @@ TEST(PluginCommandLine, SyscallsListsExactlyTheGuestsSystemCalls) {
 }
 
 TEST(PluginCommandLine, LoadsTheManualsExampleWithItsArguments) {
-    Child child(guest_args("count 10", {"-panda", "stringsearch;asidstory;llvm_trace:base=dir,foo=bar"}),
+    Child child(guest_args("count 10", {"-panda", "textfinder;asidstory;llvm_trace:base=dir,foo=bar"}),
                 {"PANDA_PLUGIN_DIR=" + test_plugin_dir()});
     RunResult r = child.wait(kLimit);
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     EXPECT_EQ(lines_starting_with(r.out, "standin"),
               (std::vector<std::string>{
-                  "standin stringsearch: init", "standin asidstory: init",
+                  "standin textfinder: init", "standin asidstory: init",
                   "standin llvm_trace: init base=dir foo=bar",
                   // uninit_plugin at exit, newest first
                   "standin llvm_trace: uninit", "standin asidstory: uninit",
-                  "standin stringsearch: uninit"}));
+                  "standin textfinder: uninit"}));
 }
 
 // Command-line mistakes: one error line naming the plugin and the problem,
@@ -178,13 +178,13 @@ TEST(PluginMonitor, LoadListCommandAndUnload) {
     ASSERT_TRUE(g.hmp.connected());
     EXPECT_EQ(g.hmp.command("list_plugins"), "idx     name                    addr\n");
     EXPECT_EQ(g.hmp.command("load_plugin sample"), "loaded panda_sample.so as plugin 0\n");
-    EXPECT_EQ(g.hmp.command("load_plugin stringsearch a=1,b=x\\,y"),
-              "loaded panda_stringsearch.so as plugin 1\n");
+    EXPECT_EQ(g.hmp.command("load_plugin textfinder a=1,b=x\\,y"),
+              "loaded panda_textfinder.so as plugin 1\n");
     std::string list = g.hmp.command("list_plugins");
     EXPECT_EQ(lines_starting_with(list, "0       panda_sample.so         0x").size(), 1u) << list;
-    EXPECT_EQ(lines_starting_with(list, "1       panda_stringsearch.so   0x").size(), 1u) << list;
+    EXPECT_EQ(lines_starting_with(list, "1       panda_textfinder.so     0x").size(), 1u) << list;
     EXPECT_EQ(g.hmp.command("plugin_cmd sample_stats"), "sample: 0 blocks executed\n");
-    EXPECT_EQ(g.hmp.command("plugin_cmd \"stringsearch\""), "standin stringsearch: here\n");
+    EXPECT_EQ(g.hmp.command("plugin_cmd \"textfinder\""), "standin textfinder: here\n");
     EXPECT_EQ(g.hmp.command("unload_plugin 0"), "");
     EXPECT_EQ(g.hmp.command("unload_plugin 0"),
               "error: unload_plugin: no plugin with index 0; loaded indexes: 1\n");
@@ -202,8 +202,8 @@ TEST(PluginMonitor, LoadListCommandAndUnload) {
     EXPECT_EQ(lines_starting_with(r.out, "sample:"),
               std::vector<std::string>{"sample: unloaded after 0 blocks"});
     EXPECT_EQ(lines_starting_with(r.out, "standin"),
-              (std::vector<std::string>{"standin stringsearch: init a=1 b=x,y",
-                                        "standin stringsearch: uninit"}))
+              (std::vector<std::string>{"standin textfinder: init a=1 b=x,y",
+                                        "standin textfinder: uninit"}))
         << describe(r);
 }
 

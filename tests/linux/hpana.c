@@ -13,6 +13,13 @@
  *                     which the test traces with strace -f and syscalls2
  *   hpana loop N      N rounds of getppid, open, write and close of
  *                     /dev/null: the system-call-heavy load of bench/analyses
+ *   hpana strings N   N rounds of hpana_put copying HPANA_NEEDLE byte by
+ *                     byte into a buffer and hpana_sum reading it back: the
+ *                     needle passes through exactly three instructions of
+ *                     hpana's own, N times each; prints "HPANA strings N S"
+ *   hpana branches N  hpana_branches(N): the lines marked "cov: ran" run,
+ *                     those marked "cov: never" do not, for any N from 2
+ *                     to 100 (the coverage test); prints "HPANA branches N V"
  *   hpana osi         prints what /proc says: "HPANA proc PID PPID COMM"
  *                     for every process (from /proc/PID/stat), then
  *                     "HPANA maps" and its own /proc/self/maps, each line
@@ -194,6 +201,81 @@ static int cmd_loop(const char *arg)
     return 0;
 }
 
+/* ---- stringsearch: the needle the test searches for ---- */
+static const char hpana_needle[] = "hpana-needle:7f3a9c";
+
+__attribute__((noinline)) void hpana_put(char *dst, const char *src, int n)
+{
+    for (int i = 0; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
+__attribute__((noinline)) int hpana_sum(const char *buf, int n)
+{
+    int sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum += buf[i];
+    }
+    return sum;
+}
+
+static long count_arg(const char *command, const char *arg, long low, long high)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || n < low || n > high) {
+        fprintf(stderr, "hpana: %s: '%s' is not a count from %ld to %ld\n", command, arg, low, high);
+        return -1;
+    }
+    return n;
+}
+
+static int cmd_strings(const char *arg)
+{
+    long rounds = count_arg("strings", arg, 1, 100);
+    if (rounds < 0) {
+        return 2;
+    }
+    char buf[64];
+    int n = (int)strlen(hpana_needle);
+    int total = 0;
+    for (long r = 0; r < rounds; r++) {
+        hpana_put(buf, hpana_needle, n);
+        total += hpana_sum(buf, n);
+    }
+    printf("HPANA strings %ld %d\n", rounds, total);
+    return 0;
+}
+
+/* ---- coverage: every line of hpana_branches says whether it runs ---- */
+__attribute__((noinline)) int hpana_branches(int n)
+{                                     /* cov: ran */
+    int odd = 0, big = 0;             /* cov: ran */
+    for (int i = 0; i < n; i++) {     /* cov: ran */
+        if (i % 2 == 1) {             /* cov: ran */
+            odd++;                    /* cov: ran */
+        }
+        if (i > 100) {                /* cov: ran */
+            big++;                    /* cov: never */
+        }
+    }
+    if (n < 0) {                      /* cov: ran */
+        return -1;                    /* cov: never */
+    }
+    return odd * 1000 + big;          /* cov: ran */
+}                                     /* cov: ran */
+
+static int cmd_branches(const char *arg)
+{
+    long n = count_arg("branches", arg, 2, 100);
+    if (n < 0) {
+        return 2;
+    }
+    printf("HPANA branches %ld %d\n", n, hpana_branches((int)n));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -209,6 +291,13 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "loop") == 0) {
         return cmd_loop(argv[2]);
     }
-    fprintf(stderr, "usage: hpana recurse N | hpana osi | hpana syscalls | hpana loop N\n");
+    if (argc == 3 && strcmp(argv[1], "strings") == 0) {
+        return cmd_strings(argv[2]);
+    }
+    if (argc == 3 && strcmp(argv[1], "branches") == 0) {
+        return cmd_branches(argv[2]);
+    }
+    fprintf(stderr, "usage: hpana recurse N | hpana osi | hpana syscalls | hpana loop N | hpana strings N | "
+                    "hpana branches N\n");
     return 2;
 }

@@ -2,6 +2,8 @@
 // hplinux=analysis), each against an oracle this project did not write:
 // binutils' `nm` for where hpana's functions are, hpana's source for what
 // calls what (tests/linux/hpana.c), and the guest kernel's own /proc.
+// stringsearch and coverage share one boot (both plugins loaded; the memory
+// callbacks stringsearch needs make it the slowest).
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
@@ -9,6 +11,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <fstream>
+#include <set>
 #include <optional>
 #include <map>
 #include <tuple>
@@ -579,6 +583,210 @@ TEST(LinuxAnalysis, OsiMatchesProc) {
     }
     EXPECT_GE(maps.size(), 8u);  // hpana's segments, heap, stack, vvar, vdso
     EXPECT_EQ(mapped, maps);
+}
+
+// ---- stringsearch and coverage (one boot) ---------------------------------------
+
+class StringsAndCoverage : public testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new hypanda::test::TempDir();
+        const std::string hpana = guest_dir() + "/hpana";
+        run_ = new hypanda::test::RunResult(
+            boot("stringsearch:str=hpana-needle:7f3a9c,output=" + dir_->file("matches") +
+                 ";coverage:process=hpana,drcov=" + dir_->file("drcov") + ",lcov=" + dir_->file("lcov") +
+                 ",elf=" + hpana + ";procprobe:process=hpana,other=sh,at=" +
+                 hex(hpana_symbols()["hpana_put"].address) + ",output=" + dir_->file("procprobe")));
+    }
+    static void TearDownTestSuite() {
+        delete run_;
+        delete dir_;
+    }
+    static hypanda::test::TempDir* dir_;
+    static hypanda::test::RunResult* run_;
+};
+hypanda::test::TempDir* StringsAndCoverage::dir_;
+hypanda::test::RunResult* StringsAndCoverage::run_;
+
+// `hpana strings 3`: hpana_put copies the needle byte by byte (one load,
+// one store instruction) and hpana_sum reads it back (one load), three
+// rounds, both called from cmd_strings. Among hpana's own code, exactly
+// those three instructions are tap points, each with 3 matches, all in one
+// address space, each with its caller in cmd_strings.
+TEST_F(StringsAndCoverage, StringsearchFindsTheNeedleAtHpanasOwnInstructions) {
+    ASSERT_EQ(run_->exit_status, debug_exit_status(0)) << describe(*run_);
+    const std::string needle = "hpana-needle:7f3a9c";
+    int sum = 0;
+    for (char c : needle) {
+        sum += c;
+    }
+    EXPECT_EQ(only_line(run_->out, "HPANA strings "), "HPANA strings 3 " + std::to_string(3 * sum));
+    auto sym = hpana_symbols();
+    for (const char* name : {"hpana_put", "hpana_sum", "cmd_strings"}) {
+        ASSERT_TRUE(sym.count(name)) << name;
+    }
+    const auto in_hpana = [&](uint64_t pc) {
+        for (const auto& [name, s] : sym) {
+            if (s.contains(pc)) {
+                return name;
+            }
+        }
+        return std::string();
+    };
+    std::istringstream matches(read_file(dir_->file("matches")));
+    std::string line;
+    std::map<std::string, int> taps_in;  // function -> tap points
+    std::set<uint64_t> asids;
+    size_t lines = 0;
+    while (std::getline(matches, line)) {
+        lines++;
+        std::istringstream fields(line);
+        std::string caller, pc, asid;
+        uint64_t count = 0;
+        ASSERT_TRUE(fields >> caller >> pc >> asid >> count) << line;
+        const std::string function = in_hpana(std::stoull(pc, nullptr, 16));
+        if (function.empty()) {
+            continue;  // the kernel unpacking the initramfs, copying hpana's file
+        }
+        taps_in[function]++;
+        asids.insert(std::stoull(asid, nullptr, 16));
+        EXPECT_EQ(count, 3u) << line;
+        EXPECT_TRUE(sym["cmd_strings"].contains(std::stoull(caller, nullptr, 16))) << line;
+    }
+    EXPECT_EQ(taps_in, (std::map<std::string, int>{{"hpana_put", 2}, {"hpana_sum", 1}}))
+        << read_file(dir_->file("matches"));
+    EXPECT_EQ(asids.size(), 1u);
+    EXPECT_GT(lines, 3u);
+}
+
+// hooks_add_process: hpana_put's entry, reached 3 times by `hpana strings
+// 3`, hooked in every process, in process "hpana" and in process "sh".
+TEST_F(StringsAndCoverage, HooksInANamedProcessRunOnlyThere) {
+    ASSERT_EQ(run_->exit_status, debug_exit_status(0)) << describe(*run_);
+    EXPECT_EQ(read_file(dir_->file("procprobe")), "hits 3 3 0\n");
+}
+
+// hpana.c's lines in hpana_branches with their "cov: ran" / "cov: never"
+// marks: the model of what `hpana branches 7` runs.
+std::map<int, bool> coverage_marks() {
+    std::ifstream source(HPANA_SOURCE);
+    std::map<int, bool> marks;
+    std::string line;
+    for (int number = 1; std::getline(source, line); number++) {
+        if (line.find("/* cov: ran */") != std::string::npos) {
+            marks[number] = true;
+        } else if (line.find("/* cov: never */") != std::string::npos) {
+            marks[number] = false;
+        }
+    }
+    return marks;
+}
+
+// coverage's lcov tracefile, read through the program's DWARF: in
+// hpana_branches, the lines with code are exactly the marked ones, those
+// that ran are exactly the "ran" ones, and the counts are the source's for
+// N = 7 (the loop body 7 times, odd++ for i = 1, 3, 5). genhtml (Debian's
+// lcov) renders it.
+TEST_F(StringsAndCoverage, CoverageLcovListsExactlyTheLinesThatRan) {
+    ASSERT_EQ(run_->exit_status, debug_exit_status(0)) << describe(*run_);
+    EXPECT_EQ(only_line(run_->out, "HPANA branches "), "HPANA branches 7 3000");
+    const auto marks = coverage_marks();
+    ASSERT_EQ(marks.size(), 11u) << "hpana.c's cov marks";
+    const int first = marks.begin()->first, last = marks.rbegin()->first;
+
+    std::istringstream lcov(read_file(dir_->file("lcov")));
+    std::string line, file;
+    std::map<int, uint64_t> da;
+    while (std::getline(lcov, line)) {
+        if (line.rfind("SF:", 0) == 0) {
+            file = line.substr(3);
+        } else if (line.rfind("DA:", 0) == 0 && file == HPANA_SOURCE) {
+            const size_t comma = line.find(',');
+            const int number = std::stoi(line.substr(3, comma - 3));
+            if (number >= first && number <= last) {
+                da[number] = std::stoull(line.substr(comma + 1));
+            }
+        }
+    }
+    std::set<int> listed, ran, marked, marked_ran;
+    for (const auto& [number, count] : da) {
+        listed.insert(number);
+        if (count > 0) {
+            ran.insert(number);
+        }
+    }
+    for (const auto& [number, runs] : marks) {
+        marked.insert(number);
+        if (runs) {
+            marked_ran.insert(number);
+        }
+    }
+    EXPECT_EQ(listed, marked) << read_file(dir_->file("lcov"));
+    EXPECT_EQ(ran, marked_ran);
+    // Counts: the function's entry, declarations, the loop's initialisation
+    // (the first instruction of the for line), the test after the loop, the
+    // return and the epilogue once; both ifs in the loop 7 times; odd++ 3.
+    std::vector<uint64_t> counts;
+    for (const auto& [number, runs] : marks) {
+        counts.push_back(da[number]);
+    }
+    EXPECT_EQ(counts, (std::vector<uint64_t>{1, 1, 1, 7, 3, 7, 0, 1, 0, 1, 1})) << read_file(dir_->file("lcov"));
+
+    const auto html = run({"genhtml", "-q", "-o", dir_->file("html"), dir_->file("lcov")}, std::chrono::seconds(120));
+    EXPECT_EQ(html.exit_status, 0) << html.err;
+    EXPECT_TRUE(std::ifstream(dir_->file("html") + "/index.html").good()) << html.out << html.err;
+}
+
+// The drcov file: header and module table as drcov writes them, /bin/hpana
+// at its ELF's lowest load address (readelf), every block inside it, and
+// the block at hpana_branches' entry among them.
+TEST_F(StringsAndCoverage, CoverageDrcovHasHpanasBlocks) {
+    ASSERT_EQ(run_->exit_status, debug_exit_status(0)) << describe(*run_);
+    const std::string drcov = read_file(dir_->file("drcov"));
+    std::istringstream in(drcov);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    EXPECT_EQ(line, "DRCOV VERSION: 2");
+    std::getline(in, line);  // flavor
+    ASSERT_TRUE(std::getline(in, line));
+    ASSERT_EQ(line, "Module Table: version 2, count 1") << drcov.substr(0, 400);
+    std::getline(in, line);  // columns
+    ASSERT_TRUE(std::getline(in, line));
+    std::istringstream module(line);
+    std::string id, base, end, entry, checksum, timestamp, path;
+    module >> id >> base >> end >> entry >> checksum >> timestamp >> path;
+    EXPECT_EQ(path, "/bin/hpana");
+    const auto segments = run({"readelf", "-lW", guest_dir() + "/hpana"}, std::chrono::seconds(60));
+    uint64_t lowest = UINT64_MAX;
+    std::istringstream program_headers(segments.out);
+    while (std::getline(program_headers, line)) {
+        std::istringstream f(line);
+        std::string type, offset, vaddr;
+        if (f >> type >> offset >> vaddr && type == "LOAD") {
+            lowest = std::min<uint64_t>(lowest, std::stoull(vaddr, nullptr, 16) & ~uint64_t(0xfff));
+        }
+    }
+    ASSERT_NE(lowest, UINT64_MAX) << segments.out;
+    EXPECT_EQ(std::stoull(base, nullptr, 16), lowest) << line;  // "0x...," (stoull stops at the comma)
+    ASSERT_TRUE(std::getline(in, line));
+    size_t bbs = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "BB Table: %zu bbs", &bbs), 1) << line;
+    const size_t table = static_cast<size_t>(in.tellg());
+    ASSERT_EQ(drcov.size(), table + 8 * bbs);
+    const uint64_t module_size = std::stoull(end, nullptr, 16) - lowest;
+    bool entry_block = false;
+    const uint64_t branches = hpana_symbols()["hpana_branches"].address - lowest;
+    for (size_t i = 0; i < bbs; i++) {
+        uint32_t start;
+        uint16_t size, mod;
+        std::memcpy(&start, drcov.data() + table + 8 * i, 4);
+        std::memcpy(&size, drcov.data() + table + 8 * i + 4, 2);
+        std::memcpy(&mod, drcov.data() + table + 8 * i + 6, 2);
+        EXPECT_EQ(mod, 0);
+        EXPECT_LE(start + size, module_size);
+        entry_block = entry_block || start == branches;
+    }
+    EXPECT_TRUE(entry_block);
 }
 
 }  // namespace

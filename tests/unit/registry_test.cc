@@ -66,20 +66,20 @@ TEST_F(RegistryTest, LoadsAPluginAndHandsItItsArguments) {
 }
 
 TEST_F(RegistryTest, CommandLineArgumentsMergeWithPandaArg) {
-    ASSERT_EQ(hypanda_option_panda("stringsearch;asidstory;llvm_trace:base=dir,foo=bar"), 0);
+    ASSERT_EQ(hypanda_option_panda("textfinder;asidstory;llvm_trace:base=dir,foo=bar"), 0);
     ASSERT_EQ(hypanda_option_panda_arg("llvm_trace:extra=1"), 0);
     setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
     CaptureStdout();
     ASSERT_EQ(hypanda_load_startup_plugins(), 0) << testing::PrintToString(fake_host().errors);
     EXPECT_EQ(GetCapturedStdout(),
-              "standin stringsearch: init\n"
+              "standin textfinder: init\n"
               "standin asidstory: init\n"
               "standin llvm_trace: init extra=1 base=dir foo=bar\n");
     std::vector<std::string> names;
     for (Plugin* p : Registry::instance().plugins()) {
         names.push_back(p->file_name);
     }
-    EXPECT_EQ(names, (std::vector<std::string>{"panda_stringsearch.so", "panda_asidstory.so",
+    EXPECT_EQ(names, (std::vector<std::string>{"panda_textfinder.so", "panda_asidstory.so",
                                                "panda_llvm_trace.so"}));
 }
 
@@ -123,9 +123,9 @@ TEST_F(RegistryTest, UnloadsAPluginWhoseInitFailsWithoutUninit) {
 TEST_F(RegistryTest, RefusesToLoadOnePluginTwice) {
     CaptureStdout();
     int index = -1;
-    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
-    EXPECT_EQ(load(plugin("stringsearch")),
-              "plugin 'stringsearch': already loaded (index " + std::to_string(index) + ")");
+    ASSERT_EQ(load(plugin("textfinder"), "", &index), "");
+    EXPECT_EQ(load(plugin("textfinder")),
+              "plugin 'textfinder': already loaded (index " + std::to_string(index) + ")");
     GetCapturedStdout();
 }
 
@@ -151,14 +151,14 @@ TEST_F(RegistryTest, TypedArgumentsParseAndReportErrors) {
 
 TEST_F(RegistryTest, ArgumentsForAPluginThatIsNotLoadedAreAnError) {
     setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
-    ASSERT_EQ(hypanda_option_panda("stringsearch"), 0);
+    ASSERT_EQ(hypanda_option_panda("textfinder"), 0);
     ASSERT_EQ(hypanda_option_panda_arg("ghost:k=v"), 0);
     CaptureStdout();
     EXPECT_EQ(hypanda_load_startup_plugins(), -1);
     GetCapturedStdout();
     EXPECT_EQ(fake_host().errors,
               (std::vector<std::string>{"-panda-arg: arguments for plugin 'ghost', which is not "
-                                        "loaded (loaded: stringsearch)"}));
+                                        "loaded (loaded: textfinder)"}));
 }
 
 TEST_F(RegistryTest, MalformedOptionsAreReported) {
@@ -177,7 +177,7 @@ TEST_F(RegistryTest, BadIndexesAreReported) {
     free(err);
     CaptureStdout();
     int index = -1;
-    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    ASSERT_EQ(load(plugin("textfinder"), "", &index), "");
     GetCapturedStdout();
     err = hypanda_monitor_set_enabled(-1, false);
     EXPECT_EQ(std::string(err), "disable_plugin: no plugin with index -1; loaded indexes: " +
@@ -188,17 +188,17 @@ TEST_F(RegistryTest, BadIndexesAreReported) {
 TEST_F(RegistryTest, DisabledPluginsCallbacksDoNotRun) {
     CaptureStdout();
     int index = -1;
-    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    ASSERT_EQ(load(plugin("textfinder"), "", &index), "");
     GetCapturedStdout();
     CaptureStdout();
-    hypanda_run_monitor(nullptr, "stringsearch");
+    hypanda_run_monitor(nullptr, "textfinder");
     char* err = hypanda_monitor_set_enabled(index, false);
     EXPECT_EQ(err, nullptr);
-    hypanda_run_monitor(nullptr, "stringsearch");
+    hypanda_run_monitor(nullptr, "textfinder");
     err = hypanda_monitor_set_enabled(index, true);
     EXPECT_EQ(err, nullptr);
-    hypanda_run_monitor(nullptr, "stringsearch");
-    EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: here\nstandin stringsearch: here\n");
+    hypanda_run_monitor(nullptr, "textfinder");
+    EXPECT_EQ(GetCapturedStdout(), "standin textfinder: here\nstandin textfinder: here\n");
 }
 
 TEST_F(RegistryTest, EnablingOrDisablingRetranslates) {
@@ -206,7 +206,7 @@ TEST_F(RegistryTest, EnablingOrDisablingRetranslates) {
     // and setting the state a plugin already has is not.
     CaptureStdout();
     int index = -1;
-    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    ASSERT_EQ(load(plugin("textfinder"), "", &index), "");
     GetCapturedStdout();
     const int before = fake_host().flushes;
     free(hypanda_monitor_set_enabled(index, false));
@@ -220,25 +220,25 @@ TEST_F(RegistryTest, EnablingOrDisablingRetranslates) {
 TEST_F(RegistryTest, UnloadRunsUninitAndRemovesCallbacks) {
     CaptureStdout();
     int index = -1;
-    ASSERT_EQ(load(plugin("stringsearch"), "", &index), "");
+    ASSERT_EQ(load(plugin("textfinder"), "", &index), "");
     char* err = hypanda_monitor_unload(index);
     EXPECT_EQ(err, nullptr);
-    hypanda_run_monitor(nullptr, "stringsearch");
-    EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: init\nstandin stringsearch: uninit\n");
+    hypanda_run_monitor(nullptr, "textfinder");
+    EXPECT_EQ(GetCapturedStdout(), "standin textfinder: init\nstandin textfinder: uninit\n");
     EXPECT_FALSE(hypanda_wants(PANDA_CB_MONITOR));
     EXPECT_EQ(hypanda_plugin_count(), 0);
 }
 
 TEST_F(RegistryTest, UnloadFromACallbackWaitsForTheSafePoint) {
     CaptureStdout();
-    ASSERT_EQ(load(plugin("stringsearch")), "");
+    ASSERT_EQ(load(plugin("textfinder")), "");
     fake_host().on_vcpu_thread = true;
-    panda_unload_plugin(panda_get_plugin_by_name("stringsearch"));
+    panda_unload_plugin(panda_get_plugin_by_name("textfinder"));
     EXPECT_EQ(hypanda_plugin_count(), 1);  // still mapped: a callback may be running
-    hypanda_run_monitor(nullptr, "stringsearch");  // but its callbacks no longer run
+    hypanda_run_monitor(nullptr, "textfinder");  // but its callbacks no longer run
     fake_host().reach_safe_point();
     EXPECT_EQ(hypanda_plugin_count(), 0);
-    EXPECT_EQ(GetCapturedStdout(), "standin stringsearch: init\nstandin stringsearch: uninit\n");
+    EXPECT_EQ(GetCapturedStdout(), "standin textfinder: init\nstandin textfinder: uninit\n");
 }
 
 TEST_F(RegistryTest, OnePluginManagesAnother) {
