@@ -10,6 +10,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stringsearch.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "callstack_instr/callstack_instr.h"
@@ -42,6 +45,13 @@ struct TapPoint {
     bool operator<(const TapPoint& o) const {
         return std::tie(caller, pc, asid) < std::tie(o.caller, o.pc, o.asid);
     }
+    bool operator==(const TapPoint& o) const { return caller == o.caller && pc == o.pc && asid == o.asid; }
+};
+
+struct TapHash {
+    size_t operator()(const TapPoint& t) const {
+        return std::hash<uint64_t>()((t.pc * 0x9e3779b97f4a7c15ull) ^ (t.caller * 31) ^ t.asid);
+    }
 };
 
 struct TapState {
@@ -52,7 +62,22 @@ struct TapState {
 std::vector<Needle> needles;
 std::string output_path;
 std::mutex mutex;  // vCPU threads
-std::map<TapPoint, TapState> taps;
+std::unordered_map<TapPoint, TapState, TapHash> taps;
+// Fast rejection without a lock, so most accesses cost a few compares: the
+// first bytes of the needles, and a table of flags by hashed PC, set when a
+// tap point at that PC has a match in progress (a superset: flags stay set
+// after matches end, until a hybrid window opens, and PCs share flags).
+bool first_byte[256];
+constexpr size_t kPcFlags = size_t(1) << 16;
+std::atomic<bool> pc_in_progress[kPcFlags];
+
+size_t pc_flag(target_ulong pc) { return (pc ^ (pc >> 16) ^ (pc >> 32)) & (kPcFlags - 1); }
+
+void clear_pc_flags() {
+    for (auto& f : pc_in_progress) {
+        f.store(false, std::memory_order_relaxed);
+    }
+}
 int (*callers_of)(target_ulong*, int, CPUState*);
 
 Needle make_needle(std::vector<uint8_t> bytes) {
@@ -130,6 +155,14 @@ bool read_needles(const std::string& path) {
 }
 
 void feed(CPUState* cpu, target_ulong pc, target_ulong addr, target_ulong size, const void* buf, bool is_write) {
+    const auto* bytes = static_cast<const uint8_t*>(buf);
+    bool maybe = false;
+    for (target_ulong i = 0; i < size && !maybe; i++) {
+        maybe = first_byte[bytes[i]];
+    }
+    if (!maybe && !pc_in_progress[pc_flag(pc)].load(std::memory_order_relaxed)) {
+        return;
+    }
     target_ulong caller = 0;
     if (callers_of(&caller, 1, cpu) != 1) {
         caller = 0;
@@ -165,6 +198,9 @@ void feed(CPUState* cpu, target_ulong pc, target_ulong addr, target_ulong size, 
                 }
             }
             matched[n] = k;
+            if (k != 0) {
+                pc_in_progress[pc_flag(pc)].store(true, std::memory_order_relaxed);
+            }
         }
     }
     for (size_t f = 0; f < found.size(); f++) {
@@ -192,6 +228,7 @@ int engine_changed(CPUState*, int) {
         state.read_matched.assign(needles.size(), 0);
         state.write_matched.assign(needles.size(), 0);
     }
+    clear_pc_flags();
     return 0;
 }
 
@@ -219,6 +256,11 @@ extern "C" bool init_plugin(void* self) {
     if (output_path.empty()) {
         output_path = name + "_string_matches.txt";
     }
+    std::fill(std::begin(first_byte), std::end(first_byte), false);
+    for (const Needle& n : needles) {
+        first_byte[n.bytes[0]] = true;
+    }
+    clear_pc_flags();
     FILE* probe = std::fopen(output_path.c_str(), "w");  // fail now, not after the run
     if (probe == nullptr) {
         std::fprintf(stderr, "plugin 'stringsearch': cannot write %s: %s\n", output_path.c_str(),
@@ -250,7 +292,8 @@ extern "C" void uninit_plugin(void*) {
                      std::strerror(errno));
     } else {
         std::lock_guard<std::mutex> lock(mutex);
-        for (const auto& [tap, state] : taps) {
+        const std::map<TapPoint, TapState> sorted(taps.begin(), taps.end());
+        for (const auto& [tap, state] : sorted) {
             bool any = false;
             for (uint64_t c : state.counts) {
                 any = any || c != 0;
@@ -269,4 +312,5 @@ extern "C" void uninit_plugin(void*) {
     }
     taps.clear();
     needles.clear();
+    clear_pc_flags();
 }
