@@ -6,6 +6,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "osi/osi.h"
 
+#include "osi_linux/osi_linux.h"
+
 #include <cstdio>
 #include <string>
 
@@ -24,6 +26,66 @@ struct Provider {
     decltype(&free_osiprochandle) free_handle;
     decltype(&free_osithread) free_thread;
 } provider;
+decltype(&osi_linux_watch_processes) watch_processes;
+
+void forward_start(CPUState* cpu, OsiProc* p);
+void forward_end(CPUState* cpu, OsiProc* p);
+
+// The first registration for a process event asks the provider to watch.
+void start_watching() {
+    static bool watching;
+    if (!watching && watch_processes != nullptr) {
+        watching = true;
+        watch_processes(forward_start, forward_end);
+    }
+}
+
+}  // namespace
+
+// The two points' lists and registration functions: PPP_CB_BOILERPLATE's,
+// written out so that adding a callback starts the watching.
+#define OSI_WATCHED_POINT(cb_name)                                                                        \
+    panda_ppp_list ppp_##cb_name##_cbs;                                                                   \
+    panda_ppp_list ppp_##cb_name##_cbs_with_context;                                                      \
+    void ppp_add_cb_##cb_name(cb_name##_t fptr) {                                                         \
+        panda_ppp_list_add(&ppp_##cb_name##_cbs, #cb_name, (void (*)(void))fptr, NULL);                   \
+        start_watching();                                                                                 \
+    }                                                                                                     \
+    void ppp_add_cb_##cb_name##_slot(cb_name##_t fptr, int slot_num) {                                    \
+        panda_ppp_list_put(&ppp_##cb_name##_cbs, #cb_name, slot_num, (void (*)(void))fptr, NULL);         \
+        start_watching();                                                                                 \
+    }                                                                                                     \
+    bool ppp_remove_cb_##cb_name(cb_name##_t fptr) {                                                      \
+        return panda_ppp_list_remove(&ppp_##cb_name##_cbs, (void (*)(void))fptr, NULL);                   \
+    }                                                                                                     \
+    void ppp_add_cb_##cb_name##_with_context(cb_name##_with_context_t fptr, void* context) {              \
+        panda_ppp_list_add(&ppp_##cb_name##_cbs_with_context, #cb_name, (void (*)(void))fptr, context);   \
+        start_watching();                                                                                 \
+    }                                                                                                     \
+    void ppp_add_cb_##cb_name##_slot_with_context(cb_name##_with_context_t fptr, int slot_num,            \
+                                                  void* context) {                                        \
+        panda_ppp_list_put(&ppp_##cb_name##_cbs_with_context, #cb_name, slot_num, (void (*)(void))fptr,   \
+                           context);                                                                      \
+        start_watching();                                                                                 \
+    }                                                                                                     \
+    bool ppp_remove_cb_##cb_name##_with_context(cb_name##_with_context_t fptr, void* context) {           \
+        return panda_ppp_list_remove(&ppp_##cb_name##_cbs_with_context, (void (*)(void))fptr, context);   \
+    }
+
+extern "C" {
+OSI_WATCHED_POINT(on_process_start)
+OSI_WATCHED_POINT(on_process_end)
+}
+
+namespace {
+
+void forward_start(CPUState* cpu, OsiProc* p) {
+    PPP_RUN_CB(on_process_start, cpu, p->name, p->asid, p->pid);
+}
+
+void forward_end(CPUState* cpu, OsiProc* p) {
+    PPP_RUN_CB(on_process_end, cpu, p->name, p->asid, p->pid);
+}
 
 }  // namespace
 
@@ -62,9 +124,16 @@ bool init_plugin(void*) {
         PANDA_IMPORT(name, free_osiproc),        PANDA_IMPORT(name, free_osiprochandle),
         PANDA_IMPORT(name, free_osithread),
     };
+    watch_processes = PANDA_IMPORT(name, osi_linux_watch_processes);
     return true;  // an import that failed has failed the load already
 }
 
-void uninit_plugin(void*) {}
+void uninit_plugin(void*) {
+    for (panda_ppp_list* list : {&ppp_on_process_start_cbs, &ppp_on_process_start_cbs_with_context,
+                                 &ppp_on_process_end_cbs, &ppp_on_process_end_cbs_with_context}) {
+        free(list->entries);
+        *list = panda_ppp_list{};
+    }
+}
 
 }  // extern "C"

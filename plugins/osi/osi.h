@@ -22,6 +22,18 @@
 
 #include "osi/osi_types.h"
 
+/* PPP callbacks (PANDA's names): a program has started in process `pid` (an
+ * execve succeeded; called at the new program's first system call, before
+ * it runs), and a process is ending (its exit_group, before it runs).
+ * `procname` is the process's name then (Linux: comm), `asid` its address
+ * space. A process killed by a signal, or whose last thread calls exit
+ * rather than exit_group, is not reported as ending. Nothing is watched
+ * (no cost) until a plugin registers for one of them. */
+PPP_CB_TYPEDEF(void, on_process_start, CPUState *env, const char *procname, target_ulong asid, target_pid_t pid);
+PPP_CB_TYPEDEF(void, on_process_end, CPUState *env, const char *procname, target_ulong asid, target_pid_t pid);
+PPP_PROT_REG_CB(on_process_start);
+PPP_PROT_REG_CB(on_process_end);
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -32,12 +32,13 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "osi/osi.h"
+#include "osi_linux.h"
 
 namespace {
 
@@ -590,6 +591,82 @@ GArray* new_process_array() {
     return a;
 }
 
+// ---- Process start and end (osi's on_process_start / on_process_end) ---------
+//
+// Off until osi asks (osi_linux_watch_processes, when a plugin registers
+// for either): then system-call instructions (SYSCALL, SYSENTER, INT 0x80)
+// are instrumented. A thread entering execve or execveat is remembered with
+// its address space; at its next system call, a new address space means the
+// exec succeeded: the new program has started (reported then, before that
+// call runs). exit_group is reported as the process's end before it runs.
+
+void* self_handle;
+void (*on_start)(CPUState*, OsiProc*);
+void (*on_end)(CPUState*, OsiProc*);
+std::mutex watch_mutex;  // vCPU threads
+std::map<int32_t, uint64_t> exec_pending;  // tid -> address space at execve's entry
+
+constexpr uint64_t kLinuxUser32Cs = 0x23;
+
+uint64_t reg(CPUState* cpu, panda_reg r) {
+    uint64_t v = 0;
+    panda_reg_read(cpu, r, &v);
+    return v;
+}
+
+bool is_syscall_instruction(CPUState* cpu, target_ulong pc) {
+    uint8_t b[2];
+    return panda_virtual_memory_rw(cpu, pc, b, 2, 0) == 0 &&
+           ((b[0] == 0x0f && (b[1] == 0x05 || b[1] == 0x34)) || (b[0] == 0xcd && b[1] == 0x80));
+}
+
+int at_syscall(CPUState* cpu, target_ulong pc) {
+    uint8_t b[2];
+    if (panda_virtual_memory_rw(cpu, pc, b, 2, 0) != 0) {
+        return 0;
+    }
+    const bool compat = (b[0] == 0xcd) || (b[0] == 0x0f && b[1] == 0x34) ||
+                        reg(cpu, PANDA_REG_X86_CS) == kLinuxUser32Cs;
+    const uint64_t number = reg(cpu, PANDA_REG_X86_RAX) & (compat ? 0xffffffffu : ~uint64_t(0));
+    const bool exec = compat ? (number == 11 || number == 358) : (number == 59 || number == 322);
+    const bool exit_group = compat ? number == 252 : number == 231;
+    const Layout* l = kernel_layout(cpu);
+    auto task = l ? current_task(cpu, *l) : std::nullopt;
+    if (!task) {
+        return 0;
+    }
+    const auto tid = read<int32_t>(cpu, *task + l->task.pid);
+    if (!tid) {
+        return 0;
+    }
+    const uint64_t asid = panda_current_asid(cpu);
+    bool started = false;
+    {
+        std::lock_guard<std::mutex> lock(watch_mutex);
+        auto it = exec_pending.find(*tid);
+        if (it != exec_pending.end()) {
+            started = it->second != asid;
+            exec_pending.erase(it);
+        }
+        if (exec) {
+            exec_pending[*tid] = asid;
+        }
+    }
+    if ((started && on_start != nullptr) || (exit_group && on_end != nullptr)) {
+        OsiProc* p = make_process(cpu, *l, *task);
+        if (p != nullptr) {
+            if (started && on_start != nullptr) {
+                on_start(cpu, p);
+            }
+            if (exit_group && on_end != nullptr) {
+                on_end(cpu, p);
+            }
+            free_osiproc(p);
+        }
+    }
+    return 0;
+}
+
 }  // namespace
 
 // ---- The osi API --------------------------------------------------------------
@@ -699,7 +776,22 @@ void free_osiprochandle(OsiProcHandle* h) { g_free(h); }
 
 void free_osithread(OsiThread* t) { g_free(t); }
 
-bool init_plugin(void*) {
+void osi_linux_watch_processes(void (*start)(CPUState*, OsiProc*), void (*end)(CPUState*, OsiProc*)) {
+    const bool first = on_start == nullptr && on_end == nullptr;
+    on_start = start;
+    on_end = end;
+    if (first && self_handle != nullptr) {
+        panda_cb cb;
+        cb.insn_translate = is_syscall_instruction;
+        panda_register_callback(self_handle, PANDA_CB_INSN_TRANSLATE, cb);
+        cb.insn_exec = at_syscall;
+        panda_register_callback(self_handle, PANDA_CB_INSN_EXEC, cb);
+        panda_do_flush_tb();  // system calls already translated get the call
+    }
+}
+
+bool init_plugin(void* self) {
+    self_handle = self;
     panda_arg_list* args = panda_get_args("osi_linux");
     btf_file = panda_parse_string_opt(args, "btf", "",
                                       "raw BTF of the guest kernel (default: found in guest RAM)");
@@ -717,6 +809,9 @@ bool init_plugin(void*) {
 void uninit_plugin(void*) {
     layout.reset();
     layout_tried = false;
+    on_start = nullptr;
+    on_end = nullptr;
+    exec_pending.clear();
 }
 
 }  // extern "C"

@@ -473,11 +473,52 @@ void expect_log_equals_strace(const std::string& serial, const std::string& log_
 
 // The test program runs under Debian's strace (-f -X raw) in the guest
 // while syscalls2 logs every call in JSON; the two agree.
+// osi's process events of the processes strace traced, in order, against
+// strace's: a successful execve starts a program (its name: the file's
+// base name, as the kernel sets comm), exit_group ends the process.
+void expect_process_events_equal_strace(const std::string& serial, const std::string& events) {
+    std::vector<std::string> expected;
+    std::map<long, std::string> name;
+    for (const auto& l : hypanda::test::lines_starting_with(serial, "HPANA strace ")) {
+        std::istringstream in(l.substr(13));
+        long pid;
+        std::string text;
+        in >> pid;
+        std::getline(in >> std::ws, text);
+        while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) {
+            text.pop_back();
+        }
+        if (text.rfind("execve(\"", 0) == 0 && text.size() > 3 && text.compare(text.size() - 3, 3, "= 0") == 0) {
+            const std::string path = text.substr(8, text.find('"', 8) - 8);
+            name[pid] = path.substr(path.rfind('/') + 1).substr(0, 15);
+            expected.push_back("start " + std::to_string(pid) + " " + name[pid]);
+        } else if (text.rfind("exit_group(", 0) == 0) {
+            expected.push_back("end " + std::to_string(pid) + " " + name[pid]);
+        }
+    }
+    ASSERT_EQ(expected.size(), 4u) << "hpana and its child each start and end: " << testing::PrintToString(expected);
+    std::vector<std::string> seen;
+    std::istringstream in(events);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::string kind;
+        long pid = 0;
+        f >> kind >> pid;
+        if (name.count(pid)) {
+            seen.push_back(line);
+        }
+    }
+    EXPECT_EQ(seen, expected) << events;
+}
+
 TEST(LinuxAnalysis, Syscalls2EqualsStrace) {
     hypanda::test::TempDir tmp;
-    const auto r = boot("syscalls2:log=" + tmp.file("calls.json") + ",log_format=json");
+    const auto r = boot("syscalls2:log=" + tmp.file("calls.json") + ",log_format=json;procevents:output=" +
+                        tmp.file("events"));
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     expect_log_equals_strace(r.out, read_file(tmp.file("calls.json")));
+    expect_process_events_equal_strace(r.out, read_file(tmp.file("events")));
 }
 
 // The same run recorded with syscalls2 logging, and replayed with it: osi
