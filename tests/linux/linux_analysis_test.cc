@@ -378,6 +378,59 @@ int clone_index(const std::string& name) {
 // syscalls2's calls (from the execve strace starts it with) equal strace's,
 // call for call: name, every argument strace prints (numbers, strings,
 // buffers; structures strace decodes are skipped), and the result.
+// One process's calls: strace's (after the execve of `program` that
+// starts what strace shows) against syscalls2's log, call for call: name,
+// every argument strace prints, return value.
+void expect_process_equals_strace(long pid, const std::vector<StraceCall>& calls, std::vector<nlohmann::json> mine,
+                                  const std::string& program, size_t* strings,
+                                  std::vector<std::string>* beyond_prototype) {
+    // strace shows a process from the execve it starts it with; before
+    // that its child ran strace's own set-up.
+    if (calls.front().name == "execve") {
+        auto first = std::find_if(mine.begin(), mine.end(), [&program](const nlohmann::json& j) {
+            return j["name"] == "execve" && j["args"][0].value("str", "") == program;
+        });
+        ASSERT_NE(first, mine.end()) << "syscalls2 saw no execve of " + program + " in " << pid;
+        mine.erase(mine.begin(), first);
+    }
+    ASSERT_EQ(mine.size(), calls.size()) << "process " << pid;
+    for (size_t i = 0; i < calls.size(); i++) {
+        const StraceCall& s = calls[i];
+        const nlohmann::json& m = mine[i];
+        const std::string where = "process " + std::to_string(pid) + " call " + std::to_string(i) +
+                                  ": strace: " + s.line + "\n  syscalls2: " + m.dump();
+        ASSERT_EQ(m["name"].get<std::string>(), s.name) << where;
+        const auto& args = m["args"];
+        ASSERT_LE(s.args.size(), args.size()) << where;
+        for (size_t a = 0; a < s.args.size(); a++) {
+            std::string text = s.args[a];
+            size_t index = a;
+            if (s.name == "clone" && text.find('=') != std::string::npos) {
+                const int k = clone_index(text.substr(0, text.find('=')));
+                ASSERT_GE(k, 0) << where;
+                index = static_cast<size_t>(k);
+                text = text.substr(text.find('=') + 1);
+            }
+            if (!text.empty() && text[0] == '"' && args[index].is_number()) {
+                // strace decodes this one by the call's other arguments
+                // (prctl(PR_SET_NAME, name)); the kernel's prototype
+                // says an integer, which is what syscalls2 logs.
+                beyond_prototype->push_back(s.name + " argument " + std::to_string(a));
+                continue;
+            }
+            std::string why;
+            EXPECT_TRUE(same_arg(text, args[index], &why)) << "argument " << a << ": " << why << "\n" << where;
+            *strings += !text.empty() && text[0] == '"';
+        }
+        const auto ret = strace_return(s.ret);
+        if (ret) {
+            EXPECT_EQ(m["ret"].get<int64_t>(), *ret) << where;
+        } else {
+            EXPECT_TRUE(m["ret"].is_null()) << where;
+        }
+    }
+}
+
 void expect_log_equals_strace(const std::string& serial, const std::string& log_json) {
     std::vector<std::string> strace_lines;
     for (const auto& l : hypanda::test::lines_starting_with(serial, "HPANA strace ")) {
@@ -397,52 +450,7 @@ void expect_log_equals_strace(const std::string& serial, const std::string& log_
     size_t strings = 0;
     std::vector<std::string> beyond_prototype;
     for (const auto& [pid, calls] : strace) {
-        auto& mine = ours[pid];
-        // strace shows a process from the execve it starts it with; before
-        // that its child ran strace's own set-up.
-        if (calls.front().name == "execve") {
-            auto first = std::find_if(mine.begin(), mine.end(), [](const nlohmann::json& j) {
-                return j["name"] == "execve" && j["args"][0].value("str", "") == "/bin/hpana";
-            });
-            ASSERT_NE(first, mine.end()) << "syscalls2 saw no execve of /bin/hpana in " << pid;
-            mine.erase(mine.begin(), first);
-        }
-        ASSERT_EQ(mine.size(), calls.size()) << "process " << pid;
-        for (size_t i = 0; i < calls.size(); i++) {
-            const StraceCall& s = calls[i];
-            const nlohmann::json& m = mine[i];
-            const std::string where = "process " + std::to_string(pid) + " call " + std::to_string(i) +
-                                      ": strace: " + s.line + "\n  syscalls2: " + m.dump();
-            ASSERT_EQ(m["name"].get<std::string>(), s.name) << where;
-            const auto& args = m["args"];
-            ASSERT_LE(s.args.size(), args.size()) << where;
-            for (size_t a = 0; a < s.args.size(); a++) {
-                std::string text = s.args[a];
-                size_t index = a;
-                if (s.name == "clone" && text.find('=') != std::string::npos) {
-                    const int k = clone_index(text.substr(0, text.find('=')));
-                    ASSERT_GE(k, 0) << where;
-                    index = static_cast<size_t>(k);
-                    text = text.substr(text.find('=') + 1);
-                }
-                if (!text.empty() && text[0] == '"' && args[index].is_number()) {
-                    // strace decodes this one by the call's other arguments
-                    // (prctl(PR_SET_NAME, name)); the kernel's prototype
-                    // says an integer, which is what syscalls2 logs.
-                    beyond_prototype.push_back(s.name + " argument " + std::to_string(a));
-                    continue;
-                }
-                std::string why;
-                EXPECT_TRUE(same_arg(text, args[index], &why)) << "argument " << a << ": " << why << "\n" << where;
-                strings += !text.empty() && text[0] == '"';
-            }
-            const auto ret = strace_return(s.ret);
-            if (ret) {
-                EXPECT_EQ(m["ret"].get<int64_t>(), *ret) << where;
-            } else {
-                EXPECT_TRUE(m["ret"].is_null()) << where;
-            }
-        }
+        expect_process_equals_strace(pid, calls, ours[pid], "/bin/hpana", &strings, &beyond_prototype);
     }
     EXPECT_EQ(beyond_prototype, std::vector<std::string>{"prctl argument 1"});  // busybox names itself
     EXPECT_GE(strings, 8u);
@@ -473,6 +481,39 @@ void expect_log_equals_strace(const std::string& serial, const std::string& log_
 
 // The test program runs under Debian's strace (-f -X raw) in the guest
 // while syscalls2 logs every call in JSON; the two agree.
+// hpana32's INT 0x80 calls (i386 numbers and names) under strace against
+// syscalls2's log, then what hpana32.c makes, in its order.
+void expect_log32_equals_strace(const std::string& serial, const std::string& log_json) {
+    std::vector<std::string> strace_lines;
+    for (const auto& l : hypanda::test::lines_starting_with(serial, "HPANA strace32 ")) {
+        strace_lines.push_back(l.substr(15));
+    }
+    const auto strace = parse_strace(strace_lines);
+    ASSERT_EQ(strace.size(), 1u) << "hpana32 alone";
+    std::vector<nlohmann::json> ours;
+    std::istringstream log(log_json);
+    std::string line;
+    while (std::getline(log, line)) {
+        auto j = nlohmann::json::parse(line);
+        if (j["tid"].get<long>() == strace.begin()->first) {
+            ours.push_back(j);
+        }
+    }
+    size_t strings = 0;
+    std::vector<std::string> beyond_prototype;
+    expect_process_equals_strace(strace.begin()->first, strace.begin()->second, ours, "/bin/hpana32", &strings,
+                                 &beyond_prototype);
+    EXPECT_EQ(beyond_prototype, std::vector<std::string>{});
+    EXPECT_EQ(strings, 7u);  // execve's path, open's path twice, write's buffer twice, read's, the failing open's path
+    std::vector<std::string> names;
+    for (const auto& c : strace.begin()->second) {
+        names.push_back(c.name);
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"execve", "open", "write", "close", "open", "read", "close", "write",
+                                               "getpid", "open", "exit_group"}));
+    EXPECT_EQ(strace.begin()->second[9].ret, "-1 ENOENT (No such file or directory)");
+}
+
 // osi's process events of the processes strace traced, in order, against
 // strace's: a successful execve starts a program (its name: the file's
 // base name, as the kernel sets comm), exit_group ends the process.
@@ -518,6 +559,7 @@ TEST(LinuxAnalysis, Syscalls2EqualsStrace) {
                         tmp.file("events"));
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     expect_log_equals_strace(r.out, read_file(tmp.file("calls.json")));
+    expect_log32_equals_strace(r.out, read_file(tmp.file("calls.json")));
     expect_process_events_equal_strace(r.out, read_file(tmp.file("events")));
 }
 
