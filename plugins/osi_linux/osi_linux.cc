@@ -27,6 +27,7 @@
 #include <linux/btf.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -298,6 +299,100 @@ bool read_layout(const struct btf* btf, Layout* out, std::string* why) {
     return ok;
 }
 
+// ---- A PANDA kernelinfo.conf profile (kconf_file=, kconf_group=) ------------------
+//
+// For kernels without BTF. The keys are PANDA's (task.*_offset,
+// mm.*_offset, vma.*_offset, fs.f_path_dentry_offset, path.d_name_offset,
+// path.d_parent_offset, qstr.name_offset, task.current_task_addr: the
+// per-CPU offset of current_task). Linux 6.1's maple tree and a few fields
+// PANDA's profiles do not carry take Hypanda's keys (plugins/osi_linux/
+// README.md): mm.mm_mt_offset, maple.*, vma.vm_pgoff_offset,
+// vma.vm_private_data_offset, special_mapping.name_offset; without
+// mm.mm_mt_offset the profile must have mm.mmap_offset and
+// vma.vm_next_offset (kernels before 6.1).
+
+std::string kconf_file, kconf_group;  // the arguments
+
+bool read_profile(Layout* out, std::string* why) {
+    GKeyFile* conf = g_key_file_new();
+    GError* error = nullptr;
+    if (!g_key_file_load_from_file(conf, kconf_file.c_str(), G_KEY_FILE_NONE, &error)) {
+        *why = "kconf_file=" + kconf_file + ": " + (error != nullptr ? error->message : "cannot be read");
+        g_clear_error(&error);
+        g_key_file_free(conf);
+        return false;
+    }
+    if (!g_key_file_has_group(conf, kconf_group.c_str())) {
+        *why = "kconf_file=" + kconf_file + " has no group [" + kconf_group + "] (kconf_group=)";
+        g_key_file_free(conf);
+        return false;
+    }
+    bool ok = true;
+    auto value = [&](const char* key, uint32_t* field, bool required = true) {
+        gchar* text = g_key_file_get_value(conf, kconf_group.c_str(), key, nullptr);
+        if (text == nullptr) {
+            if (required && ok) {
+                *why = "kconf_file=" + kconf_file + " [" + kconf_group + "] has no " + key;
+                ok = false;
+            }
+            return false;
+        }
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long v = std::strtoull(text, &end, 0);
+        const bool good = end != text && *end == '\0' && errno == 0 && v <= 0xffffffffull;
+        if (!good && ok) {
+            *why = "kconf_file=" + kconf_file + " [" + kconf_group + "] " + key + " = '" + text +
+                   "' is not an offset";
+            ok = false;
+        }
+        g_free(text);
+        if (good) {
+            *field = static_cast<uint32_t>(v);
+        }
+        return good;
+    };
+    value("task.current_task_addr", &out->current_task);
+    value("task.tasks_offset", &out->task.tasks);
+    value("task.pid_offset", &out->task.pid);
+    value("task.tgid_offset", &out->task.tgid);
+    value("task.comm_offset", &out->task.comm);
+    value("task.real_parent_offset", &out->task.real_parent);
+    value("task.group_leader_offset", &out->task.group_leader);
+    value("task.mm_offset", &out->task.mm);
+    value("task.start_time_offset", &out->task.start_time);
+    value("mm.pgd_offset", &out->mm.pgd);
+    out->mm.maple = value("mm.mm_mt_offset", &out->mm.mm_mt, false);
+    if (out->mm.maple) {
+        value("maple.ma_root_offset", &out->maple_root);
+        value("maple.range64_pivot_offset", &out->mr64_pivot);
+        value("maple.range64_slot_offset", &out->mr64_slot);
+        value("maple.arange64_pivot_offset", &out->ma64_pivot);
+        value("maple.arange64_slot_offset", &out->ma64_slot);
+    } else {
+        value("mm.mmap_offset", &out->mm.mmap);
+        value("vma.vm_next_offset", &out->vma.vm_next);
+    }
+    value("mm.start_brk_offset", &out->mm.start_brk);
+    value("mm.brk_offset", &out->mm.brk);
+    value("mm.start_stack_offset", &out->mm.start_stack);
+    value("vma.vm_start_offset", &out->vma.vm_start);
+    value("vma.vm_end_offset", &out->vma.vm_end);
+    value("vma.vm_flags_offset", &out->vma.vm_flags);
+    value("vma.vm_file_offset", &out->vma.vm_file);
+    value("vma.vm_pgoff_offset", &out->vma.vm_pgoff);
+    value("vma.vm_mm_offset", &out->vma.vm_mm);
+    value("vma.vm_private_data_offset", &out->vma.vm_private_data);
+    value("fs.f_path_dentry_offset", &out->file_f_path);  // f_path.dentry, as one offset
+    out->path_dentry = 0;
+    value("path.d_name_offset", &out->dentry_d_name);
+    value("path.d_parent_offset", &out->dentry_d_parent);
+    value("qstr.name_offset", &out->qstr_name);
+    value("special_mapping.name_offset", &out->special_mapping_name);
+    g_key_file_free(conf);
+    return ok;
+}
+
 // Whether the kernel has set up its per-CPU area (its GS base is a kernel
 // address, live or waiting in MSR_KERNEL_GS_BASE): before that there is
 // no process to ask about, and no point looking for the kernel yet.
@@ -316,13 +411,18 @@ const Layout* kernel_layout(CPUState* cpu) {
     if (layout_tried) {
         return layout ? &*layout : nullptr;
     }
-    if (cpu != nullptr && btf_file.empty() && !kernel_started(cpu)) {
+    if (cpu != nullptr && btf_file.empty() && kconf_file.empty() && !kernel_started(cpu)) {
         return nullptr;
     }
     layout_tried = true;
     std::string why;
     struct btf* btf = nullptr;
-    if (!btf_file.empty()) {
+    if (!kconf_file.empty()) {
+        Layout l{};
+        if (read_profile(&l, &why)) {
+            layout = l;
+        }
+    } else if (!btf_file.empty()) {
         btf = btf__parse_raw(btf_file.c_str());
         if (btf == nullptr) {
             why = "btf=" + btf_file + ": not a raw BTF file libbpf can read";
@@ -795,8 +895,19 @@ bool init_plugin(void* self) {
     panda_arg_list* args = panda_get_args("osi_linux");
     btf_file = panda_parse_string_opt(args, "btf", "",
                                       "raw BTF of the guest kernel (default: found in guest RAM)");
+    kconf_file = panda_parse_string_opt(args, "kconf_file", "",
+                                        "a PANDA kernelinfo.conf profile, used instead of BTF");
+    kconf_group = panda_parse_string_opt(args, "kconf_group", "", "the profile's group for this kernel");
     panda_free_args(args);
-    if (!btf_file.empty()) {
+    if (!kconf_file.empty() && !btf_file.empty()) {
+        std::fprintf(stderr, "plugin 'osi_linux': give either btf= or kconf_file=, not both\n");
+        return false;
+    }
+    if (kconf_file.empty() != kconf_group.empty()) {
+        std::fprintf(stderr, "plugin 'osi_linux': kconf_file= and kconf_group= go together\n");
+        return false;
+    }
+    if (!btf_file.empty() || !kconf_file.empty()) {
         // Read it now: a bad file is an error at load, not at the first question.
         layout_tried = false;
         if (kernel_layout(nullptr) == nullptr) {

@@ -599,14 +599,17 @@ std::string comm_of(std::string proc_name) {
 // and its own /proc/self/maps), then calls hpana_osi_marker, where the
 // osiprobe plugin asks osi (with osi_linux reading the kernel through its
 // BTF) the same questions. The answers must be the same.
-TEST(LinuxAnalysis, OsiMatchesProc) {
+// One boot with `osi_linux` (its arguments) and osiprobe at the marker;
+// osi's answers against the guest's /proc. Returns the boot's output.
+std::string expect_osi_matches_proc(const std::string& osi_linux) {
     auto sym = hpana_symbols();
-    ASSERT_TRUE(sym.count("hpana_osi_marker"));
+    EXPECT_TRUE(sym.count("hpana_osi_marker"));
     hypanda::test::TempDir tmp;
-    const auto r = boot("osiprobe:at=" + hex(sym["hpana_osi_marker"].address) + ",output=" + tmp.file("osi"));
-    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    const auto r = boot(osi_linux + ";osiprobe:at=" + hex(sym["hpana_osi_marker"].address) + ",output=" +
+                        tmp.file("osi"));
+    EXPECT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     const std::string osi = read_file(tmp.file("osi"));
-    ASSERT_FALSE(osi.empty()) << "the marker was not reached\n" << describe(r);
+    EXPECT_FALSE(osi.empty()) << "the marker was not reached\n" << describe(r);
 
     // Processes: (pid, ppid, name); osi lists init_task (pid 0) too, which
     // /proc does not.
@@ -638,7 +641,7 @@ TEST(LinuxAnalysis, OsiMatchesProc) {
     std::sort(seen.begin(), seen.end());
     EXPECT_GT(proc.size(), 20u);  // init, kthreadd and its kernel threads, hpana
     EXPECT_EQ(seen, proc);
-    ASSERT_FALSE(hpana_pid.empty());
+    EXPECT_FALSE(hpana_pid.empty());
     EXPECT_EQ(only_line(osi, "current "), "current " + hpana_pid + " 1 hpana");
     EXPECT_EQ(only_line(osi, "thread "), "thread " + hpana_pid + " " + hpana_pid);
 
@@ -666,6 +669,36 @@ TEST(LinuxAnalysis, OsiMatchesProc) {
     }
     EXPECT_GE(maps.size(), 8u);  // hpana's segments, heap, stack, vvar, vdso
     EXPECT_EQ(mapped, maps);
+    return r.out;
+}
+
+TEST(LinuxAnalysis, OsiMatchesProc) {
+    const std::string out = expect_osi_matches_proc("osi_linux");
+    if (HasFailure()) {
+        return;
+    }
+    // The same with a PANDA kernelinfo.conf profile instead of BTF: the
+    // group hpkinfo.ko (tests/linux/hpkinfo) printed in that boot, its
+    // values from offsetof() over the kernel's own headers.
+    std::string conf;
+    bool ended = false;
+    for (const auto& line : hypanda::test::lines_starting_with(out, "HPKINFO ")) {
+        std::string text = line.substr(8);
+        while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) {
+            text.pop_back();
+        }
+        if (text == "end") {
+            ended = true;
+        } else if (!conf.empty() || text == "[hpkinfo]") {
+            conf += text + "\n";
+        }
+    }
+    ASSERT_TRUE(ended) << "hpkinfo.ko printed no profile:\n" << out;
+    hypanda::test::TempDir tmp;
+    {
+        std::ofstream(tmp.file("kernelinfo.conf")) << "# made by hpkinfo.ko in the guest\n" << conf;
+    }
+    expect_osi_matches_proc("osi_linux:kconf_file=" + tmp.file("kernelinfo.conf") + ",kconf_group=hpkinfo");
 }
 
 // ---- stringsearch and coverage (one boot) ---------------------------------------
