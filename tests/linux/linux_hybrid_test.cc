@@ -106,6 +106,43 @@ std::string tsc_hint() {
     return "";
 }
 
+// syscalls2's JSON log of the window: the calls of the thread whose getpid
+// returned its own id, as "name ret" (the window's process is the only one
+// that runs in TCG before the monitor's switches; those run another
+// process, filtered out here).
+std::vector<std::string> window_calls(const std::string& log_json) {
+    std::vector<nlohmann::json> calls;
+    std::istringstream in(log_json);
+    std::string line;
+    while (std::getline(in, line)) {
+        calls.push_back(nlohmann::json::parse(line, nullptr, false));
+    }
+    long tid = -1;
+    for (const auto& c : calls) {
+        if (c.is_object() && c.value("name", "") == "getpid" && c["ret"].is_number() &&
+            c["ret"].get<long>() == c.value("tid", -2L)) {
+            tid = c["tid"].get<long>();
+            break;
+        }
+    }
+    std::vector<std::string> out;
+    for (const auto& c : calls) {
+        if (c.is_object() && c.value("tid", -2L) == tid) {
+            out.push_back(c.value("name", "?") + " " + (c["ret"].is_number() ? std::to_string(c["ret"].get<long>()) : "none"));
+        }
+    }
+    return out;
+}
+
+// What hplinux's window makes (HPLINUX_WINDOW_CALLS, Linux's x86-64
+// numbers 39, 110, 102, 104, 63, 1) and what each returns: its pid, its
+// parent /init (pid 1), root's uid and gid, uname's 0, the line's length.
+std::vector<std::string> expected_window_calls(const std::vector<std::string>& seen) {
+    std::string pid = seen.empty() ? "?" : seen[0].substr(seen[0].find(' ') + 1);
+    return {"getpid " + pid, "getppid 1", "getuid 0", "getgid 0", "uname 0",
+            "write " + std::to_string(sizeof HPLINUX_WINDOW_LINE - 1)};
+}
+
 bool wait_for_output(Child& child, const std::string& text, std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -147,7 +184,8 @@ TEST(LinuxHybrid, BootsUnderKvmWithATcgWindowMonitorSwitchesAndARecording) {
                  "-m", "256", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", dir + "/vmlinuz",
                  "-initrd", dir + "/initramfs.cpio.gz", "-append", "console=ttyS0 panic=-1 hplinux=hybrid" + tsc_hint(),
                  "-qmp", "unix:" + tmp.file("qmp") + ",server=on,wait=off", "-record-from", ":" + rec, "-panda",
-                 "syscalls:file=" + tmp.file("window.txt")},
+                 "syscalls:file=" + tmp.file("window.txt") + ";syscalls2:log_format=json,log=" +
+                     tmp.file("window.json")},
                 {}, true);
     Qmp qmp(tmp.file("qmp"));
     ASSERT_TRUE(qmp.connected());
@@ -174,6 +212,10 @@ TEST(LinuxHybrid, BootsUnderKvmWithATcgWindowMonitorSwitchesAndARecording) {
               std::vector<std::string>{"HPLINUX window engines 2 1 2 answers 0x0 0x0"});
     EXPECT_EQ(lines_starting_with(out, "HPLINUX in the window"), std::vector<std::string>{"HPLINUX in the window"});
     EXPECT_EQ(read_file(tmp.file("window.txt")), window_log());
+    // syscalls2 (with osi finding the kernel's BTF in the window) names the
+    // window's calls and matches their returns.
+    const auto live_calls = window_calls(read_file(tmp.file("window.json")));
+    EXPECT_EQ(live_calls, expected_window_calls(live_calls));
     EXPECT_EQ(lines_starting_with(out, "HPLINUX file "),
               std::vector<std::string>{fnv_line("file", HPLINUX_FILE_BYTES, HPLINUX_FILE_SEED)});
     EXPECT_EQ(lines_starting_with(out, "HPLINUX pipe "),
@@ -207,12 +249,15 @@ TEST(LinuxHybrid, BootsUnderKvmWithATcgWindowMonitorSwitchesAndARecording) {
     const uint64_t insns =
         nlohmann::json::parse(read_file(rec + "/manifest.json"), nullptr, false).value("instructions", uint64_t{0});
     EXPECT_GT(insns, 0u);
-    RunResult replay = run({emulator(), "-replay", rec, "-panda", "syscalls:file=" + tmp.file("replay.txt")},
+    RunResult replay = run({emulator(), "-replay", rec, "-panda",
+                            "syscalls:file=" + tmp.file("replay.txt") + ";syscalls2:log_format=json,log=" +
+                                tmp.file("replay.json")},
                            std::chrono::seconds(600));
     ASSERT_EQ(replay.exit_status, 0) << describe(replay);
     EXPECT_EQ(lines_starting_with(replay.err, "replay verified"),
               std::vector<std::string>{"replay verified: " + std::to_string(insns) + " instructions, RAM hash ok"});
     EXPECT_EQ(read_file(tmp.file("replay.txt")), window_log());
+    EXPECT_EQ(window_calls(read_file(tmp.file("replay.json"))), live_calls);
     std::filesystem::remove_all(rec);
 
     if (::testing::Test::HasFailure()) {
