@@ -27,6 +27,7 @@
 #include <linux/btf.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -212,6 +213,10 @@ struct Layout {
     uint32_t mr64_pivot, mr64_slot;             // maple_range_64
     uint32_t ma64_pivot, ma64_slot;             // maple_arange_64
     uint32_t special_mapping_name;              // vm_special_mapping.name
+    struct {
+        bool known;  // all of them found (Linux up to 6.3: core_layout)
+        uint32_t state, list, name, core_base, core_size;
+    } module;
 };
 
 std::optional<Layout> layout;
@@ -296,6 +301,16 @@ bool read_layout(const struct btf* btf, Layout* out, std::string* why) {
     member("dentry", "d_parent", &out->dentry_d_parent);
     member("qstr", "name", &out->qstr_name);
     member("vm_special_mapping", "name", &out->special_mapping_name);
+    // Kernel modules (get_modules): optional, as 6.4 replaced core_layout.
+    uint32_t core = 0, base = 0, size = 0;
+    out->module.known = member("module", "state", &out->module.state, false) &&
+                        member("module", "list", &out->module.list, false) &&
+                        member("module", "name", &out->module.name, false) &&
+                        member("module", "core_layout", &core, false) &&
+                        member("module_layout", "base", &base, false) &&
+                        member("module_layout", "size", &size, false);
+    out->module.core_base = core + base;
+    out->module.core_size = core + size;
     return ok;
 }
 
@@ -389,6 +404,11 @@ bool read_profile(Layout* out, std::string* why) {
     value("path.d_parent_offset", &out->dentry_d_parent);
     value("qstr.name_offset", &out->qstr_name);
     value("special_mapping.name_offset", &out->special_mapping_name);
+    out->module.known = value("module.state_offset", &out->module.state, false) &&
+                        value("module.list_offset", &out->module.list, false) &&
+                        value("module.name_offset", &out->module.name, false) &&
+                        value("module.core_layout_base_offset", &out->module.core_base, false) &&
+                        value("module.core_layout_size_offset", &out->module.core_size, false);
     g_key_file_free(conf);
     return ok;
 }
@@ -691,6 +711,126 @@ GArray* new_process_array() {
     return a;
 }
 
+// ---- Kernel modules ---------------------------------------------------------------
+//
+// The kernel lists its modules from `modules`, a list head in its data that
+// BTF does not locate. Each struct module lives in its module's own memory,
+// in the module area (x86_64: 0xffffffffc0000000 up to 0xffffffffff000000),
+// so the area's mapped pages are searched, through the kernel's page
+// tables, for one: a cache-line-aligned struct whose state is a module
+// state, whose name is a module name, and whose list links are consistent
+// (next->prev and prev->next are itself). Walking its list then leads to
+// the one node outside the area: `modules` itself, kept for later calls.
+
+constexpr uint64_t kModulesStart = 0xffffffffc0000000ull;
+constexpr uint64_t kModulesEnd = 0xffffffffff000000ull;
+constexpr size_t kModuleNameLen = 56;  // MODULE_NAME_LEN on 64-bit
+uint64_t modules_head;                 // 0 until found
+
+bool in_module_area(uint64_t va) { return va >= kModulesStart && va < kModulesEnd; }
+
+bool module_name_ok(const char* name) {
+    size_t n = 0;
+    while (n < kModuleNameLen && name[n] != '\0') {
+        const char c = name[n];
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) {
+            return false;
+        }
+        n++;
+    }
+    return n > 0 && n < kModuleNameLen;
+}
+
+// A struct module at `va` (its bytes from `page` when they lie in it).
+bool looks_like_module(CPUState* cpu, const Layout& l, uint64_t va, const uint8_t* page, size_t offset) {
+    const auto& m = l.module;
+    const size_t end = std::max<size_t>({m.state + 4, m.list + 16, m.name + kModuleNameLen});
+    if (offset + end > 0x1000) {
+        return false;
+    }
+    uint32_t state;
+    uint64_t next, prev;
+    std::memcpy(&state, page + offset + m.state, 4);
+    std::memcpy(&next, page + offset + m.list, 8);
+    std::memcpy(&prev, page + offset + m.list + 8, 8);
+    if (state > 3 || next < kKernelSpace || prev < kKernelSpace ||
+        !module_name_ok(reinterpret_cast<const char*>(page + offset + m.name))) {
+        return false;
+    }
+    const uint64_t self = va + m.list;
+    auto next_prev = read<uint64_t>(cpu, next + 8);
+    auto prev_next = read<uint64_t>(cpu, prev);
+    return next_prev && prev_next && *next_prev == self && *prev_next == self;
+}
+
+// The `modules` list head, searched for as described above; 0 when no
+// module is loaded (searched again next time) or the tables cannot be read.
+uint64_t find_modules_head(CPUState* cpu, const Layout& l) {
+    constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;
+    uint64_t cr3 = 0, cr4 = 0;
+    panda_reg_read(cpu, PANDA_REG_X86_CR3, &cr3);
+    panda_reg_read(cpu, PANDA_REG_X86_CR4, &cr4);
+    if (cr4 & (1u << 12)) {
+        return 0;  // 5-level paging: not searched
+    }
+    auto entry_at = [](uint64_t table, unsigned index) {
+        uint64_t e = 0;
+        panda_physical_memory_rw((table & kAddressMask) + index * 8, reinterpret_cast<uint8_t*>(&e), 8, 0);
+        return e;
+    };
+    const uint64_t pml4e = entry_at(cr3 & ~0x1fffull, 511);
+    const uint64_t pdpte = (pml4e & 1) ? entry_at(pml4e, 511) : 0;
+    if (!(pdpte & 1) || (pdpte & 0x80)) {
+        return 0;
+    }
+    std::vector<uint8_t> page(0x1000);
+    auto search_page = [&](uint64_t pa, uint64_t va) -> uint64_t {
+        if (panda_physical_memory_rw(pa, page.data(), 0x1000, 0) != 0) {
+            return 0;
+        }
+        for (size_t offset = 0; offset < 0x1000; offset += 64) {
+            if (looks_like_module(cpu, l, va + offset, page.data(), offset)) {
+                return va + offset;
+            }
+        }
+        return 0;
+    };
+    uint64_t found = 0;
+    for (unsigned pd = 0; pd < (kModulesEnd - kModulesStart) >> 21 && !found; pd++) {
+        const uint64_t pde = entry_at(pdpte, pd);
+        const uint64_t va2m = kModulesStart + (uint64_t(pd) << 21);
+        if (!(pde & 1)) {
+            continue;
+        }
+        for (unsigned pt = 0; pt < 512 && !found; pt++) {
+            const uint64_t va = va2m + (uint64_t(pt) << 12);
+            if (pde & 0x80) {
+                found = search_page((pde & kAddressMask & ~0x1fffffull) + (uint64_t(pt) << 12), va);
+                continue;
+            }
+            const uint64_t pte = entry_at(pde, pt);
+            if (pte & 1) {
+                found = search_page(pte & kAddressMask, va);
+            }
+        }
+    }
+    if (!found) {
+        return 0;
+    }
+    uint64_t node = found + l.module.list;
+    for (int steps = 0; steps < 4096; steps++) {
+        auto next = read<uint64_t>(cpu, node);
+        if (!next) {
+            return 0;
+        }
+        node = *next;
+        if (!in_module_area(node)) {
+            return node;
+        }
+    }
+    return 0;
+}
+
 // ---- Process start and end (osi's on_process_start / on_process_end) ---------
 //
 // Off until osi asks (osi_linux_watch_processes, when a plugin registers
@@ -859,10 +999,41 @@ GArray* get_mappings(CPUState* cpu, OsiProc* process) {
 }
 
 GArray* get_modules(CPUState* cpu) {
-    (void)cpu;
-    // Kernel modules are listed from the kernel's `modules` list head, a
-    // symbol BTF does not locate: not available yet.
-    return nullptr;
+    const Layout* l = kernel_layout(cpu);
+    if (l == nullptr || !l->module.known || !current_task(cpu, *l)) {
+        return nullptr;
+    }
+    GArray* list = new_module_array();
+    if (modules_head == 0) {
+        modules_head = find_modules_head(cpu, *l);
+        if (modules_head == 0) {
+            return list;  // no module loaded (yet)
+        }
+    }
+    uint64_t node = modules_head;
+    for (int steps = 0; steps < 4096; steps++) {
+        auto next = read<uint64_t>(cpu, node);
+        if (!next || *next == modules_head) {
+            break;
+        }
+        node = *next;
+        const uint64_t module = node - l->module.list;
+        char name[kModuleNameLen] = {};
+        auto base = read<uint64_t>(cpu, module + l->module.core_base);
+        auto size = read<uint32_t>(cpu, module + l->module.core_size);
+        if (!base || !size || !read_virt(cpu, module + l->module.name, name, sizeof name)) {
+            break;
+        }
+        name[kModuleNameLen - 1] = '\0';
+        OsiModule m{};
+        m.modd = module;
+        m.base = *base;
+        m.size = *size;
+        m.file = g_strdup("");
+        m.name = g_strdup(name);
+        g_array_append_val(list, m);
+    }
+    return list;
 }
 
 void free_osiproc(OsiProc* p) {
@@ -923,6 +1094,7 @@ void uninit_plugin(void*) {
     on_start = nullptr;
     on_end = nullptr;
     exec_pending.clear();
+    modules_head = 0;
 }
 
 }  // extern "C"

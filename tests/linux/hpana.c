@@ -23,7 +23,8 @@
  *   hpana osi         prints what /proc says: "HPANA proc PID PPID COMM"
  *                     for every process (from /proc/PID/stat), then
  *                     "HPANA maps" and its own /proc/self/maps, each line
- *                     as "HPANA map <line>", then calls hpana_osi_marker()
+ *                     as "HPANA map <line>", and /proc/modules as
+ *                     "HPANA module <line>", then calls hpana_osi_marker()
  *                     (hooked by the tests), changing nothing in between
  *
  * Built with `cc -static -O0 -g -fno-inline` so every call in the source is
@@ -109,6 +110,25 @@ static int print_process(const char *pid)
 }
 
 static char maps[64 * 1024]; /* static: reading the maps must not change them */
+static char modules[16 * 1024];
+
+/* Reads a whole (small) file into buf, NUL-terminated; -1 after a message. */
+static int read_whole(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    size_t len = 0;
+    ssize_t n;
+    if (fd < 0) {
+        perror(path);
+        return -1;
+    }
+    while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0) {
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return 0;
+}
 
 static int cmd_osi(void)
 {
@@ -126,21 +146,20 @@ static int cmd_osi(void)
     }
     closedir(proc);
 
-    int fd = open("/proc/self/maps", O_RDONLY);
-    size_t len = 0;
-    ssize_t n;
-    while (fd >= 0 && len < sizeof maps - 1 && (n = read(fd, maps + len, sizeof maps - 1 - len)) > 0) {
-        len += (size_t)n;
-    }
-    if (fd < 0) {
-        perror("hpana: /proc/self/maps");
+    /* The kernel's modules ("name size refs deps state address"), read
+     * before the maps and without stdio, so nothing is allocated after. */
+    if (read_whole("/proc/modules", modules, sizeof modules) < 0) {
         return 1;
     }
-    close(fd);
-    maps[len] = '\0';
+    if (read_whole("/proc/self/maps", maps, sizeof maps) < 0) {
+        return 1;
+    }
     printf("HPANA maps\n");
     for (char *line = strtok(maps, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         printf("HPANA map %s\n", line);
+    }
+    for (char *line = strtok(modules, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        printf("HPANA module %s\n", line);
     }
     hpana_osi_marker();
     return failed;

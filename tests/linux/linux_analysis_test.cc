@@ -669,6 +669,24 @@ std::string expect_osi_matches_proc(const std::string& osi_linux) {
     }
     EXPECT_GE(maps.size(), 8u);  // hpana's segments, heap, stack, vvar, vdso
     EXPECT_EQ(mapped, maps);
+
+    // Kernel modules, as /proc/modules lists them (newest first): name,
+    // size, address; hpkinfo.ko is loaded in analysis mode.
+    std::vector<std::string> proc_modules, osi_modules;
+    for (const auto& line : hypanda::test::lines_starting_with(r.out, "HPANA module ")) {
+        std::istringstream in(line.substr(13));
+        std::string name, size, refs, deps, state, address;
+        in >> name >> size >> refs >> deps >> state >> address;
+        proc_modules.push_back(name + " " + size + " " + hex(std::stoull(address, nullptr, 16)));
+    }
+    for (const auto& line : hypanda::test::lines_starting_with(osi, "module ")) {
+        std::istringstream in(line.substr(7));
+        std::string name, size, address;
+        in >> name >> size >> address;
+        osi_modules.push_back(name + " " + size + " " + hex(std::stoull(address, nullptr, 16)));
+    }
+    EXPECT_EQ(proc_modules.size(), 1u);
+    EXPECT_EQ(osi_modules, proc_modules);
     return r.out;
 }
 

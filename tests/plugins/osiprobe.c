@@ -25,6 +25,7 @@ static OsiProc *(*current_process)(CPUState *);
 static OsiThread *(*current_thread)(CPUState *);
 static GArray *(*processes)(CPUState *);
 static GArray *(*mappings)(CPUState *, OsiProc *);
+static GArray *(*kernel_modules)(CPUState *);
 static void (*free_proc)(OsiProc *);
 static void (*free_thread)(OsiThread *);
 
@@ -68,6 +69,14 @@ static void at_marker(CPUState *cpu, target_ulong pc, void *context)
     if (maps != NULL) {
         g_array_free(maps, TRUE);
     }
+    GArray *modules = kernel_modules(cpu);
+    for (guint i = 0; modules != NULL && i < modules->len; i++) {
+        const OsiModule *m = &g_array_index(modules, OsiModule, i);
+        fprintf(out, "module %s %" PRIu64 " 0x%016" PRIx64 "\n", m->name, (uint64_t)m->size, (uint64_t)m->base);
+    }
+    if (modules != NULL) {
+        g_array_free(modules, TRUE);
+    }
     if (self != NULL) {
         free_proc(self);
     }
@@ -90,6 +99,7 @@ bool init_plugin(void *self)
     current_thread = PANDA_IMPORT("osi", get_current_thread);
     processes = PANDA_IMPORT("osi", get_processes);
     mappings = PANDA_IMPORT("osi", get_mappings);
+    kernel_modules = PANDA_IMPORT("osi", get_modules);
     free_proc = PANDA_IMPORT("osi", free_osiproc);
     free_thread = PANDA_IMPORT("osi", free_osithread);
     return add != NULL && current_process && current_thread && processes && mappings && free_proc &&

@@ -59,6 +59,11 @@ static int __init hpkinfo_init(void)
 	OFFSET("maple.arange64_pivot_offset", struct maple_arange_64, pivot);
 	OFFSET("maple.arange64_slot_offset", struct maple_arange_64, slot);
 	OFFSET("special_mapping.name_offset", struct vm_special_mapping, name);
+	OFFSET("module.state_offset", struct module, state);
+	OFFSET("module.list_offset", struct module, list);
+	OFFSET("module.name_offset", struct module, name);
+	OFFSET("module.core_layout_base_offset", struct module, core_layout.base);
+	OFFSET("module.core_layout_size_offset", struct module, core_layout.size);
 	pr_info("hpkinfo: end\n");
 	return 0;
 }
