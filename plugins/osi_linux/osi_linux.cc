@@ -111,22 +111,45 @@ std::string read_string(CPUState* cpu, uint64_t va, size_t max) {
 
 // ---- BTF --------------------------------------------------------------------
 
-// The kernel's BTF: found in guest RAM by its header (magic 0xeB9F,
-// version 1, 24-byte header) and accepted if libbpf parses it and it
-// describes task_struct.
-struct btf* find_btf_in_ram(std::string* why) {
+// A vmlinux BTF blob starting at physical `at` (its header already
+// matched), or nullptr.
+struct btf* btf_at(uint64_t at) {
+    uint32_t fields[4];  // type_off, type_len, str_off, str_len
+    if (panda_physical_memory_rw(at + 8, reinterpret_cast<uint8_t*>(fields), 16, 0) != 0) {
+        return nullptr;
+    }
+    const uint64_t end = 24 + std::max<uint64_t>(uint64_t{fields[0]} + fields[1], uint64_t{fields[2]} + fields[3]);
+    if (fields[1] < (1u << 20) || end > (uint64_t{256} << 20)) {
+        return nullptr;  // a module's BTF or not BTF at all: vmlinux's has megabytes of types
+    }
+    std::vector<uint8_t> blob(end);
+    if (panda_physical_memory_rw(at, blob.data(), static_cast<int>(end), 0) != 0) {
+        return nullptr;
+    }
+    struct btf* btf = btf__new(blob.data(), static_cast<uint32_t>(blob.size()));
+    if (btf != nullptr) {  // libbpf 1.x: NULL on error
+        if (btf__find_by_name_kind(btf, "task_struct", BTF_KIND_STRUCT) > 0) {
+            return btf;
+        }
+        btf__free(btf);
+    }
+    return nullptr;
+}
+
+// Searches physical [start, start + len) for the BTF header, in 2 MiB
+// chunks; `scanned` counts the bytes read. *unreadable is set when the
+// first chunk cannot be read.
+struct btf* search_btf(uint64_t start, uint64_t len, uint64_t* scanned, bool* unreadable) {
     static const uint8_t kHeader[] = {0x9f, 0xeb, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00};
     constexpr uint64_t kChunk = 2 << 20;
-    std::vector<uint8_t> buf(kChunk + sizeof kHeader);
-    uint64_t scanned = 0;
-    for (uint64_t base = 0;; base += kChunk) {
+    std::vector<uint8_t> buf(kChunk);
+    *unreadable = false;
+    for (uint64_t base = start; base < start + len; base += kChunk) {
         if (panda_physical_memory_rw(base, buf.data(), static_cast<int>(kChunk), 0) != 0) {
-            if (base < (uint64_t{4} << 30)) {
-                continue;  // a hole below 4 GiB (the PCI hole); RAM may go on above
-            }
-            break;
+            *unreadable = base == start;
+            return nullptr;
         }
-        scanned += kChunk;
+        *scanned += kChunk;
         for (size_t at = 0; at + sizeof kHeader <= kChunk; at++) {
             // memchr, then compare: memmem is slow on zero pages for a
             // needle ending in zeroes.
@@ -138,26 +161,70 @@ struct btf* find_btf_in_ram(std::string* why) {
             if (at + sizeof kHeader > kChunk || std::memcmp(hit, kHeader, sizeof kHeader) != 0) {
                 continue;
             }
-            uint32_t fields[4];  // type_off, type_len, str_off, str_len
-            if (panda_physical_memory_rw(base + at + 8, reinterpret_cast<uint8_t*>(fields), 16, 0) != 0) {
-                continue;
+            if (struct btf* btf = btf_at(base + at)) {
+                return btf;
             }
-            const uint64_t end = 24 + std::max<uint64_t>(uint64_t{fields[0]} + fields[1],
-                                                         uint64_t{fields[2]} + fields[3]);
-            if (fields[1] < (1u << 20) || end > (uint64_t{256} << 20)) {
-                continue;  // a module's BTF or not BTF at all: vmlinux's has megabytes of types
-            }
-            std::vector<uint8_t> blob(end);
-            if (panda_physical_memory_rw(base + at, blob.data(), static_cast<int>(end), 0) != 0) {
-                continue;
-            }
-            struct btf* btf = btf__new(blob.data(), static_cast<uint32_t>(blob.size()));
-            if (btf != nullptr) {  // libbpf 1.x: NULL on error
-                if (btf__find_by_name_kind(btf, "task_struct", BTF_KIND_STRUCT) > 0) {
-                    return btf;
-                }
-                btf__free(btf);
-            }
+        }
+    }
+    return nullptr;
+}
+
+// Where the kernel image lies in physical memory: the 2 MiB pages the
+// kernel's page tables map at __START_KERNEL_map (0xffffffff80000000, the
+// image's 1 GiB window, KASLR or not), in order; empty if unreadable.
+std::vector<uint64_t> kernel_image_pages(CPUState* cpu) {
+    constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;
+    uint64_t cr3 = 0, cr4 = 0;
+    panda_reg_read(cpu, PANDA_REG_X86_CR3, &cr3);
+    panda_reg_read(cpu, PANDA_REG_X86_CR4, &cr4);
+    std::vector<uint64_t> pages;
+    if (cr4 & (1u << 12)) {
+        return pages;  // 5-level paging: the whole of RAM is searched instead
+    }
+    auto entry_at = [](uint64_t table, unsigned index) {
+        uint64_t e = 0;
+        panda_physical_memory_rw((table & kAddressMask) + index * 8, reinterpret_cast<uint8_t*>(&e), 8, 0);
+        return e;
+    };
+    const uint64_t pml4e = entry_at(cr3 & ~0x1fffull, 511);
+    const uint64_t pdpte = (pml4e & 1) ? entry_at(pml4e, 510) : 0;
+    if (!(pdpte & 1) || (pdpte & 0x80)) {
+        return pages;
+    }
+    for (unsigned pd = 0; pd < 512; pd++) {
+        const uint64_t pde = entry_at(pdpte, pd);
+        if (!(pde & 1)) {
+            continue;
+        }
+        const uint64_t first = (pde & 0x80) ? pde : entry_at(pde, 0);
+        if (first & 1) {
+            pages.push_back(first & kAddressMask & ~uint64_t(0x1fffff));
+        }
+    }
+    return pages;
+}
+
+// The kernel's BTF: found in guest RAM by its header (magic 0xeB9F,
+// version 1, 24-byte header) and accepted if libbpf parses it and it
+// describes task_struct. The kernel image's own pages are searched first
+// (tens of MiB: this matters where RAM is read slowly, as in the nested
+// route, and the guest waits meanwhile), then all of RAM.
+struct btf* find_btf_in_ram(CPUState* cpu, std::string* why) {
+    uint64_t scanned = 0;
+    bool unreadable = false;
+    for (uint64_t page : kernel_image_pages(cpu)) {
+        if (struct btf* btf = search_btf(page, 2 << 20, &scanned, &unreadable)) {
+            return btf;
+        }
+    }
+    scanned = 0;
+    for (uint64_t base = 0;; base += 2 << 20) {
+        uint64_t before = scanned;
+        if (struct btf* btf = search_btf(base, 2 << 20, &scanned, &unreadable)) {
+            return btf;
+        }
+        if (unreadable && scanned == before && base >= (uint64_t{4} << 30)) {
+            break;  // past the end of RAM (holes below 4 GiB, the PCI hole, are skipped)
         }
     }
     *why = "no kernel BTF in the guest's " + std::to_string(scanned >> 20) +
@@ -448,7 +515,7 @@ const Layout* kernel_layout(CPUState* cpu) {
             why = "btf=" + btf_file + ": not a raw BTF file libbpf can read";
         }
     } else {
-        btf = find_btf_in_ram(&why);
+        btf = find_btf_in_ram(cpu, &why);
     }
     Layout l{};
     if (btf != nullptr && read_layout(btf, &l, &why)) {
