@@ -45,13 +45,13 @@
 namespace {
 
 constexpr uint64_t kKernelSpace = 0xffff800000000000ull;
+constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;  // a page-table entry's address bits
 
 // ---- Guest memory -----------------------------------------------------------
 
 // The physical address of kernel virtual address `va`, walking the page
 // tables at `root` (4 or 5 levels), or nullopt.
 std::optional<uint64_t> walk(uint64_t root, uint64_t va, bool five_levels) {
-    constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;
     uint64_t table = root & kAddressMask;
     for (int level = five_levels ? 4 : 3; level >= 0; level--) {
         const int shift = 12 + 9 * level;
@@ -67,6 +67,30 @@ std::optional<uint64_t> walk(uint64_t root, uint64_t va, bool five_levels) {
         table = entry & kAddressMask;
     }
     return std::nullopt;
+}
+
+// Entry `index` of the page table at physical `table` (0 if unreadable).
+uint64_t table_entry(uint64_t table, unsigned index) {
+    uint64_t e = 0;
+    panda_physical_memory_rw((table & kAddressMask) + index * 8, reinterpret_cast<uint8_t*>(&e), 8, 0);
+    return e;
+}
+
+// The page-directory-pointer entry of the kernel's page tables for the
+// 1 GiB at 0xffffff8000000000 + `gib` GiB (the top PML4 slot: 510 is the
+// kernel image's window, 511 the module area), if it points to a page
+// directory; 0 otherwise, and with 5-level paging (not walked here).
+uint64_t top_gib_directory(CPUState* cpu, unsigned gib) {
+    uint64_t cr3 = 0, cr4 = 0;
+    panda_reg_read(cpu, PANDA_REG_X86_CR3, &cr3);
+    panda_reg_read(cpu, PANDA_REG_X86_CR4, &cr4);
+    if (cr4 & (1u << 12)) {
+        return 0;
+    }
+    // The kernel half of a PTI pair: bit 12 clear; PCID bits 0-11.
+    const uint64_t pml4e = table_entry(cr3 & ~0x1fffull, 511);
+    const uint64_t pdpte = (pml4e & 1) ? table_entry(pml4e, gib) : 0;
+    return (pdpte & 1) && !(pdpte & 0x80) ? pdpte : 0;
 }
 
 // Reads kernel (or current user) memory; false if any byte is unmapped.
@@ -173,30 +197,17 @@ struct btf* search_btf(uint64_t start, uint64_t len, uint64_t* scanned, bool* un
 // kernel's page tables map at __START_KERNEL_map (0xffffffff80000000, the
 // image's 1 GiB window, KASLR or not), in order; empty if unreadable.
 std::vector<uint64_t> kernel_image_pages(CPUState* cpu) {
-    constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;
-    uint64_t cr3 = 0, cr4 = 0;
-    panda_reg_read(cpu, PANDA_REG_X86_CR3, &cr3);
-    panda_reg_read(cpu, PANDA_REG_X86_CR4, &cr4);
     std::vector<uint64_t> pages;
-    if (cr4 & (1u << 12)) {
-        return pages;  // 5-level paging: the whole of RAM is searched instead
-    }
-    auto entry_at = [](uint64_t table, unsigned index) {
-        uint64_t e = 0;
-        panda_physical_memory_rw((table & kAddressMask) + index * 8, reinterpret_cast<uint8_t*>(&e), 8, 0);
-        return e;
-    };
-    const uint64_t pml4e = entry_at(cr3 & ~0x1fffull, 511);
-    const uint64_t pdpte = (pml4e & 1) ? entry_at(pml4e, 510) : 0;
-    if (!(pdpte & 1) || (pdpte & 0x80)) {
-        return pages;
+    const uint64_t pdpte = top_gib_directory(cpu, 510);
+    if (pdpte == 0) {
+        return pages;  // then the whole of RAM is searched
     }
     for (unsigned pd = 0; pd < 512; pd++) {
-        const uint64_t pde = entry_at(pdpte, pd);
+        const uint64_t pde = table_entry(pdpte, pd);
         if (!(pde & 1)) {
             continue;
         }
-        const uint64_t first = (pde & 0x80) ? pde : entry_at(pde, 0);
+        const uint64_t first = (pde & 0x80) ? pde : table_entry(pde, 0);
         if (first & 1) {
             pages.push_back(first & kAddressMask & ~uint64_t(0x1fffff));
         }
@@ -833,21 +844,8 @@ bool looks_like_module(CPUState* cpu, const Layout& l, uint64_t va, const uint8_
 // The `modules` list head, searched for as described above; 0 when no
 // module is loaded (searched again next time) or the tables cannot be read.
 uint64_t find_modules_head(CPUState* cpu, const Layout& l) {
-    constexpr uint64_t kAddressMask = 0x000ffffffffff000ull;
-    uint64_t cr3 = 0, cr4 = 0;
-    panda_reg_read(cpu, PANDA_REG_X86_CR3, &cr3);
-    panda_reg_read(cpu, PANDA_REG_X86_CR4, &cr4);
-    if (cr4 & (1u << 12)) {
-        return 0;  // 5-level paging: not searched
-    }
-    auto entry_at = [](uint64_t table, unsigned index) {
-        uint64_t e = 0;
-        panda_physical_memory_rw((table & kAddressMask) + index * 8, reinterpret_cast<uint8_t*>(&e), 8, 0);
-        return e;
-    };
-    const uint64_t pml4e = entry_at(cr3 & ~0x1fffull, 511);
-    const uint64_t pdpte = (pml4e & 1) ? entry_at(pml4e, 511) : 0;
-    if (!(pdpte & 1) || (pdpte & 0x80)) {
+    const uint64_t pdpte = top_gib_directory(cpu, 511);
+    if (pdpte == 0) {
         return 0;
     }
     std::vector<uint8_t> page(0x1000);
@@ -864,7 +862,7 @@ uint64_t find_modules_head(CPUState* cpu, const Layout& l) {
     };
     uint64_t found = 0;
     for (unsigned pd = 0; pd < (kModulesEnd - kModulesStart) >> 21 && !found; pd++) {
-        const uint64_t pde = entry_at(pdpte, pd);
+        const uint64_t pde = table_entry(pdpte, pd);
         const uint64_t va2m = kModulesStart + (uint64_t(pd) << 21);
         if (!(pde & 1)) {
             continue;
@@ -875,7 +873,7 @@ uint64_t find_modules_head(CPUState* cpu, const Layout& l) {
                 found = search_page((pde & kAddressMask & ~0x1fffffull) + (uint64_t(pt) << 12), va);
                 continue;
             }
-            const uint64_t pte = entry_at(pde, pt);
+            const uint64_t pte = table_entry(pde, pt);
             if (pte & 1) {
                 found = search_page(pte & kAddressMask, va);
             }
