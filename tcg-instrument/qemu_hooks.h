@@ -19,6 +19,7 @@ typedef struct CPUState CPUState;
 typedef struct Monitor Monitor;
 typedef struct QDict QDict;
 typedef struct TranslationBlock TranslationBlock;
+typedef struct TCGContext TCGContext;
 typedef struct TCGv_i32_d *TCGv_i32;
 typedef struct TCGv_i64_d *TCGv_i64;
 struct DisasContextBase;
@@ -126,6 +127,31 @@ void hypanda_user_after_syscall(CPUState *cpu, const void *fcntl_flags_tbl, int 
                                 int64_t arg5, int64_t arg6, int64_t arg7, int64_t arg8,
                                 int64_t ret);
 
+/* The LLVM engine (llvm/engine.c, patch 0016).
+ * accel/tcg/translate-all.c, tb_gen_code(): TCG generated `tb`'s host code
+ * from the ops still in `s`; in LLVM mode they are lifted and compiled too
+ * (always called: it also clears the block's LLVM function). */
+void hypanda_llvm_translate(TCGContext *s, TranslationBlock *tb);
+
+/* accel/tcg/cpu-exec.c, cpu_tb_exec(): whether `tb` runs as LLVM code, and
+ * running it (`env` is the CPUArchState; the result is exit_tb's value);
+ * after a longjmp back to cpu_exec, no block is running. */
+bool hypanda_llvm_runs(TranslationBlock *tb);
+uintptr_t hypanda_llvm_exec(void *env, TranslationBlock *tb);
+void hypanda_llvm_unwound(void);
+
+/* Unwinding (accel/tcg/translate-all.c, tcg/region.c): a return address
+ * outside TCG's code buffer while an LLVM block runs on this thread belongs
+ * to that block (hypanda_llvm_in_block, hypanda_llvm_tb_lookup), at the
+ * instruction hypanda_llvm_insn_of gives (-1: not an LLVM block's). */
+bool hypanda_llvm_in_block(uintptr_t host_pc);
+TranslationBlock *hypanda_llvm_tb_lookup(uintptr_t host_pc);
+int hypanda_llvm_insn_of(TranslationBlock *tb, uintptr_t host_pc);
+
+/* accel/tcg/tb-maint.c, do_tb_flush(): translated code was dropped; the
+ * compiled blocks go too. */
+void hypanda_llvm_flushed(void);
+
 /* hmp-commands.hx: the PANDA monitor commands. */
 void hmp_panda_load_plugin(Monitor *mon, const QDict *qdict);
 void hmp_panda_unload_plugin(Monitor *mon, const QDict *qdict);
@@ -133,6 +159,7 @@ void hmp_panda_enable_plugin(Monitor *mon, const QDict *qdict);
 void hmp_panda_disable_plugin(Monitor *mon, const QDict *qdict);
 void hmp_panda_list_plugins(Monitor *mon, const QDict *qdict);
 void hmp_panda_plugin_cmd(Monitor *mon, const QDict *qdict);
+void hmp_panda_llvm(Monitor *mon, const QDict *qdict);
 
 #ifdef __cplusplus
 }

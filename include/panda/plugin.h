@@ -375,6 +375,15 @@ void panda_enable_tb_chaining(void);
 void panda_enable_precise_pc(void);
 void panda_disable_precise_pc(void);
 
+/* LLVM mode (docs/llvm.md): every block is lifted from TCG's ops to LLVM IR
+ * and runs on LLVM's JIT; all callbacks work as under TCG. Callable at any
+ * time (init_plugin, a callback, the monitor's `llvm on|off`): the switch
+ * happens at the next block boundary and flushes translated code.
+ * panda_llvm_enabled tells whether the mode is on now. */
+void panda_enable_llvm(void);
+void panda_disable_llvm(void);
+bool panda_llvm_enabled(void);
+
 /* Writes guest physical RAM, in the machine's RAM order (on a PC: from
  * address 0 up to the PCI hole, then from 4 GiB on), to `out`. Reads the
  * RAM's host copy only: the guest is not perturbed. */

@@ -20,6 +20,7 @@
 #include "qapi/qmp/qstring.h"
 
 #include "hypanda/hypervisor/qmp_args.h"
+#include "hypanda/llvm/engine.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
@@ -144,6 +145,26 @@ void hmp_panda_plugin_cmd(Monitor *mon, const QDict *qdict)
         return;
     }
     run_plugin_cmd(mon, NULL, qdict_get_str(qdict, "cmd"));
+}
+
+/* llvm [on|off]: the switch happens at the vCPU's next safe point, so the
+ * reply says what was asked; without an argument, the mode and counts. */
+void hmp_panda_llvm(Monitor *mon, const QDict *qdict)
+{
+    const char *mode = qdict_get_try_str(qdict, "mode");
+    if (mode == NULL) {
+        HypandaLlvmStats st;
+        hypanda_llvm_stats(&st);
+        monitor_printf(mon, "LLVM mode %s; %" PRIu64 " blocks compiled in %.3f s (%.1f us per block), "
+                       "%" PRIu64 " not liftable, %" PRIu64 " flushes\n",
+                       hypanda_llvm_enabled() ? "on" : "off", st.blocks, st.translate_ns / 1e9,
+                       st.blocks ? st.translate_ns / 1e3 / st.blocks : 0.0, st.failures, st.flushes);
+    } else if (strcmp(mode, "on") == 0 || strcmp(mode, "off") == 0) {
+        hypanda_llvm_request_async(strcmp(mode, "on") == 0);
+        monitor_printf(mon, "LLVM mode %s from the next block\n", mode);
+    } else {
+        monitor_printf(mon, "error: llvm takes on or off, not '%s'\n", mode);
+    }
 }
 
 /* ---- QMP ---- */

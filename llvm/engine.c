@@ -1,0 +1,230 @@
+/*
+ * The LLVM engine inside QEMU: when it is on, every block TCG translates
+ * is also lifted to LLVM IR (lift.c) and compiled (jit.cc), and cpu_exec
+ * runs the compiled function instead of TCG's host code. Its call sites in
+ * QEMU (patch 0016) are declared in tcg-instrument/qemu_hooks.h:
+ *
+ * - tb_gen_code: lift the block just translated (hypanda_llvm_translate);
+ * - cpu_tb_exec: run it (hypanda_llvm_runs, hypanda_llvm_exec);
+ * - unwinding a fault or a helper's exit inside a block: the block running
+ *   on this thread and its instruction number, which the lifted code
+ *   stores at each insn_start, stand in for TCG's search of its host code
+ *   (hypanda_llvm_tb_lookup, hypanda_llvm_insn_of), so cpu_restore_state,
+ *   record/replay's instruction count and self-modifying code work as
+ *   under TCG;
+ * - the translation cache's flush: the compiled code goes with it.
+ *
+ * Switching (panda_enable_llvm / panda_disable_llvm, the monitor's `llvm`,
+ * the hypercall) takes effect at a safe point: the vCPUs are out of guest
+ * code, the mode changes and the translated code is flushed, so from the
+ * next block on every block runs in the new mode. While the engine is on,
+ * TCG is told the host has no vector unit, so the translator's vector
+ * operations become helper calls (which the JIT calls, or later links in)
+ * rather than vector ops the lifter would need to know.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/timer.h"
+#include "exec/exec-all.h"
+#include "hw/core/cpu.h"
+#include "tcg/tcg.h"
+
+#include "hypanda/llvm/engine.h"
+#include "hypanda/llvm/jit.h"
+#include "hypanda/llvm/lift.h"
+#include "hypanda/tcg-instrument/runtime/runtime.h"
+#include "hypanda/tcg-instrument/qemu_hooks.h"
+
+static bool llvm_on;
+static bool engine_started;
+static bool host_had_avx1, host_had_avx2;
+static __thread TranslationBlock *running;
+
+static HypandaLlvmStats stats;
+
+static bool start_engine(void)
+{
+    char error[256];
+    if (engine_started) {
+        return true;
+    }
+    if (!hypanda_jit_init(error, sizeof(error))) {
+        error_report("llvm: %s; LLVM mode stays off", error);
+        return false;
+    }
+    engine_started = true;
+    const char *want = getenv("HYPANDA_LLVM_STATS");
+    if (want != NULL && strcmp(want, "1") == 0) {
+        atexit(print_stats_at_exit);
+    }
+    return true;
+}
+
+/* Only with no vCPU in guest code (a safe point, or before the guest runs). */
+static void apply(bool on, CPUState *cpu)
+{
+    if (on == llvm_on) {
+        return;
+    }
+    if (on && !start_engine()) {
+        return;
+    }
+    llvm_on = on;
+    if (on) {
+        host_had_avx1 = have_avx1;
+        host_had_avx2 = have_avx2;
+        have_avx1 = false;
+        have_avx2 = false;
+    } else {
+        have_avx1 = host_had_avx1;
+        have_avx2 = host_had_avx2;
+    }
+    stats.switches++;
+    if (cpu != NULL || first_cpu != NULL) {
+        tb_flush(cpu != NULL ? cpu : first_cpu);
+    }
+}
+
+static void apply_work(CPUState *cpu, run_on_cpu_data data)
+{
+    apply(data.host_int != 0, cpu);
+}
+
+void hypanda_llvm_request(bool on)
+{
+    CPUState *cpu = current_cpu;
+    if (cpu != NULL && cpu->running) {
+        /* from guest code (a callback): after the current block */
+        async_safe_run_on_cpu(cpu, apply_work, RUN_ON_CPU_HOST_INT(on));
+    } else {
+        apply(on, NULL);
+    }
+}
+
+void hypanda_llvm_request_async(bool on)
+{
+    if (first_cpu == NULL) {
+        apply(on, NULL);
+        return;
+    }
+    async_safe_run_on_cpu(first_cpu, apply_work, RUN_ON_CPU_HOST_INT(on));
+}
+
+bool hypanda_llvm_enabled(void)
+{
+    return llvm_on;
+}
+
+bool panda_llvm_enabled(void)
+{
+    return llvm_on;
+}
+
+void panda_enable_llvm(void)
+{
+    hypanda_llvm_request(true);
+}
+
+void panda_disable_llvm(void)
+{
+    hypanda_llvm_request(false);
+}
+
+void hypanda_llvm_stats(HypandaLlvmStats *out)
+{
+    HypandaJitTimes t = { 0 };
+    if (engine_started) {
+        hypanda_jit_times(&t);
+    }
+    *out = stats;
+    out->optimize_ns = t.optimize_ns;
+    out->compile_ns = t.compile_ns;
+    out->code_bytes = t.code_bytes;
+}
+
+/* HYPANDA_LLVM_STATS=1: the engine's counts on standard error at exit. */
+static void print_stats_at_exit(void)
+{
+    HypandaLlvmStats st;
+    hypanda_llvm_stats(&st);
+    fprintf(stderr, "llvm: %" PRIu64 " blocks in %.3f s (lift %.3f, optimise %.3f, compile %.3f); %" PRIu64
+            " flushes, %" PRIu64 " code bytes\n", st.blocks, st.translate_ns / 1e9,
+            (st.translate_ns - st.optimize_ns - st.compile_ns) / 1e9, st.optimize_ns / 1e9, st.compile_ns / 1e9,
+            st.flushes, st.code_bytes);
+}
+
+void hypanda_llvm_translate(TCGContext *s, TranslationBlock *tb)
+{
+    tb->hypanda_llvm_fn = NULL;
+    if (!llvm_on) {
+        return;
+    }
+    char name[32], error[256];
+    int64_t start = get_clock();
+    hypanda_jit_lock();
+    snprintf(name, sizeof(name), "tb%" PRIu64, stats.blocks);
+    LLVMModuleRef mod = hypanda_llvm_lift(s, tb, hypanda_jit_context(), name, error, sizeof(error));
+    void *fn = mod != NULL ? hypanda_jit_compile(mod, name, error, sizeof(error)) : NULL;
+    hypanda_jit_unlock();
+    stats.blocks++;
+    stats.translate_ns += get_clock() - start;
+    if (fn == NULL) {
+        error_report("llvm: the block at 0x%" PRIx64 ": %s; LLVM mode turned off", (uint64_t)tb_pc(tb), error);
+        stats.failures++;
+        hypanda_llvm_request(false);
+        return;
+    }
+    tb->hypanda_llvm_fn = fn;
+    if (hypanda_jit_nearly_full() && current_cpu != NULL) {
+        tb_flush(current_cpu);
+    }
+}
+
+bool hypanda_llvm_runs(TranslationBlock *tb)
+{
+    return llvm_on && tb->hypanda_llvm_fn != NULL;
+}
+
+uintptr_t hypanda_llvm_exec(void *env, TranslationBlock *tb)
+{
+    running = tb;
+    uintptr_t ret = ((uintptr_t (*)(void *))tb->hypanda_llvm_fn)(env);
+    running = NULL;
+    return ret;
+}
+
+void hypanda_llvm_unwound(void)
+{
+    running = NULL;
+}
+
+static bool in_tcg_code(uintptr_t host_pc)
+{
+    return in_code_gen_buffer((const void *)(host_pc - tcg_splitwx_diff));
+}
+
+bool hypanda_llvm_in_block(uintptr_t host_pc)
+{
+    return running != NULL && !in_tcg_code(host_pc);
+}
+
+TranslationBlock *hypanda_llvm_tb_lookup(uintptr_t host_pc)
+{
+    return hypanda_llvm_in_block(host_pc) ? running : NULL;
+}
+
+int hypanda_llvm_insn_of(TranslationBlock *tb, uintptr_t host_pc)
+{
+    if (running != tb || in_tcg_code(host_pc) || current_cpu == NULL) {
+        return -1;
+    }
+    return (int)current_cpu->hypanda_llvm_insn;
+}
+
+void hypanda_llvm_flushed(void)
+{
+    hypanda_jit_drop_all();
+    stats.flushes++;
+}

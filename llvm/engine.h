@@ -1,0 +1,37 @@
+/*
+ * The LLVM engine's controls inside QEMU (engine.c), for the SDK, the
+ * monitor and the hypercall. QEMU's call sites are in
+ * tcg-instrument/qemu_hooks.h.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HYPANDA_LLVM_ENGINE_H
+#define HYPANDA_LLVM_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Turns LLVM mode on or off: from guest code (a callback) after the current
+ * block, otherwise at once (before the guest runs, or with it paused). */
+void hypanda_llvm_request(bool on);
+
+/* The same from a thread that is not a vCPU while the guest may run (the
+ * monitor): queued to the first vCPU's next safe point. */
+void hypanda_llvm_request_async(bool on);
+
+bool hypanda_llvm_enabled(void);
+
+typedef struct HypandaLlvmStats {
+    uint64_t blocks;        /* blocks lifted and compiled */
+    uint64_t translate_ns;  /* time spent lifting, optimising, compiling */
+    uint64_t failures;      /* blocks that could not be lifted */
+    uint64_t flushes;       /* translation-cache flushes that dropped code */
+    uint64_t switches;      /* times the mode changed */
+    uint64_t optimize_ns;   /* of translate_ns: the optimisation passes */
+    uint64_t compile_ns;    /* of translate_ns: LLVM's code generation */
+    uint64_t code_bytes;    /* compiled code and data now held */
+} HypandaLlvmStats;
+
+void hypanda_llvm_stats(HypandaLlvmStats *out);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * The LLVM engine's JIT (jit.cc, C++ without QEMU headers), for the C code
+ * inside QEMU: one LLVM context for every lifted block, each block's module
+ * optimised and compiled to executable memory, all of it dropped at once
+ * when QEMU flushes its translated code.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HYPANDA_LLVM_JIT_H
+#define HYPANDA_LLVM_JIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <llvm-c/Types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Starts LLVM's JIT once; false, with a reason in `error`, if it cannot. */
+bool hypanda_jit_init(char *error, size_t error_size);
+
+/* The context modules are built in. Building and compiling hold the lock. */
+LLVMContextRef hypanda_jit_context(void);
+void hypanda_jit_lock(void);
+void hypanda_jit_unlock(void);
+
+/* A pass a plugin adds (llvm_init): run on each block's function after the
+ * engine's own optimisation, before it is compiled. */
+typedef void (*HypandaJitFunctionPass)(LLVMValueRef function, void *opaque);
+void hypanda_jit_add_function_pass(HypandaJitFunctionPass pass, void *opaque);
+
+/* Optimises and compiles `module` (taken over) and returns the address of
+ * its function `name`; NULL, with a reason in `error`, if it cannot. */
+void *hypanda_jit_compile(LLVMModuleRef module, const char *name, char *error, size_t error_size);
+
+/* Where compile time goes: the engine's optimisation and plugins' passes,
+ * and LLVM's code generation and linking; the arena's bytes in use. */
+typedef struct HypandaJitTimes {
+    uint64_t optimize_ns;
+    uint64_t compile_ns;
+    uint64_t code_bytes;
+} HypandaJitTimes;
+void hypanda_jit_times(HypandaJitTimes *out);
+
+/* True when three quarters of the code arena are used: time to flush. */
+bool hypanda_jit_nearly_full(void);
+
+/* Frees every compiled block (QEMU's translation cache was flushed). */
+void hypanda_jit_drop_all(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
