@@ -27,6 +27,7 @@
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
 #include "qemu/timer.h"
+#include "qemu/cutils.h"
 #include "exec/exec-all.h"
 #include "hw/core/cpu.h"
 #include "tcg/tcg.h"
@@ -38,11 +39,13 @@
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 
 static bool llvm_on;
+static bool helpers_on;
 static bool engine_started;
 static bool host_had_avx1, host_had_avx2;
-static __thread TranslationBlock *running;
 
 static HypandaLlvmStats stats;
+
+static void print_stats_at_exit(void);
 
 static bool start_engine(void)
 {
@@ -72,6 +75,10 @@ static void apply(bool on, CPUState *cpu)
         return;
     }
     llvm_on = on;
+    if (!on && helpers_on) {
+        helpers_on = false;
+        hypanda_jit_use_helpers(false);
+    }
     if (on) {
         host_had_avx1 = have_avx1;
         host_had_avx2 = have_avx2;
@@ -122,9 +129,77 @@ bool panda_llvm_enabled(void)
     return llvm_on;
 }
 
+/* The helpers' bitcode for this emulator, next to QEMU's firmware. */
+static char *helpers_path(void)
+{
+#ifdef CONFIG_SOFTMMU
+    const char *kind = "softmmu";
+#else
+    const char *kind = "linux-user";
+#endif
+    return g_strdup_printf("%s/../share/hypanda/helpers-%s-%s.bc", qemu_get_exec_dir(), TARGET_NAME, kind);
+}
+
+static void apply_helpers(bool on, CPUState *cpu)
+{
+    if (on == helpers_on) {
+        return;
+    }
+    if (on) {
+        if (!llvm_on) {
+            error_report("panda_enable_llvm_helpers: LLVM mode is off (call panda_enable_llvm first)");
+            return;
+        }
+        char error[512];
+        size_t in_jit = 0, native = 0;
+        g_autofree char *path = helpers_path();
+        if (!hypanda_jit_load_helpers(path, error, sizeof(error), &in_jit, &native)) {
+            error_report("llvm: %s; helpers stay outside the JIT", error);
+            return;
+        }
+        stats.helpers_in_jit = in_jit;
+        stats.functions_native = native;
+    }
+    helpers_on = on;
+    hypanda_jit_use_helpers(on);
+    if (cpu != NULL || first_cpu != NULL) {
+        tb_flush(cpu != NULL ? cpu : first_cpu);
+    }
+}
+
+static void apply_helpers_work(CPUState *cpu, run_on_cpu_data data)
+{
+    apply_helpers(data.host_int != 0, cpu);
+}
+
+void hypanda_llvm_request_helpers(bool on)
+{
+    CPUState *cpu = current_cpu;
+    if (cpu != NULL && cpu->running) {
+        async_safe_run_on_cpu(cpu, apply_helpers_work, RUN_ON_CPU_HOST_INT(on));
+    } else {
+        apply_helpers(on, NULL);
+    }
+}
+
 void panda_enable_llvm(void)
 {
     hypanda_llvm_request(true);
+}
+
+void panda_enable_llvm_helpers(void)
+{
+    hypanda_llvm_request_helpers(true);
+}
+
+void panda_disable_llvm_helpers(void)
+{
+    hypanda_llvm_request_helpers(false);
+}
+
+bool hypanda_llvm_helpers_enabled(void)
+{
+    return helpers_on;
 }
 
 void panda_disable_llvm(void)
@@ -142,6 +217,7 @@ void hypanda_llvm_stats(HypandaLlvmStats *out)
     out->optimize_ns = t.optimize_ns;
     out->compile_ns = t.compile_ns;
     out->code_bytes = t.code_bytes;
+    hypanda_llvm_lift_counts(&out->calls_to_jit, &out->calls_to_emulator);
 }
 
 /* HYPANDA_LLVM_STATS=1: the engine's counts on standard error at exit. */
@@ -150,9 +226,12 @@ static void print_stats_at_exit(void)
     HypandaLlvmStats st;
     hypanda_llvm_stats(&st);
     fprintf(stderr, "llvm: %" PRIu64 " blocks in %.3f s (lift %.3f, optimise %.3f, compile %.3f); %" PRIu64
-            " flushes, %" PRIu64 " code bytes\n", st.blocks, st.translate_ns / 1e9,
+            " flushes, %" PRIu64 " code bytes; helpers: %" PRIu64 " in the JIT, %" PRIu64
+            " functions left to the emulator; helper calls lifted: %" PRIu64 " to the JIT, %" PRIu64
+            " to the emulator\n", st.blocks, st.translate_ns / 1e9,
             (st.translate_ns - st.optimize_ns - st.compile_ns) / 1e9, st.optimize_ns / 1e9, st.compile_ns / 1e9,
-            st.flushes, st.code_bytes);
+            st.flushes, st.code_bytes, st.helpers_in_jit, st.functions_native, st.calls_to_jit,
+            st.calls_to_emulator);
 }
 
 void hypanda_llvm_translate(TCGContext *s, TranslationBlock *tb)
@@ -165,7 +244,7 @@ void hypanda_llvm_translate(TCGContext *s, TranslationBlock *tb)
     int64_t start = get_clock();
     hypanda_jit_lock();
     snprintf(name, sizeof(name), "tb%" PRIu64, stats.blocks);
-    LLVMModuleRef mod = hypanda_llvm_lift(s, tb, hypanda_jit_context(), name, error, sizeof(error));
+    LLVMModuleRef mod = hypanda_llvm_lift(s, tb, hypanda_jit_context(), name, helpers_on, error, sizeof(error));
     void *fn = mod != NULL ? hypanda_jit_compile(mod, name, error, sizeof(error)) : NULL;
     hypanda_jit_unlock();
     stats.blocks++;
@@ -187,17 +266,35 @@ bool hypanda_llvm_runs(TranslationBlock *tb)
     return llvm_on && tb->hypanda_llvm_fn != NULL;
 }
 
+/* The lifted code keeps CPUState::hypanda_llvm_tb up to date as blocks
+ * chain into each other (each stores its own at entry); it is cleared when
+ * control comes back here or by longjmp. */
 uintptr_t hypanda_llvm_exec(void *env, TranslationBlock *tb)
 {
-    running = tb;
     uintptr_t ret = ((uintptr_t (*)(void *))tb->hypanda_llvm_fn)(env);
-    running = NULL;
+    current_cpu->hypanda_llvm_tb = NULL;
     return ret;
 }
 
 void hypanda_llvm_unwound(void)
 {
-    running = NULL;
+    if (current_cpu != NULL) {
+        current_cpu->hypanda_llvm_tb = NULL;
+    }
+}
+
+/* An indirect jump's lookup (in place of helper_lookup_tb_ptr): the next
+ * block's LLVM function to tail-call, or NULL to return to cpu_exec. */
+void *hypanda_llvm_lookup(void *env)
+{
+    (void)env;
+    TranslationBlock *tb = hypanda_lookup_next_tb(current_cpu);
+    return tb != NULL && llvm_on ? tb->hypanda_llvm_fn : NULL;
+}
+
+static TranslationBlock *running_block(void)
+{
+    return current_cpu != NULL ? current_cpu->hypanda_llvm_tb : NULL;
 }
 
 static bool in_tcg_code(uintptr_t host_pc)
@@ -207,17 +304,17 @@ static bool in_tcg_code(uintptr_t host_pc)
 
 bool hypanda_llvm_in_block(uintptr_t host_pc)
 {
-    return running != NULL && !in_tcg_code(host_pc);
+    return running_block() != NULL && !in_tcg_code(host_pc);
 }
 
 TranslationBlock *hypanda_llvm_tb_lookup(uintptr_t host_pc)
 {
-    return hypanda_llvm_in_block(host_pc) ? running : NULL;
+    return hypanda_llvm_in_block(host_pc) ? running_block() : NULL;
 }
 
 int hypanda_llvm_insn_of(TranslationBlock *tb, uintptr_t host_pc)
 {
-    if (running != tb || in_tcg_code(host_pc) || current_cpu == NULL) {
+    if (tb == NULL || running_block() != tb || in_tcg_code(host_pc)) {
         return -1;
     }
     return (int)current_cpu->hypanda_llvm_insn;
@@ -225,6 +322,8 @@ int hypanda_llvm_insn_of(TranslationBlock *tb, uintptr_t host_pc)
 
 void hypanda_llvm_flushed(void)
 {
-    hypanda_jit_drop_all();
-    stats.flushes++;
+    if (engine_started) {
+        hypanda_jit_drop_all();
+        stats.flushes++;
+    }
 }

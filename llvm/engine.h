@@ -21,6 +21,10 @@ void hypanda_llvm_request_async(bool on);
 
 bool hypanda_llvm_enabled(void);
 
+/* The helpers in the JIT (panda_enable_llvm_helpers), likewise. */
+void hypanda_llvm_request_helpers(bool on);
+bool hypanda_llvm_helpers_enabled(void);
+
 typedef struct HypandaLlvmStats {
     uint64_t blocks;        /* blocks lifted and compiled */
     uint64_t translate_ns;  /* time spent lifting, optimising, compiling */
@@ -30,6 +34,10 @@ typedef struct HypandaLlvmStats {
     uint64_t optimize_ns;   /* of translate_ns: the optimisation passes */
     uint64_t compile_ns;    /* of translate_ns: LLVM's code generation */
     uint64_t code_bytes;    /* compiled code and data now held */
+    uint64_t helpers_in_jit;   /* helper_* functions whose bitcode is used */
+    uint64_t functions_native; /* bitcode functions left to the emulator */
+    uint64_t calls_to_jit;      /* helper calls lifted to the JIT's bitcode */
+    uint64_t calls_to_emulator; /* helper calls lifted to the emulator's code */
 } HypandaLlvmStats;
 
 void hypanda_llvm_stats(HypandaLlvmStats *out);

@@ -1,6 +1,9 @@
 // The LLVM engine's JIT: optimises each lifted block's module and compiles
-// it with LLVM's ORC LLJIT into one arena of executable memory, which a
-// translation-cache flush empties at once (jit.h).
+// it with LLVM's ORC JIT into an arena of executable memory, which a
+// translation-cache flush empties at once; and, for the helpers in the JIT,
+// loads QEMU's helpers as bitcode (llvm/build-helpers), links them against
+// the running emulator's own symbols and compiles each function the first
+// time it is called, into a second arena that flushes leave alone (jit.h).
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -11,9 +14,11 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectTransformLayer.h>
 #include <llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/ExecutionEngine/RuntimeDyld.h>
+#include <llvm/IR/Instructions.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/PassManager.h>
@@ -26,14 +31,33 @@
 #include <llvm/Transforms/Scalar/SimplifyCFG.h>
 #include <llvm/Transforms/Utils/Mem2Reg.h>
 
+// GCC 12 warns about a member LLVM 14's ModuleSummaryIndex.h initialises
+// late (a false positive in LLVM's header).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <llvm/Bitcode/BitcodeReader.h>
+#pragma GCC diagnostic pop
+#include <llvm/ExecutionEngine/Orc/CompileOnDemandLayer.h>
+#include <llvm/IR/InlineAsm.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <gelf.h>
+#include <link.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <libelf.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 extern "C" {
@@ -93,26 +117,146 @@ private:
     size_t used_ = 0;
 };
 
+// Blocks' code (emptied at each flush) and the helpers' (kept).
 Arena arena;
+Arena helper_arena;
+
+// Which arena the next object goes to: the object layer's transform sees
+// each object just before it is linked, on the same thread, and names it
+// after its module (blocks' modules are "tbN").
+thread_local bool next_object_is_block;
 
 class ArenaMemoryManager : public llvm::RuntimeDyld::MemoryManager {
 public:
+    ArenaMemoryManager() : arena_(next_object_is_block ? arena : helper_arena) {}
     uint8_t *allocateCodeSection(uintptr_t size, unsigned alignment, unsigned, llvm::StringRef) override
     {
-        return arena.allocate(size, alignment);
+        return arena_.allocate(size, alignment);
     }
     uint8_t *allocateDataSection(uintptr_t size, unsigned alignment, unsigned, llvm::StringRef, bool) override
     {
-        return arena.allocate(size, alignment);
+        return arena_.allocate(size, alignment);
     }
     // Blocks are nounwind and have no unwind tables.
     void registerEHFrames(uint8_t *, uint64_t, size_t) override {}
     void deregisterEHFrames() override {}
     bool finalizeMemory(std::string *) override { return false; }
+
+private:
+    Arena &arena_;
+};
+
+// The running executable's own symbols, from its ELF symbol table, at their
+// run-time addresses: what the helpers' bitcode refers to (QEMU's globals
+// and the functions it does not carry itself) must be the emulator's own.
+class ExecutableSymbols {
+public:
+    bool load(std::string &error)
+    {
+        uintptr_t bias = 0;
+        dl_iterate_phdr(
+            [](struct dl_phdr_info *info, size_t, void *data) {
+                *static_cast<uintptr_t *>(data) = info->dlpi_addr;
+                return 1;  // the first object is the executable
+            },
+            &bias);
+        elf_version(EV_CURRENT);
+        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            error = std::string("cannot read the emulator's symbols: ") + strerror(errno);
+            return false;
+        }
+        Elf *elf = elf_begin(fd, ELF_C_READ, nullptr);
+        Elf_Scn *scn = nullptr;
+        bool found = false;
+        while (elf != nullptr && (scn = elf_nextscn(elf, scn)) != nullptr) {
+            GElf_Shdr shdr;
+            if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_SYMTAB) {
+                continue;
+            }
+            found = true;
+            Elf_Data *data = elf_getdata(scn, nullptr);
+            size_t count = shdr.sh_entsize ? shdr.sh_size / shdr.sh_entsize : 0;
+            for (size_t i = 0; data != nullptr && i < count; i++) {
+                GElf_Sym sym;
+                if (gelf_getsym(data, int(i), &sym) == nullptr || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) {
+                    continue;
+                }
+                int type = GELF_ST_TYPE(sym.st_info);
+                if (type != STT_FUNC && type != STT_OBJECT) {
+                    continue;
+                }
+                const char *name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+                if (name == nullptr || *name == '\0') {
+                    continue;
+                }
+                uint64_t address = sym.st_value + bias;
+                auto [it, inserted] = symbols_.emplace(name, address);
+                if (!inserted && it->second != address) {
+                    ambiguous_.insert(name);  // a static in several files
+                }
+            }
+        }
+        if (elf != nullptr) {
+            elf_end(elf);
+        }
+        close(fd);
+        if (!found) {
+            error = "the emulator has no symbol table (stripped?), so the helpers cannot be linked to it";
+            return false;
+        }
+        return true;
+    }
+
+    // The address of `name`, or 0 when it is not there or not unique.
+    uint64_t find(const std::string &name) const
+    {
+        auto it = symbols_.find(name);
+        return it == symbols_.end() || ambiguous_.count(name) ? 0 : it->second;
+    }
+
+private:
+    std::unordered_map<std::string, uint64_t> symbols_;
+    std::unordered_set<std::string> ambiguous_;
+};
+
+// Serves the JIT the executable's symbols, then the process's shared
+// libraries' (dlsym).
+class ExecutableSymbolGenerator : public llvm::orc::DefinitionGenerator {
+public:
+    explicit ExecutableSymbolGenerator(const ExecutableSymbols &symbols) : symbols_(symbols) {}
+
+    llvm::Error tryToGenerate(llvm::orc::LookupState &, llvm::orc::LookupKind, llvm::orc::JITDylib &jd,
+                              llvm::orc::JITDylibLookupFlags, const llvm::orc::SymbolLookupSet &names) override
+    {
+        llvm::orc::SymbolMap found;
+        for (auto &[name, flags] : names) {
+            uint64_t address = resolve(symbols_, std::string(*name));
+            if (address != 0) {
+                found[name] = llvm::JITEvaluatedSymbol(address, llvm::JITSymbolFlags::Exported);
+            }
+        }
+        if (found.empty()) {
+            return llvm::Error::success();
+        }
+        return jd.define(llvm::orc::absoluteSymbols(std::move(found)));
+    }
+
+    static uint64_t resolve(const ExecutableSymbols &symbols, const std::string &name)
+    {
+        uint64_t address = symbols.find(name);
+        if (address == 0) {
+            address = reinterpret_cast<uint64_t>(dlsym(RTLD_DEFAULT, name.c_str()));
+        }
+        return address;
+    }
+
+private:
+    const ExecutableSymbols &symbols_;
 };
 
 struct Engine {
-    std::unique_ptr<llvm::orc::LLJIT> jit;
+    std::unique_ptr<llvm::orc::LLLazyJIT> jit;
     llvm::orc::ThreadSafeContext context;
     llvm::orc::ResourceTrackerSP tracker;
     // The optimisation run on each block, its analyses kept between runs.
@@ -123,6 +267,18 @@ struct Engine {
     llvm::FunctionPassManager fpm;
     std::vector<std::pair<HypandaJitFunctionPass, void *>> plugin_passes;
     std::mutex lock;
+    // The helpers in the JIT: their own context, the executable's symbols,
+    // and the helpers (helper_* functions) whose code is in the JIT.
+    llvm::orc::ThreadSafeContext helper_context;
+    ExecutableSymbols executable;
+    // Blocks call helpers by name; the main dylib looks them up in the
+    // helpers' bitcode (when in use), then among the emulator's own
+    // functions, defined by address as the lifter meets them.
+    llvm::orc::JITDylib *natives = nullptr;
+    llvm::orc::JITDylib *helper_dylib = nullptr;
+    std::unordered_set<std::string> natives_defined;
+    std::unordered_set<std::string> helpers;
+    bool helpers_loaded = false;
 };
 
 Engine *engine;
@@ -141,6 +297,14 @@ void set_error(char *error, size_t size, const std::string &message)
     }
 }
 
+// Where a helper's lazy compilation that failed lands: one line, and the
+// emulator stops (the guest cannot go on without the helper).
+void lazy_compile_failed()
+{
+    fprintf(stderr, "llvm: a helper in the JIT could not be compiled; stopping\n");
+    _exit(1);
+}
+
 }  // namespace
 
 extern "C" bool hypanda_jit_init(char *error, size_t error_size)
@@ -150,9 +314,10 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
     }
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();  // the helpers' inline assembly
 
     std::string message;
-    if (!arena.reserve(message)) {
+    if (!arena.reserve(message) || !helper_arena.reserve(message)) {
         set_error(error, error_size, message);
         return false;
     }
@@ -162,9 +327,12 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
         return false;
     }
     jtmb->setCodeGenOptLevel(llvm::CodeGenOpt::None);
-    jtmb->setCodeModel(llvm::CodeModel::Small);
-    auto jit = llvm::orc::LLJITBuilder()
+    // Absolute 64-bit references everywhere: the emulator's image, the
+    // arenas and shared libraries can be any distance apart.
+    jtmb->setCodeModel(llvm::CodeModel::Large);
+    auto jit = llvm::orc::LLLazyJITBuilder()
                    .setJITTargetMachineBuilder(std::move(*jtmb))
+                   .setLazyCompileFailureAddr(llvm::pointerToJITTargetAddress(&lazy_compile_failed))
                    .setObjectLinkingLayerCreator([](llvm::orc::ExecutionSession &session, const llvm::Triple &) {
                        return std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
                            session, []() { return std::make_unique<ArenaMemoryManager>(); });
@@ -198,6 +366,31 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
         return false;
     }
     e->tracker = main.createResourceTracker();
+    e->natives = &e->jit->getExecutionSession().createBareJITDylib("natives");
+    main.setLinkOrder({{e->natives, llvm::orc::JITDylibLookupFlags::MatchAllSymbols}});
+    e->jit->getObjTransformLayer().setTransform(
+        [](std::unique_ptr<llvm::MemoryBuffer> object) -> llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> {
+            next_object_is_block = object->getBufferIdentifier().startswith("tb");
+            return std::move(object);
+        });
+    // Helper functions compiled on first call run the plugins' passes too.
+    e->jit->getIRTransformLayer().setTransform(
+        [](llvm::orc::ThreadSafeModule module,
+           const llvm::orc::MaterializationResponsibility &) -> llvm::Expected<llvm::orc::ThreadSafeModule> {
+            module.withModuleDo([](llvm::Module &m) {
+                if (m.getName().startswith("tb")) {
+                    return;  // blocks: done in hypanda_jit_compile
+                }
+                for (llvm::Function &f : m) {
+                    if (!f.isDeclaration()) {
+                        for (auto &[pass, opaque] : engine->plugin_passes) {
+                            pass(llvm::wrap(static_cast<llvm::Value *>(&f)), opaque);
+                        }
+                    }
+                }
+            });
+            return std::move(module);
+        });
 
     llvm::PassBuilder pb;
     pb.registerModuleAnalyses(e->mam);
@@ -205,11 +398,24 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
     pb.registerFunctionAnalyses(e->fam);
     pb.registerLoopAnalyses(e->lam);
     pb.crossRegisterProxies(e->lam, e->fam, e->cgam, e->mam);
+    const char *pipeline = getenv("HYPANDA_LLVM_PIPELINE");
+    if (pipeline != nullptr) {
+        if (auto err = pb.parsePassPipeline(e->fpm, pipeline)) {
+            set_error(error, error_size, "bad pipeline: " + llvm::toString(std::move(err)));
+            return false;
+        }
+    } else {
     e->fpm.addPass(llvm::PromotePass());
     e->fpm.addPass(llvm::InstCombinePass());
     e->fpm.addPass(llvm::SimplifyCFGPass());
+    }
     engine = e;
     return true;
+}
+
+extern "C" void hypanda_jit_set_musttail(LLVMValueRef call)
+{
+    llvm::cast<llvm::CallInst>(llvm::unwrap(call))->setTailCallKind(llvm::CallInst::TCK_MustTail);
 }
 
 extern "C" LLVMContextRef hypanda_jit_context(void)
@@ -278,6 +484,206 @@ extern "C" void *hypanda_jit_compile(LLVMModuleRef module_ref, const char *name,
 extern "C" void hypanda_jit_times(HypandaJitTimes *out)
 {
     *out = times;
+}
+
+namespace {
+
+// The name a static (internal) symbol has in the executable: llvm-link
+// gives same-named statics of different files a ".N" suffix.
+std::string executable_name(const llvm::GlobalValue &g)
+{
+    std::string name = g.getName().str();
+    if (g.hasLocalLinkage()) {
+        size_t dot = name.rfind('.');
+        if (dot != std::string::npos && dot + 1 < name.size() &&
+            name.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
+            name.resize(dot);
+        }
+    }
+    return name;
+}
+
+bool uses_thread_local(const llvm::Function &f)
+{
+    for (const llvm::BasicBlock &bb : f) {
+        for (const llvm::Instruction &i : bb) {
+            for (const llvm::Value *op : i.operands()) {
+                const llvm::Value *v = op->stripPointerCasts();
+                if (auto *g = llvm::dyn_cast<llvm::GlobalVariable>(v); g != nullptr && g->isThreadLocal()) {
+                    return true;
+                }
+                if (auto *ce = llvm::dyn_cast<llvm::ConstantExpr>(op)) {
+                    for (const llvm::Value *inner : ce->operands()) {
+                        auto *g2 = llvm::dyn_cast<llvm::GlobalVariable>(inner->stripPointerCasts());
+                        if (g2 != nullptr && g2->isThreadLocal()) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return false;
+}
+
+// Makes the helpers' module use the emulator's own state: every global
+// variable the executable has becomes a reference to it (a private copy
+// otherwise, constants mostly); functions that touch thread-local
+// variables (which JIT code cannot reach) are called in the executable
+// instead, and so are, in turn, functions calling one the executable does
+// not have. Returns the helper_* functions left in the JIT.
+std::unordered_set<std::string> link_to_executable(llvm::Module &m, const ExecutableSymbols &exe, size_t &native)
+{
+    for (llvm::GlobalVariable &g : m.globals()) {
+        if (g.isDeclaration()) {
+            continue;
+        }
+        std::string name = executable_name(g);
+        llvm::GlobalValue *other = m.getNamedValue(name);
+        if (!g.isThreadLocal() && exe.find(name) != 0 && (other == nullptr || other == &g)) {
+            g.setInitializer(nullptr);
+            g.setLinkage(llvm::GlobalValue::ExternalLinkage);
+            g.setName(name);
+        }
+    }
+    // Functions that cannot run in the JIT, to a fixed point.
+    std::set<llvm::Function *> outside;
+    for (llvm::Function &f : m) {
+        if (!f.isDeclaration() && uses_thread_local(f)) {
+            outside.insert(&f);
+        }
+    }
+    auto resolvable = [&](llvm::Function &f) {
+        if (f.isIntrinsic()) {
+            return true;
+        }
+        if (!f.isDeclaration() && !outside.count(&f)) {
+            return true;
+        }
+        return ExecutableSymbolGenerator::resolve(exe, executable_name(f)) != 0;
+    };
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (llvm::Function &f : m) {
+            if (f.isDeclaration() || outside.count(&f)) {
+                continue;
+            }
+            for (llvm::BasicBlock &bb : f) {
+                for (llvm::Instruction &i : bb) {
+                    for (llvm::Value *op : i.operands()) {
+                        auto *callee = llvm::dyn_cast<llvm::Function>(op->stripPointerCasts());
+                        if (callee != nullptr && !resolvable(*callee)) {
+                            outside.insert(&f);
+                            changed = true;
+                            goto next_function;
+                        }
+                    }
+                }
+            }
+        next_function:;
+        }
+    }
+    native = outside.size();
+    for (llvm::Function *f : outside) {
+        std::string name = executable_name(*f);
+        f->deleteBody();
+        f->setLinkage(llvm::GlobalValue::ExternalLinkage);
+        llvm::GlobalValue *other = m.getNamedValue(name);
+        if (other != nullptr && other != f) {
+            // the executable's symbol is already declared: use that
+            f->replaceAllUsesWith(llvm::ConstantExpr::getBitCast(other, f->getType()));
+            f->eraseFromParent();
+        } else {
+            f->setName(name);
+        }
+    }
+    std::unordered_set<std::string> helpers;
+    for (llvm::Function &f : m) {
+        if (!f.isDeclaration() && f.getName().startswith("helper_")) {
+            helpers.insert(f.getName().str());
+            f.setLinkage(llvm::GlobalValue::ExternalLinkage);
+        }
+        f.setDSOLocal(false);
+    }
+    for (llvm::GlobalVariable &g : m.globals()) {
+        g.setDSOLocal(false);
+    }
+    return helpers;
+}
+
+}  // namespace
+
+extern "C" bool hypanda_jit_load_helpers(const char *path, char *error, size_t error_size, size_t *in_jit,
+                                         size_t *native)
+{
+    std::lock_guard<std::mutex> hold(engine->lock);
+    if (engine->helpers_loaded) {
+        *in_jit = engine->helpers.size();
+        return true;
+    }
+    std::string message;
+    if (!engine->executable.load(message)) {
+        set_error(error, error_size, message);
+        return false;
+    }
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    if (!buffer) {
+        set_error(error, error_size, std::string("cannot read ") + path + ": " + buffer.getError().message());
+        return false;
+    }
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = llvm::parseBitcodeFile(buffer.get()->getMemBufferRef(), *context);
+    if (!module) {
+        set_error(error, error_size, std::string(path) + " is not LLVM bitcode this LLVM reads: " +
+                                         llvm::toString(module.takeError()));
+        return false;
+    }
+    (*module)->setModuleIdentifier("helpers");
+    size_t outside = 0;
+    engine->helpers = link_to_executable(**module, engine->executable, outside);
+    auto &jit = *engine->jit;
+    engine->helper_dylib = &jit.getExecutionSession().createBareJITDylib("helpers");
+    engine->helper_dylib->addGenerator(std::make_unique<ExecutableSymbolGenerator>(engine->executable));
+    engine->helper_context = llvm::orc::ThreadSafeContext(std::move(context));
+    if (auto err = jit.addLazyIRModule(*engine->helper_dylib,
+                                       llvm::orc::ThreadSafeModule(std::move(*module), engine->helper_context))) {
+        set_error(error, error_size, "the JIT refused the helpers: " + llvm::toString(std::move(err)));
+        return false;
+    }
+    engine->helpers_loaded = true;
+    *in_jit = engine->helpers.size();
+    *native = outside;
+    return true;
+}
+
+extern "C" void hypanda_jit_use_helpers(bool on)
+{
+    std::lock_guard<std::mutex> hold(engine->lock);
+    llvm::orc::JITDylibSearchOrder order;
+    if (on && engine->helper_dylib != nullptr) {
+        order.push_back({engine->helper_dylib, llvm::orc::JITDylibLookupFlags::MatchAllSymbols});
+    }
+    order.push_back({engine->natives, llvm::orc::JITDylibLookupFlags::MatchAllSymbols});
+    engine->jit->getMainJITDylib().setLinkOrder(order);
+}
+
+extern "C" void hypanda_jit_native(const char *symbol, const void *address)
+{
+    if (!engine->natives_defined.insert(symbol).second) {
+        return;
+    }
+    llvm::orc::MangleAndInterner mangle(engine->jit->getExecutionSession(), engine->jit->getDataLayout());
+    llvm::orc::SymbolMap map;
+    map[mangle(symbol)] = llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(address),
+                                                   llvm::JITSymbolFlags::Exported);
+    if (auto err = engine->natives->define(llvm::orc::absoluteSymbols(std::move(map)))) {
+        llvm::consumeError(std::move(err));
+    }
+}
+
+extern "C" bool hypanda_jit_helper_in_jit(const char *symbol)
+{
+    return engine != nullptr && engine->helpers.count(symbol) != 0;
 }
 
 extern "C" bool hypanda_jit_nearly_full(void)

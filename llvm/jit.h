@@ -26,6 +26,9 @@ LLVMContextRef hypanda_jit_context(void);
 void hypanda_jit_lock(void);
 void hypanda_jit_unlock(void);
 
+/* Marks a call `musttail` (LLVM 14's C API cannot). */
+void hypanda_jit_set_musttail(LLVMValueRef call);
+
 /* A pass a plugin adds (llvm_init): run on each block's function after the
  * engine's own optimisation, before it is compiled. */
 typedef void (*HypandaJitFunctionPass)(LLVMValueRef function, void *opaque);
@@ -43,6 +46,24 @@ typedef struct HypandaJitTimes {
     uint64_t code_bytes;
 } HypandaJitTimes;
 void hypanda_jit_times(HypandaJitTimes *out);
+
+/* Loads the helpers' bitcode (llvm/build-helpers) into the JIT, linked to
+ * the emulator's own globals; each function is compiled when first called.
+ * Says how many helper_* functions are in the JIT and how many functions
+ * stay the emulator's (they touch thread-local state, or need one that
+ * does). False, with a reason, if the file cannot be used. */
+bool hypanda_jit_load_helpers(const char *path, char *error, size_t error_size, size_t *in_jit, size_t *native);
+
+/* Blocks call helpers by name: the emulator's function `address` is what
+ * `symbol` means unless the helpers' bitcode is in use and has it. Called
+ * with the lock held (by the lifter). */
+void hypanda_jit_native(const char *symbol, const void *address);
+
+/* Whether blocks compiled from now on call the helpers' bitcode. */
+void hypanda_jit_use_helpers(bool on);
+
+/* Whether the helper `symbol` (helper_...) runs in the JIT. */
+bool hypanda_jit_helper_in_jit(const char *symbol);
 
 /* True when three quarters of the code arena are used: time to flush. */
 bool hypanda_jit_nearly_full(void);

@@ -35,6 +35,7 @@
 
 #include <llvm-c/Core.h>
 
+#include "hypanda/llvm/jit.h"
 #include "hypanda/llvm/lift.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 
@@ -50,6 +51,7 @@ typedef struct Lifter {
     LLVMTypeRef i1, i8, i16, i32, i64, i128, p8, vd;
     LLVMValueRef *slots;    /* per temp, created on first use */
     LLVMBasicBlockRef *labels;
+    bool helpers;           /* call helpers' bitcode where the JIT has it */
     int insn;               /* number of the current instruction */
     const char *op_name;    /* of the op being lifted, for errors */
     char error[160];
@@ -179,6 +181,35 @@ static LLVMValueRef call_at(Lifter *L, const void *fn, LLVMTypeRef ret, LLVMType
     return LLVMBuildCall2(L->b, ft, callee, args, n, "");
 }
 
+/* Helper calls lifted so far: to the JIT's bitcode, to the emulator's. */
+static uint64_t calls_to_jit, calls_to_emulator;
+
+void hypanda_llvm_lift_counts(uint64_t *to_jit, uint64_t *to_emulator)
+{
+    *to_jit = calls_to_jit;
+    *to_emulator = calls_to_emulator;
+}
+
+/* A call to a helper, by its symbol (so passes and llvm_trace see which):
+ * the JIT resolves it to the helper's bitcode when the helpers are in the
+ * JIT and it has that one, to the emulator's function `fn` otherwise. */
+static LLVMValueRef call_helper(Lifter *L, const char *symbol, const void *fn, LLVMTypeRef ret, LLVMTypeRef *params,
+                                unsigned n, LLVMValueRef *args)
+{
+    if (L->helpers && hypanda_jit_helper_in_jit(symbol)) {
+        calls_to_jit++;
+    } else {
+        calls_to_emulator++;
+    }
+    hypanda_jit_native(symbol, fn);
+    LLVMTypeRef ft = LLVMFunctionType(ret, params, n, false);
+    LLVMValueRef callee = LLVMGetNamedFunction(L->mod, symbol);
+    if (callee == NULL) {
+        callee = LLVMAddFunction(L->mod, symbol, ft);
+    }
+    return LLVMBuildCall2(L->b, ft, callee, args, n, "");
+}
+
 static LLVMBasicBlockRef label_block(Lifter *L, TCGLabel *l)
 {
     if (L->labels[l->id] == NULL) {
@@ -270,26 +301,31 @@ static uintptr_t llvm_return_address(void)
     return (uintptr_t)hypanda_llvm_translate;
 }
 
-static const void *load_helper(MemOp mop)
+typedef struct MemHelper {
+    const char *symbol;
+    const void *fn;
+} MemHelper;
+
+#define MEM_HELPER(f) { #f, (const void *)f }
+
+static MemHelper load_helper(MemOp mop)
 {
     bool be = (mop & MO_BSWAP) != 0;
-    switch (mop & MO_SIZE) {
-    case MO_8:  return (const void *)helper_ret_ldub_mmu;
-    case MO_16: return be ? (const void *)helper_be_lduw_mmu : (const void *)helper_le_lduw_mmu;
-    case MO_32: return be ? (const void *)helper_be_ldul_mmu : (const void *)helper_le_ldul_mmu;
-    default:    return be ? (const void *)helper_be_ldq_mmu : (const void *)helper_le_ldq_mmu;
-    }
+    static const MemHelper le[4] = { MEM_HELPER(helper_ret_ldub_mmu), MEM_HELPER(helper_le_lduw_mmu),
+                                     MEM_HELPER(helper_le_ldul_mmu), MEM_HELPER(helper_le_ldq_mmu) };
+    static const MemHelper bige[4] = { MEM_HELPER(helper_ret_ldub_mmu), MEM_HELPER(helper_be_lduw_mmu),
+                                       MEM_HELPER(helper_be_ldul_mmu), MEM_HELPER(helper_be_ldq_mmu) };
+    return (be ? bige : le)[mop & MO_SIZE];
 }
 
-static const void *store_helper(MemOp mop)
+static MemHelper store_helper(MemOp mop)
 {
     bool be = (mop & MO_BSWAP) != 0;
-    switch (mop & MO_SIZE) {
-    case MO_8:  return (const void *)helper_ret_stb_mmu;
-    case MO_16: return be ? (const void *)helper_be_stw_mmu : (const void *)helper_le_stw_mmu;
-    case MO_32: return be ? (const void *)helper_be_stl_mmu : (const void *)helper_le_stl_mmu;
-    default:    return be ? (const void *)helper_be_stq_mmu : (const void *)helper_le_stq_mmu;
-    }
+    static const MemHelper le[4] = { MEM_HELPER(helper_ret_stb_mmu), MEM_HELPER(helper_le_stw_mmu),
+                                     MEM_HELPER(helper_le_stl_mmu), MEM_HELPER(helper_le_stq_mmu) };
+    static const MemHelper bige[4] = { MEM_HELPER(helper_ret_stb_mmu), MEM_HELPER(helper_be_stw_mmu),
+                                       MEM_HELPER(helper_be_stl_mmu), MEM_HELPER(helper_be_stq_mmu) };
+    return (be ? bige : le)[mop & MO_SIZE];
 }
 #else
 /* linux-user: the host address of a guest address, after TCG's alignment
@@ -328,7 +364,8 @@ static void lift_qemu_ld(Lifter *L, TCGOp *op, TCGType type)
 #ifdef CONFIG_SOFTMMU
     LLVMTypeRef params[4] = { L->p8, L->i64, L->i32, L->i64 };
     LLVMValueRef args[4] = { L->env, addr, cint(L->i32, oi), cint(L->i64, llvm_return_address()) };
-    v = call_at(L, load_helper(mop), L->i64, params, 4, args);
+    MemHelper h = load_helper(mop);
+    v = call_helper(L, h.symbol, h.fn, L->i64, params, 4, args);
     v = LLVMBuildTrunc(L->b, v, w, "");
 #else
     LLVMValueRef p = user_address(L, addr, mop, false, w);
@@ -360,7 +397,8 @@ static void lift_qemu_st(Lifter *L, TCGOp *op)
     val = LLVMBuildZExt(L->b, LLVMBuildTrunc(L->b, val, w, ""), vt, "");
     LLVMTypeRef params[5] = { L->p8, L->i64, vt, L->i32, L->i64 };
     LLVMValueRef args[5] = { L->env, addr, val, cint(L->i32, oi), cint(L->i64, llvm_return_address()) };
-    call_at(L, store_helper(mop), L->vd, params, 5, args);
+    MemHelper h = store_helper(mop);
+    call_helper(L, h.symbol, h.fn, L->vd, params, 5, args);
 #else
     LLVMValueRef v = LLVMBuildTrunc(L->b, val, w, "");
     if ((mop & MO_BSWAP) && size_bits > 8) {
@@ -391,6 +429,11 @@ static void lift_call(Lifter *L, TCGOp *op)
     unsigned nb_o = TCGOP_CALLO(op), nb_i = TCGOP_CALLI(op);
     const TCGHelperInfo *info = tcg_call_info(op);
     void *func = tcg_call_func(op);
+    bool replaced = false;
+    if (strcmp(info->name, "lookup_tb_ptr") == 0) {
+        func = (void *)hypanda_llvm_lookup;  /* same signature, LLVM's answer */
+        replaced = true;
+    }
     LLVMTypeRef params[MAX_OPC_PARAM_IARGS + 2];
     LLVMValueRef args[MAX_OPC_PARAM_IARGS + 2];
     if (nb_i > ARRAY_SIZE(params) || nb_o > 1) {
@@ -413,7 +456,18 @@ static void lift_call(Lifter *L, TCGOp *op)
         }
         args[i] = v;
     }
-    LLVMValueRef r = call_at(L, func, ret, params, nb_i, args);
+    LLVMValueRef r;
+    if (func == info->func) {
+        char symbol[80];
+        snprintf(symbol, sizeof(symbol), "helper_%s", info->name);
+        r = call_helper(L, symbol, func, ret, params, nb_i, args);
+    } else if (replaced) {
+        r = call_helper(L, "hypanda_llvm_lookup", func, ret, params, nb_i, args);
+    } else {
+        /* Hypanda's direct calls to plugins' callbacks (hooks/translate.c):
+         * the op names the helper whose calling convention it borrows. */
+        r = call_at(L, func, ret, params, nb_i, args);
+    }
     if (nb_o == 1) {
         TCGTemp *ts = arg_temp(op->args[0]);
         LLVMTypeRef t = ity(L, ts->type);
@@ -430,12 +484,55 @@ static void lift_call(Lifter *L, TCGOp *op)
     }
 }
 
+/* A CPUState field's place relative to env. */
+#define CPU_FIELD(f) ((intptr_t)(offsetof(ArchCPU, parent_obj) + offsetof(CPUState, f)) - \
+                      (intptr_t)offsetof(ArchCPU, env))
+
 /* The store of the instruction's number, for unwinding (engine.c). */
 static void lift_insn_start(Lifter *L)
 {
-    intptr_t off = offsetof(ArchCPU, parent_obj) + offsetof(CPUState, hypanda_llvm_insn) - offsetof(ArchCPU, env);
-    LLVMBuildStore(L->b, cint(L->i32, (uint64_t)L->insn), env_ptr(L, off, L->i32));
+    LLVMBuildStore(L->b, cint(L->i32, (uint64_t)L->insn), env_ptr(L, CPU_FIELD(hypanda_llvm_insn), L->i32));
     L->insn++;
+}
+
+/* Runs the LLVM function `fn` (an i64, 0 for none) as a tail call, which
+ * returns what it returns; otherwise goes on after it. */
+static void tail_call_if_any(Lifter *L, LLVMValueRef fn)
+{
+    LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+    LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+    LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntNE, fn, cint(L->i64, 0), ""), call, cont);
+    LLVMPositionBuilderAtEnd(L->b, call);
+    LLVMTypeRef fty = LLVMFunctionType(L->i64, &L->p8, 1, false);
+    LLVMValueRef callee = LLVMBuildIntToPtr(L->b, fn, LLVMPointerType(fty, 0), "");
+    LLVMValueRef r = LLVMBuildCall2(L->b, fty, callee, &L->env, 1, "");
+    hypanda_jit_set_musttail(r);
+    LLVMBuildRet(L->b, r);
+    LLVMPositionBuilderAtEnd(L->b, cont);
+}
+
+/* goto_tb n: where TCG's host code jumps to the block linked at exit n,
+ * the lifted code tail-calls that block's LLVM function; unlinked (or
+ * being invalidated: bit 0), it goes on to the exit_tb that follows. */
+static void lift_goto_tb(Lifter *L, unsigned n)
+{
+    LLVMValueRef slot = LLVMConstIntToPtr(cint(L->i64, (uintptr_t)&L->tb->jmp_dest[n]), LLVMPointerType(L->i64, 0));
+    LLVMValueRef dest = LLVMBuildLoad2(L->b, L->i64, slot, "");
+    LLVMSetOrdering(dest, LLVMAtomicOrderingMonotonic);
+    LLVMSetAlignment(dest, 8);
+    LLVMValueRef linked = LLVMBuildICmp(L->b, LLVMIntEQ, LLVMBuildAnd(L->b, dest, cint(L->i64, 1), ""),
+                                        cint(L->i64, 0), "");
+    linked = LLVMBuildAnd(L->b, linked, LLVMBuildICmp(L->b, LLVMIntNE, dest, cint(L->i64, 0), ""), "");
+    LLVMBasicBlockRef load = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+    LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+    LLVMBuildCondBr(L->b, linked, load, cont);
+    LLVMPositionBuilderAtEnd(L->b, load);
+    LLVMValueRef fn_slot = LLVMBuildIntToPtr(
+        L->b, LLVMBuildAdd(L->b, dest, cint(L->i64, offsetof(TranslationBlock, hypanda_llvm_fn)), ""),
+        LLVMPointerType(L->i64, 0), "");
+    tail_call_if_any(L, LLVMBuildLoad2(L->b, L->i64, fn_slot, ""));
+    LLVMBuildBr(L->b, cont);
+    LLVMPositionBuilderAtEnd(L->b, cont);
 }
 
 #define BIN(OP, BUILD) \
@@ -721,8 +818,11 @@ static bool lift_op(Lifter *L, TCGOp *op)
         continue_after_terminator(L);
         break;
     case INDEX_op_goto_tb:
+        lift_goto_tb(L, a[0]);
         break;
     case INDEX_op_goto_ptr:
+        /* the pointer is hypanda_llvm_lookup's (lift_call) */
+        tail_call_if_any(L, in_as(L, a[0], L->i64));
         LLVMBuildRet(L->b, cint(L->i64, 0));
         continue_after_terminator(L);
         break;
@@ -748,9 +848,9 @@ static bool lift_op(Lifter *L, TCGOp *op)
 }
 
 LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContextRef ctx, const char *name,
-                                char *error, size_t error_size)
+                                bool helpers, char *error, size_t error_size)
 {
-    Lifter L = { .s = s, .tb = tb, .ctx = ctx };
+    Lifter L = { .s = s, .tb = tb, .ctx = ctx, .helpers = helpers };
     L.mod = LLVMModuleCreateWithNameInContext(name, ctx);
     L.i1 = LLVMInt1TypeInContext(ctx);
     L.i8 = LLVMInt8TypeInContext(ctx);
@@ -778,8 +878,9 @@ LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContext
     L.b = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(L.b, body);
 
-    /* A fault before the first insn_start belongs to instruction 0, as
-     * TCG's unwinder has it. */
+    /* The block running, for unwinding; a fault before the first
+     * insn_start belongs to instruction 0, as TCG's unwinder has it. */
+    LLVMBuildStore(L.b, cint(L.i64, (uintptr_t)tb), env_ptr(&L, CPU_FIELD(hypanda_llvm_tb), L.i64));
     lift_insn_start(&L);
     L.insn = 0;
 

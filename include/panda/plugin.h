@@ -384,6 +384,13 @@ void panda_enable_llvm(void);
 void panda_disable_llvm(void);
 bool panda_llvm_enabled(void);
 
+/* Helpers in the JIT: QEMU's helpers (and the softmmu load/store paths)
+ * run as LLVM code compiled from their bitcode, so an LLVM pass sees their
+ * loads, stores and arithmetic. Needs LLVM mode (call panda_enable_llvm
+ * first); turning LLVM mode off turns these off too. Same timing. */
+void panda_enable_llvm_helpers(void);
+void panda_disable_llvm_helpers(void);
+
 /* Writes guest physical RAM, in the machine's RAM order (on a PC: from
  * address 0 up to the PCI hole, then from 4 GiB on), to `out`. Reads the
  * RAM's host copy only: the guest is not perturbed. */

@@ -20,6 +20,30 @@ namespace {
 
 constexpr std::chrono::seconds kLimit{120};
 
+// The suite runs three times (tests/meson.build): on TCG, and with
+// HYPANDA_TEST_ENGINE=llvm in LLVM mode (the probe turns it on at init), or
+// =llvm-helpers with QEMU's helpers in the JIT too, where every count must
+// be the same and every block must run on LLVM's JIT.
+std::string engine() {
+    const char* e = getenv("HYPANDA_TEST_ENGINE");
+    return e != nullptr ? e : "tcg";
+}
+
+bool llvm_mode() { return engine() == "llvm" || engine() == "llvm-helpers"; }
+
+std::string engine_arg() {
+    return engine() == "llvm" ? ",llvm=1" : engine() == "llvm-helpers" ? ",llvm=1,llvm_helpers=1" : "";
+}
+
+void expect_engine_ran(const std::map<std::string, uint64_t>& probe, const RunResult& run) {
+    if (!llvm_mode()) {
+        return;
+    }
+    EXPECT_GT(probe.at("llvm_blocks"), 100000u);
+    EXPECT_EQ(probe.at("llvm_bbe"), probe.at("llvm_blocks")) << "blocks ran outside LLVM mode";
+    EXPECT_EQ(run.err.find("llvm:"), std::string::npos) << run.err;
+}
+
 uint64_t symbol(const std::string& name) { return guest_symbol(name); }
 
 struct Probed {
@@ -33,7 +57,7 @@ struct Probed {
 Probed probe(const std::string& append, const std::string& probe_args, bool with_qemu_counter = false) {
     TempDir dir;
     std::vector<std::string> extra = {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
-                                      "probe:output=" + dir.file("probe") + "," + probe_args};
+                                      "probe:output=" + dir.file("probe") + "," + probe_args + engine_arg()};
     if (with_qemu_counter) {
         extra.insert(extra.end(), {"-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" +
                                                   dir.file("qemu")});
@@ -41,6 +65,7 @@ Probed probe(const std::string& append, const std::string& probe_args, bool with
     Child child(guest_args(append, extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
     Probed p{child.wait(kLimit), {}, {}};
     p.probe = read_counts(dir.file("probe"));
+    expect_engine_ran(p.probe, p.run);
     if (with_qemu_counter) {
         p.qemu = read_counts(dir.file("qemu"));
     }
@@ -127,7 +152,7 @@ TEST_P(MemoryAgreement, AccessesMatchQemuPluginApiAndRam) {
     TempDir dir;
     std::vector<std::string> extra = {
         "-cpu", "qemu64,vendor=GenuineIntel",
-        "-panda", "probe:cbs=mem," + range + ",output=" + dir.file("probe"),
+        "-panda", "probe:cbs=mem," + range + ",output=" + dir.file("probe") + engine_arg(),
         "-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" + dir.file("qemu") +
                        ",what=mem," + range};
     Child child(guest_args(GetParam(), extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
@@ -135,6 +160,7 @@ TEST_P(MemoryAgreement, AccessesMatchQemuPluginApiAndRam) {
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     auto ours = read_counts(dir.file("probe"));
     auto qemu = read_counts(dir.file("qemu"));
+    expect_engine_ran(ours, r);
     ASSERT_GT(qemu["mem_writes"], 0u);
     EXPECT_EQ(ours["mem_reads"], qemu["mem_reads"]);
     EXPECT_EQ(ours["mem_writes"], qemu["mem_writes"]);

@@ -27,10 +27,12 @@
  *   precise=1     panda_enable_precise_pc() at init
  *   nochain=1     panda_disable_tb_chaining() at init
  *   llvm=1        panda_enable_llvm() at init
+ *   llvm_helpers=1  and panda_enable_llvm_helpers() after it
+ *   llvm_count=1  only count blocks run in LLVM mode (llvm_blocks, llvm_bbe)
  *   llvm_every=N  turn LLVM mode over (on, off, on, ...) at every N-th
  *                 before_block_exec (a callback of its own); with llvm or
- *                 llvm_every, every block start is counted as llvm_bbe when
- *                 panda_llvm_enabled() says LLVM mode is on
+ *                 llvm_every, every block start is counted (llvm_blocks), and
+ *                 as llvm_bbe when panda_llvm_enabled() says LLVM mode is on
  *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
  *   memsave=FILE  panda_memsavep() into FILE at the first magic hypercall
  *   vmem          (in cbs) only the virtual-address memory callbacks
@@ -366,7 +368,7 @@ static int on_llvm_bbe(CPUState *cpu, TranslationBlock *tb)
     if (panda_llvm_enabled()) {
         llvm_bbe++;
     }
-    if (llvm_every != 0 && ++llvm_blocks % llvm_every == 0) {
+    if (++llvm_blocks % (llvm_every ? llvm_every : UINT64_MAX) == 0) {
         llvm_requests++;
         if (llvm_requests % 2 == 1) {
             panda_enable_llvm();
@@ -396,7 +398,9 @@ bool init_plugin(void *self)
     bool precise = panda_parse_bool_opt(args, "precise", "enable precise PC");
     bool nochain = panda_parse_bool_opt(args, "nochain", "disable TB chaining");
     bool llvm = panda_parse_bool_opt(args, "llvm", "enable LLVM mode at init");
+    bool llvm_helpers = panda_parse_bool_opt(args, "llvm_helpers", "and the helpers in the JIT");
     llvm_every = panda_parse_uint64_opt(args, "llvm_every", 0, "turn LLVM mode over every N blocks");
+    bool llvm_count = panda_parse_bool_opt(args, "llvm_count", "count blocks run in LLVM mode");
     flush_on_hypercall = panda_parse_bool_opt(args, "flush_on_hypercall", "flush at each hypercall");
     mem_lo = panda_parse_uint64_opt(args, "memlo", 0, "lowest PC whose accesses count");
     mem_hi = panda_parse_uint64_opt(args, "memhi", UINT64_MAX, "PC above those whose accesses count");
@@ -434,12 +438,15 @@ bool init_plugin(void *self)
         panda_register_callback(self, PANDA_CB_PHYS_MEM_WRITE, cb);
         panda_enable_memcb();
     }
-    if (llvm || llvm_every != 0) {
+    if (llvm || llvm_every != 0 || llvm_count) {
         cb.before_block_exec = on_llvm_bbe;
         panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC, cb);
     }
     if (llvm) {
         panda_enable_llvm();
+    }
+    if (llvm_helpers) {
+        panda_enable_llvm_helpers();
     }
     panda_free_args(args);
     if (precise) {
@@ -491,7 +498,8 @@ void uninit_plugin(void *self)
     fprintf(out, "engine_to_tcg %" PRIu64 "\nengine_to_kvm %" PRIu64 "\nengine_requests_refused %" PRIu64
             "\nengine_at_request %" PRIu64 "\n", engine_to_tcg, engine_to_kvm, engine_requests_refused,
             engine_at_request);
-    fprintf(out, "llvm_bbe %" PRIu64 "\nllvm_requests %" PRIu64 "\n", llvm_bbe, llvm_requests);
+    fprintf(out, "llvm_blocks %" PRIu64 "\nllvm_bbe %" PRIu64 "\nllvm_requests %" PRIu64 "\n", llvm_blocks,
+            llvm_bbe, llvm_requests);
     fprintf(out, "cross_virt %" PRIu64 "\ncross_first %" PRIu64 "\ncross_second %" PRIu64 "\n", cross_virt,
             cross_first, cross_second);
     test_output_close(out);

@@ -1,0 +1,143 @@
+// The LLVM engine (docs/llvm.md) beyond the callback suite's LLVM run
+// (callbacks-llvm, every callback test with every block on the JIT): the
+// engine switched on and off every N blocks from a plugin callback gives
+// the test guest's model results and QEMU's plugin API's counts, and the
+// monitor's `llvm` command.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+#include <thread>
+
+#include "expected.h"
+#include "model.h"
+#include "monitor.h"
+#include "run.h"
+
+namespace hypanda::test {
+namespace {
+
+constexpr std::chrono::seconds kLimit{300};
+
+struct Probed {
+    RunResult run;
+    std::map<std::string, uint64_t> probe;
+    std::map<std::string, uint64_t> qemu;
+};
+
+Probed probe_with_qemu_counter(const std::string& append, const std::string& probe_args) {
+    TempDir dir;
+    std::vector<std::string> extra = {
+        "-cpu", "qemu64,vendor=GenuineIntel",
+        "-panda", "probe:output=" + dir.file("probe") + "," + probe_args,
+        "-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" + dir.file("qemu")};
+    Child child(guest_args(append, extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    Probed p{child.wait(kLimit), {}, {}};
+    p.probe = read_counts(dir.file("probe"));
+    p.qemu = read_counts(dir.file("qemu"));
+    return p;
+}
+
+struct Workload {
+    const char* append;
+    std::string result;  // the model's RESULT line
+};
+
+class LlvmSwitching : public testing::TestWithParam<Workload> {};
+
+// LLVM mode turned over at every 150000th block start, from the probe's
+// before_block_exec: each switch waits for the block to end, flushes, and
+// the next blocks are translated for the other engine. About 18 switches
+// per run, so both engines run many stretches of each workload.
+TEST_P(LlvmSwitching, OnAndOffEveryNBlocksGivesTheModelAndQemusCounts) {
+    const Workload& w = GetParam();
+    const uint64_t every = 150000;
+    Probed p = probe_with_qemu_counter(w.append, "cbs=bbe+insn+rst,icount=1,llvm_every=" + std::to_string(every));
+    ASSERT_EQ(p.run.exit_status, debug_exit_status(0)) << describe(p.run);
+    EXPECT_EQ(lines_starting_with(p.run.out, "RESULT"), std::vector<std::string>{w.result});
+    EXPECT_EQ(p.probe["bbe"], p.qemu["blocks"]);
+    EXPECT_EQ(p.probe["insn"], p.qemu["insns"]);
+    EXPECT_EQ(p.probe["icount_mismatch"], 0u);
+    EXPECT_EQ(p.probe["icount_checked"], p.probe["bbe"]);
+    // Both engines ran: the blocks seen in LLVM mode are about half.
+    EXPECT_EQ(p.probe["llvm_requests"], p.probe["llvm_blocks"] / every);
+    EXPECT_GT(p.probe["llvm_requests"], 10u);
+    EXPECT_GT(p.probe["llvm_bbe"], p.probe["llvm_blocks"] / 4);
+    EXPECT_LT(p.probe["llvm_bbe"], p.probe["llvm_blocks"] * 3 / 4);
+    EXPECT_EQ(p.run.err, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Workloads, LlvmSwitching,
+    testing::Values(Workload{"count 20000", result_line("count", expected_count(20000))},
+                    Workload{"mem 20000", result_line("mem", expected_mem(20000))},
+                    Workload{"user 300", result_line("user", expected_user(300))},
+                    Workload{"fault 50", result_line("fault", expected_fault(50))},
+                    Workload{"cross 100", result_line("cross", expected_cross(100))}));
+
+// A guest paused at start (-S) with an HMP monitor on a socket.
+struct PausedGuest {
+    TempDir dir;
+    Child child;
+    Hmp hmp;
+    explicit PausedGuest(const std::string& append, const std::vector<std::string>& extra)
+        : child(guest_args(append, [&] {
+                    std::vector<std::string> a = {"-S", "-monitor",
+                                                  "unix:" + dir.file("hmp") + ",server=on,wait=off"};
+                    a.insert(a.end(), extra.begin(), extra.end());
+                    return a;
+                }()),
+                {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"}),
+          hmp(dir.file("hmp")) {}
+};
+
+TEST(LlvmMonitor, TurnsTheEngineOnBeforeTheGuestRunsAndReportsIt) {
+    TempDir out;
+    PausedGuest g("count 20000", {"-panda", "probe:llvm_count=1,output=" + out.file("probe")});
+    ASSERT_TRUE(g.hmp.connected());
+    EXPECT_EQ(g.hmp.command("llvm"),
+              "LLVM mode off; 0 blocks compiled in 0.000 s (0.0 us per block), 0 not liftable, 0 flushes\n");
+    EXPECT_EQ(g.hmp.command("llvm sometimes"), "error: llvm takes on or off, not 'sometimes'\n");
+    EXPECT_EQ(g.hmp.command("llvm on"), "LLVM mode on from the next block\n");
+    g.hmp.command("cont");
+    RunResult r = g.child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"),
+              std::vector<std::string>{result_line("count", expected_count(20000))});
+    auto probe = read_counts(out.file("probe"));
+    EXPECT_GT(probe["llvm_blocks"], 100000u);
+    EXPECT_EQ(probe["llvm_bbe"], probe["llvm_blocks"]);
+}
+
+TEST(LlvmMonitor, TurnsTheEngineOffWhileTheGuestRuns) {
+    TempDir out;
+    // 900 million instructions of the count loop: seconds in LLVM mode, so
+    // the switch comes in the middle of the loop.
+    const uint64_t n = 300000000;
+    PausedGuest g("count " + std::to_string(n), {"-panda", "probe:llvm=1,output=" + out.file("probe")});
+    ASSERT_TRUE(g.hmp.connected());
+    g.hmp.command("cont");
+    // Once the boot's blocks are compiled the guest is in its loop.
+    std::string status;
+    for (int i = 0; i < 600; i++) {
+        status = g.hmp.command("llvm");
+        unsigned long blocks = 0;
+        if (sscanf(status.c_str(), "LLVM mode on; %lu blocks", &blocks) == 1 && blocks >= 2900) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(status.rfind("LLVM mode on; ", 0), 0u) << status;
+    EXPECT_EQ(g.hmp.command("llvm off"), "LLVM mode off from the next block\n");
+    RunResult r = g.child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"), std::vector<std::string>{result_line("count", expected_count(n))});
+    auto probe = read_counts(out.file("probe"));
+    EXPECT_GT(probe["llvm_bbe"], 0u);
+    EXPECT_LT(probe["llvm_bbe"], probe["llvm_blocks"]);
+}
+
+}  // namespace
+}  // namespace hypanda::test
