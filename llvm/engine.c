@@ -35,7 +35,11 @@
 #include "hypanda/llvm/engine.h"
 #include "hypanda/llvm/jit.h"
 #include "hypanda/llvm/lift.h"
+#include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
+
+#include <dlfcn.h>
+#include <link.h>
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 
 static bool llvm_on;
@@ -46,6 +50,132 @@ static bool host_had_avx1, host_had_avx2;
 static HypandaLlvmStats stats;
 
 static void print_stats_at_exit(void);
+
+/* The passes plugins added (panda_llvm_add_function_pass), with the file
+ * of the plugin whose code each is, for unloading. */
+typedef struct PluginPass {
+    HypandaJitFunctionPass fn;
+    void *opaque;
+    char *owner;
+} PluginPass;
+static GArray *plugin_passes;
+
+/* What llvm_init's funPassMan points to. */
+static int pass_token;
+
+/* llvm_init: each registered callback is called once, before the next
+ * block is lifted after LLVM mode comes on (or after it registers, if the
+ * mode is on), so plugins loaded after whoever turned the mode on get it
+ * too. Passes added then are in place before that block is compiled. */
+static GHashTable *llvm_init_done;
+static bool collecting_passes, passes_dirty;
+
+static void push_passes(void)
+{
+    guint n = plugin_passes != NULL ? plugin_passes->len : 0;
+    g_autofree HypandaJitFunctionPass *fns = g_new0(HypandaJitFunctionPass, n + 1);
+    g_autofree void **opaques = g_new0(void *, n + 1);
+    for (guint i = 0; i < n; i++) {
+        fns[i] = g_array_index(plugin_passes, PluginPass, i).fn;
+        opaques[i] = g_array_index(plugin_passes, PluginPass, i).opaque;
+    }
+    hypanda_jit_set_function_passes(fns, opaques, n);
+}
+
+static void passes_changed_work(CPUState *cpu, run_on_cpu_data data)
+{
+    (void)data;
+    tb_flush(cpu);  /* in the exclusive section: at once */
+    push_passes();
+}
+
+/* Code compiled without the current passes goes: the blocks at once (at a
+ * safe point), the helpers by reloading them. */
+static void passes_changed(void)
+{
+    if (!engine_started) {
+        return;  /* pushed when the engine starts */
+    }
+    CPUState *cpu = current_cpu;
+    if (cpu != NULL && cpu->running) {
+        async_safe_run_on_cpu(cpu, passes_changed_work, RUN_ON_CPU_NULL);
+    } else {
+        /* the guest is not running: the flush is done before it runs again */
+        if (first_cpu != NULL) {
+            tb_flush(first_cpu);
+        }
+        push_passes();
+    }
+}
+
+static void dispatch_llvm_init(void)
+{
+    const HypandaCallbackList *list = &hypanda_callbacks[PANDA_CB_LLVM_INIT];
+    if (list->count == 0) {
+        return;
+    }
+    if (llvm_init_done == NULL) {
+        llvm_init_done = g_hash_table_new(NULL, NULL);
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        const HypandaCallback *c = &list->entries[i];
+        if (!*c->enabled || g_hash_table_contains(llvm_init_done, (void *)c->cb.llvm_init)) {
+            continue;
+        }
+        g_hash_table_add(llvm_init_done, (void *)c->cb.llvm_init);
+        collecting_passes = true;
+        c->cb.llvm_init(hypanda_jit_engine(), &pass_token, NULL);
+        collecting_passes = false;
+    }
+    if (passes_dirty) {
+        passes_dirty = false;
+        push_passes();
+        if (stats.blocks > 0 && current_cpu != NULL) {
+            tb_flush(current_cpu);  /* blocks compiled before go */
+        }
+    }
+}
+
+void panda_llvm_add_function_pass(void *passes, panda_llvm_function_pass pass, void *opaque)
+{
+    if ((passes != NULL && passes != &pass_token) || pass == NULL) {
+        error_report("panda_llvm_add_function_pass: %s", pass == NULL ? "no pass given"
+                     : "'passes' is not what llvm_init gave (or NULL)");
+        return;
+    }
+    Dl_info info;
+    PluginPass p = { .fn = (HypandaJitFunctionPass)pass, .opaque = opaque };
+    p.owner = g_strdup(dladdr((void *)pass, &info) && info.dli_fname ? info.dli_fname : "");
+    if (plugin_passes == NULL) {
+        plugin_passes = g_array_new(false, true, sizeof(PluginPass));
+    }
+    g_array_append_val(plugin_passes, p);
+    if (collecting_passes) {
+        passes_dirty = true;
+    } else {
+        passes_changed();
+    }
+}
+
+void hypanda_llvm_plugin_unloading(void *handle)
+{
+    struct link_map *map = NULL;
+    if (plugin_passes == NULL || dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == NULL) {
+        return;
+    }
+    bool removed = false;
+    for (guint i = plugin_passes->len; i-- > 0;) {
+        PluginPass *p = &g_array_index(plugin_passes, PluginPass, i);
+        if (strcmp(p->owner, map->l_name) == 0) {
+            g_free(p->owner);
+            g_array_remove_index(plugin_passes, i);
+            removed = true;
+        }
+    }
+    if (removed) {
+        passes_changed();
+    }
+}
 
 static bool start_engine(void)
 {
@@ -58,6 +188,7 @@ static bool start_engine(void)
         return false;
     }
     engine_started = true;
+    push_passes();
     const char *want = getenv("HYPANDA_LLVM_STATS");
     if (want != NULL && strcmp(want, "1") == 0) {
         atexit(print_stats_at_exit);
@@ -241,6 +372,7 @@ void hypanda_llvm_translate(TCGContext *s, TranslationBlock *tb)
         return;
     }
     char name[32], error[256];
+    dispatch_llvm_init();
     int64_t start = get_clock();
     hypanda_jit_lock();
     snprintf(name, sizeof(name), "tb%" PRIu64, stats.blocks);

@@ -25,6 +25,9 @@ bool hypanda_llvm_enabled(void);
 void hypanda_llvm_request_helpers(bool on);
 bool hypanda_llvm_helpers_enabled(void);
 
+/* A plugin is being unloaded: its passes go (tcg-instrument/hooks/host.c). */
+void hypanda_llvm_plugin_unloading(void *handle);
+
 typedef struct HypandaLlvmStats {
     uint64_t blocks;        /* blocks lifted and compiled */
     uint64_t translate_ns;  /* time spent lifting, optimising, compiling */

@@ -278,11 +278,15 @@ struct Engine {
     llvm::orc::JITDylib *helper_dylib = nullptr;
     std::unordered_set<std::string> natives_defined;
     std::unordered_set<std::string> helpers;
-    bool helpers_loaded = false;
+    std::string helper_path;
+    size_t functions_native = 0;
+    bool helpers_in_use = false;
 };
 
 Engine *engine;
 HypandaJitTimes times;
+
+void reload_helpers_locked();
 
 uint64_t now_ns()
 {
@@ -433,9 +437,24 @@ extern "C" void hypanda_jit_unlock(void)
     engine->lock.unlock();
 }
 
-extern "C" void hypanda_jit_add_function_pass(HypandaJitFunctionPass pass, void *opaque)
+extern "C" void hypanda_jit_set_function_passes(const HypandaJitFunctionPass *passes, void *const *opaques,
+                                                size_t count)
 {
-    engine->plugin_passes.emplace_back(pass, opaque);
+    std::lock_guard<std::mutex> hold(engine->lock);
+    engine->plugin_passes.clear();
+    for (size_t i = 0; i < count; i++) {
+        engine->plugin_passes.emplace_back(passes[i], opaques[i]);
+    }
+    // Helpers compiled so far lack the new set: reload them, so each
+    // helper is compiled again on its next call.
+    if (engine->helper_dylib != nullptr && !engine->helper_path.empty()) {
+        reload_helpers_locked();
+    }
+}
+
+extern "C" void *hypanda_jit_engine(void)
+{
+    return engine != nullptr ? static_cast<llvm::orc::LLJIT *>(engine->jit.get()) : nullptr;
 }
 
 extern "C" void *hypanda_jit_compile(LLVMModuleRef module_ref, const char *name, char *error, size_t error_size)
@@ -611,46 +630,84 @@ std::unordered_set<std::string> link_to_executable(llvm::Module &m, const Execut
     return helpers;
 }
 
+
+// Reads the helpers' bitcode into a new dylib (engine->lock held).
+bool load_helpers_locked(const std::string &path, std::string &error, size_t &outside)
+{
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    if (!buffer) {
+        error = "cannot read " + path + ": " + buffer.getError().message();
+        return false;
+    }
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = llvm::parseBitcodeFile(buffer.get()->getMemBufferRef(), *context);
+    if (!module) {
+        error = path + " is not LLVM bitcode this LLVM reads: " + llvm::toString(module.takeError());
+        return false;
+    }
+    (*module)->setModuleIdentifier("helpers");
+    engine->helpers = link_to_executable(**module, engine->executable, outside);
+    auto &jit = *engine->jit;
+    static unsigned generation;
+    engine->helper_dylib = &jit.getExecutionSession().createBareJITDylib("helpers" + std::to_string(generation++));
+    engine->helper_dylib->addGenerator(std::make_unique<ExecutableSymbolGenerator>(engine->executable));
+    engine->helper_context = llvm::orc::ThreadSafeContext(std::move(context));
+    if (auto err = jit.addLazyIRModule(*engine->helper_dylib,
+                                       llvm::orc::ThreadSafeModule(std::move(*module), engine->helper_context))) {
+        error = "the JIT refused the helpers: " + llvm::toString(std::move(err));
+        return false;
+    }
+    engine->helper_path = path;
+    return true;
+}
+
+void set_link_order_locked(bool helpers)
+{
+    llvm::orc::JITDylibSearchOrder order;
+    if (helpers && engine->helper_dylib != nullptr) {
+        order.push_back({engine->helper_dylib, llvm::orc::JITDylibLookupFlags::MatchAllSymbols});
+    }
+    order.push_back({engine->natives, llvm::orc::JITDylibLookupFlags::MatchAllSymbols});
+    engine->jit->getMainJITDylib().setLinkOrder(order);
+    engine->helpers_in_use = helpers;
+}
+
+// The passes changed: the helpers compiled so far go (no block refers to
+// them: the translated code was flushed first) and are compiled again.
+void reload_helpers_locked()
+{
+    llvm::orc::JITDylib *old = engine->helper_dylib;
+    std::string error;
+    size_t outside = 0;
+    if (!load_helpers_locked(engine->helper_path, error, outside)) {
+        fprintf(stderr, "llvm: reloading the helpers: %s\n", error.c_str());
+        return;
+    }
+    set_link_order_locked(engine->helpers_in_use);
+    // The old dylib stays: blocks compiled against it may still run until
+    // the flush that comes with every change of passes; its code is in the
+    // helper arena, which is never emptied.
+    (void)old;
+}
+
 }  // namespace
 
 extern "C" bool hypanda_jit_load_helpers(const char *path, char *error, size_t error_size, size_t *in_jit,
                                          size_t *native)
 {
     std::lock_guard<std::mutex> hold(engine->lock);
-    if (engine->helpers_loaded) {
+    if (engine->helper_dylib != nullptr) {
         *in_jit = engine->helpers.size();
+        *native = engine->functions_native;
         return true;
     }
     std::string message;
-    if (!engine->executable.load(message)) {
+    size_t outside = 0;
+    if (!engine->executable.load(message) || !load_helpers_locked(path, message, outside)) {
         set_error(error, error_size, message);
         return false;
     }
-    auto buffer = llvm::MemoryBuffer::getFile(path);
-    if (!buffer) {
-        set_error(error, error_size, std::string("cannot read ") + path + ": " + buffer.getError().message());
-        return false;
-    }
-    auto context = std::make_unique<llvm::LLVMContext>();
-    auto module = llvm::parseBitcodeFile(buffer.get()->getMemBufferRef(), *context);
-    if (!module) {
-        set_error(error, error_size, std::string(path) + " is not LLVM bitcode this LLVM reads: " +
-                                         llvm::toString(module.takeError()));
-        return false;
-    }
-    (*module)->setModuleIdentifier("helpers");
-    size_t outside = 0;
-    engine->helpers = link_to_executable(**module, engine->executable, outside);
-    auto &jit = *engine->jit;
-    engine->helper_dylib = &jit.getExecutionSession().createBareJITDylib("helpers");
-    engine->helper_dylib->addGenerator(std::make_unique<ExecutableSymbolGenerator>(engine->executable));
-    engine->helper_context = llvm::orc::ThreadSafeContext(std::move(context));
-    if (auto err = jit.addLazyIRModule(*engine->helper_dylib,
-                                       llvm::orc::ThreadSafeModule(std::move(*module), engine->helper_context))) {
-        set_error(error, error_size, "the JIT refused the helpers: " + llvm::toString(std::move(err)));
-        return false;
-    }
-    engine->helpers_loaded = true;
+    engine->functions_native = outside;
     *in_jit = engine->helpers.size();
     *native = outside;
     return true;
@@ -659,12 +716,7 @@ extern "C" bool hypanda_jit_load_helpers(const char *path, char *error, size_t e
 extern "C" void hypanda_jit_use_helpers(bool on)
 {
     std::lock_guard<std::mutex> hold(engine->lock);
-    llvm::orc::JITDylibSearchOrder order;
-    if (on && engine->helper_dylib != nullptr) {
-        order.push_back({engine->helper_dylib, llvm::orc::JITDylibLookupFlags::MatchAllSymbols});
-    }
-    order.push_back({engine->natives, llvm::orc::JITDylibLookupFlags::MatchAllSymbols});
-    engine->jit->getMainJITDylib().setLinkOrder(order);
+    set_link_order_locked(on);
 }
 
 extern "C" void hypanda_jit_native(const char *symbol, const void *address)

@@ -29,10 +29,15 @@ void hypanda_jit_unlock(void);
 /* Marks a call `musttail` (LLVM 14's C API cannot). */
 void hypanda_jit_set_musttail(LLVMValueRef call);
 
-/* A pass a plugin adds (llvm_init): run on each block's function after the
- * engine's own optimisation, before it is compiled. */
+/* The passes plugins added (panda_llvm_add_function_pass): run on each
+ * block's function after the engine's own optimisation, and on each helper
+ * function before it is compiled. Setting them reloads the helpers (call
+ * with translated code flushed). */
 typedef void (*HypandaJitFunctionPass)(LLVMValueRef function, void *opaque);
-void hypanda_jit_add_function_pass(HypandaJitFunctionPass pass, void *opaque);
+void hypanda_jit_set_function_passes(const HypandaJitFunctionPass *passes, void *const *opaques, size_t count);
+
+/* The JIT itself (an llvm::orc::LLJIT), for llvm_init. */
+void *hypanda_jit_engine(void);
 
 /* Optimises and compiles `module` (taken over) and returns the address of
  * its function `name`; NULL, with a reason in `error`, if it cannot. */

@@ -391,6 +391,20 @@ bool panda_llvm_enabled(void);
 void panda_enable_llvm_helpers(void);
 void panda_disable_llvm_helpers(void);
 
+/* LLVM passes (docs/llvm.md). The llvm_init callback runs once, when the
+ * LLVM engine first starts: `exEngine` is the JIT (an llvm::orc::LLJIT *),
+ * `funPassMan` the engine's pass list for panda_llvm_add_function_pass,
+ * `module` NULL (each block is a module of its own). A function pass is
+ * called with each block's function (named "tb<N>", `i64 (i8* env)`, after
+ * the engine's optimisation) and, with the helpers in the JIT, with each
+ * helper function before it is first compiled; `function` is an
+ * LLVMValueRef (llvm::Function *; <panda/llvm_pass.h> for C++). Passes may
+ * be added at any time (`passes` NULL then); code compiled before is
+ * dropped, so every block and helper runs through every pass. A plugin's
+ * passes go when it is unloaded. */
+typedef void (*panda_llvm_function_pass)(void *function, void *opaque);
+void panda_llvm_add_function_pass(void *passes, panda_llvm_function_pass pass, void *opaque);
+
 /* Writes guest physical RAM, in the machine's RAM order (on a PC: from
  * address 0 up to the PCI hole, then from 4 GiB on), to `out`. Reads the
  * RAM's host copy only: the guest is not perturbed. */

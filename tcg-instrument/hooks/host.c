@@ -15,6 +15,7 @@
 
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
+#include "hypanda/llvm/engine.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
 #include "hypanda/tcg-instrument/runtime/runtime.h"
 
@@ -58,6 +59,11 @@ void hypanda_host_flush_translations(void)
     if (tcg_enabled() && first_cpu != NULL) {
         tb_flush(first_cpu);
     }
+}
+
+void hypanda_host_plugin_unloading(void *handle)
+{
+    hypanda_llvm_plugin_unloading(handle);
 }
 
 const char *hypanda_host_binary_dir(void)

@@ -34,6 +34,10 @@ void hypanda_host_flush_translations(void);
 /* The folder the emulator binary is in (no trailing slash). */
 const char *hypanda_host_binary_dir(void);
 
+/* A plugin is being unloaded (after its uninit_plugin, before dlclose):
+ * whatever the emulator holds of its code goes (its LLVM passes). */
+void hypanda_host_plugin_unloading(void *handle);
+
 /* Asks for an orderly shutdown of the emulator. */
 void hypanda_host_request_exit(void);
 

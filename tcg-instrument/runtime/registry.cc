@@ -441,6 +441,7 @@ Parsed<bool> Registry::unload(Plugin* plugin, bool unmap) {
     drop_ppp(plugin);
     void* handle = plugin->handle;
     forget(plugin);
+    hypanda_host_plugin_unloading(handle);
     if (unmap) {
         dlclose(handle);
     }

@@ -77,6 +77,50 @@ INSTANTIATE_TEST_SUITE_P(
                     Workload{"fault 50", result_line("fault", expected_fault(50))},
                     Workload{"cross 100", result_line("cross", expected_cross(100))}));
 
+// The llvmcount plugin's pass (llvm_init) counts the guest memory accesses
+// the lifted code makes; in the same run, the memory callbacks count the
+// instructions' own accesses. `where=calls` instruments the blocks' calls to
+// the softmmu load/store helpers; `where=bodies` instruments the helpers'
+// own bodies, which the pass sees only with the helpers in the JIT.
+struct PassCase {
+    const char* where;
+    bool helpers;
+    bool sees_accesses;
+};
+
+class LlvmPasses : public testing::TestWithParam<PassCase> {};
+
+TEST_P(LlvmPasses, ACountingPassAgreesWithTheMemoryCallbacks) {
+    const PassCase& c = GetParam();
+    TempDir dir;
+    std::vector<std::string> extra = {
+        "-cpu", "qemu64,vendor=GenuineIntel",
+        "-panda", "probe:cbs=vmem,llvm=1,llvm_helpers=" + std::string(c.helpers ? "1" : "0") +
+                      ",output=" + dir.file("probe"),
+        "-panda", "llvmcount:where=" + std::string(c.where) + ",output=" + dir.file("pass")};
+    Child child(guest_args("mem 20000", extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"),
+              std::vector<std::string>{result_line("mem", expected_mem(20000))});
+    EXPECT_EQ(r.err, "");
+    auto probe = read_counts(dir.file("probe"));
+    auto pass = read_counts(dir.file("pass"));
+    ASSERT_GT(probe["mem_insn_reads"], 100000u);
+    ASSERT_GT(probe["mem_insn_writes"], 100000u);
+    if (c.sees_accesses) {
+        EXPECT_EQ(pass["loads"], probe["mem_insn_reads"]);
+        EXPECT_EQ(pass["stores"], probe["mem_insn_writes"]);
+    } else {
+        EXPECT_EQ(pass["loads"], 0u);
+        EXPECT_EQ(pass["stores"], 0u);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Where, LlvmPasses,
+                         testing::Values(PassCase{"calls", false, true}, PassCase{"calls", true, true},
+                                         PassCase{"bodies", true, true}, PassCase{"bodies", false, false}));
+
 // A guest paused at start (-S) with an HMP monitor on a socket.
 struct PausedGuest {
     TempDir dir;
@@ -109,6 +153,24 @@ TEST(LlvmMonitor, TurnsTheEngineOnBeforeTheGuestRunsAndReportsIt) {
     auto probe = read_counts(out.file("probe"));
     EXPECT_GT(probe["llvm_blocks"], 100000u);
     EXPECT_EQ(probe["llvm_bbe"], probe["llvm_blocks"]);
+}
+
+TEST(LlvmPasses, APluginWithPassesCanBeLoadedAndUnloadedWhileTheGuestRuns) {
+    TempDir out;
+    const uint64_t n = 300000000;
+    PausedGuest g("count " + std::to_string(n), {"-panda", "probe:llvm=1,llvm_helpers=1,output=" + out.file("probe")});
+    ASSERT_TRUE(g.hmp.connected());
+    EXPECT_EQ(g.hmp.command("load_plugin llvmcount output=" + out.file("pass")),
+              "loaded panda_llvmcount.so as plugin 1\n");
+    g.hmp.command("cont");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(g.hmp.command("unload_plugin 1"), "");
+    RunResult r = g.child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"), std::vector<std::string>{result_line("count", expected_count(n))});
+    EXPECT_EQ(r.err, "");
+    auto pass = read_counts(out.file("pass"));
+    EXPECT_GT(pass["blocks_seen"], 0u);
 }
 
 TEST(LlvmMonitor, TurnsTheEngineOffWhileTheGuestRuns) {

@@ -99,6 +99,8 @@ static void hash_u64(uint64_t v)
     }
 }
 
+static uint64_t mem_insn_reads, mem_insn_writes;
+
 static void on_virt(target_ulong pc, target_ulong addr, target_ulong size, bool write)
 {
     if (pc < mem_lo || pc >= mem_hi) {
@@ -118,6 +120,10 @@ static void on_virt(target_ulong pc, target_ulong addr, target_ulong size, bool 
         mem_reads++;
     }
     mem_helper += panda_mem_access_origin() == PANDA_MEM_BY_HELPER;
+    if (panda_mem_access_origin() == PANDA_MEM_BY_INSN) {
+        mem_insn_writes += write;
+        mem_insn_reads += !write;
+    }
     hash_u64(pc);
     hash_u64(addr);
     hash_u64(size);
@@ -498,6 +504,7 @@ void uninit_plugin(void *self)
     fprintf(out, "engine_to_tcg %" PRIu64 "\nengine_to_kvm %" PRIu64 "\nengine_requests_refused %" PRIu64
             "\nengine_at_request %" PRIu64 "\n", engine_to_tcg, engine_to_kvm, engine_requests_refused,
             engine_at_request);
+    fprintf(out, "mem_insn_reads %" PRIu64 "\nmem_insn_writes %" PRIu64 "\n", mem_insn_reads, mem_insn_writes);
     fprintf(out, "llvm_blocks %" PRIu64 "\nllvm_bbe %" PRIu64 "\nllvm_requests %" PRIu64 "\n", llvm_blocks,
             llvm_bbe, llvm_requests);
     fprintf(out, "cross_virt %" PRIu64 "\ncross_first %" PRIu64 "\ncross_second %" PRIu64 "\n", cross_virt,

@@ -43,6 +43,7 @@ void hypanda_host_at_safe_point(void (*fn)(void*), void* data) {
 void hypanda_host_flush_translations(void) { fake_host().flushes++; }
 const char* hypanda_host_binary_dir(void) { return fake_host().binary_dir.c_str(); }
 void hypanda_host_request_exit(void) { fake_host().exit_requests++; }
+void hypanda_host_plugin_unloading(void* handle) { fake_host().unloading.push_back(handle); }
 
 // The emulator's monitor printing, reduced to standard output.
 void panda_monitor_printf(Monitor* mon, const char* fmt, ...) {

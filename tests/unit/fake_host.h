@@ -16,6 +16,7 @@ struct FakeHost {
     std::vector<std::pair<void (*)(void*), void*>> safe_work;
     int flushes = 0;
     int exit_requests = 0;
+    std::vector<void*> unloading;  // hypanda_host_plugin_unloading's handles
     std::string binary_dir = "/nonexistent";
 
     // Runs the work queued for the next safe point.
