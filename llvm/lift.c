@@ -11,12 +11,18 @@
  *   to, its place in CPUArchState at every use, so helpers, callbacks and
  *   faults always see the state TCG would have written back. Other temps
  *   are allocas (promoted to SSA values by mem2reg).
- * - goto_tb does nothing (the function returns through the exit_tb that
- *   follows it, and cpu_exec links and finds the next block); goto_ptr
- *   returns 0 after the lookup helper call TCG made before it.
+ * - goto_tb tail-calls the LLVM function of the block TCG linked at that
+ *   exit, if any; goto_ptr tail-calls the block the lookup helper found.
  * - Each insn_start stores the instruction's number in the block in
  *   CPUState::hypanda_llvm_insn, which is what a fault inside the block is
  *   unwound to (engine.c) instead of a host return address.
+ * - Marks for passes (metadata, <panda/llvm_pass.h>): the insn_start store
+ *   carries !hypanda.insn !{i64 guest pc} (and is volatile, so it stays);
+ *   a guest memory access (the softmmu helper call, or the linux-user load
+ *   or store) carries !hypanda.load or !hypanda.store (in linux-user with
+ *   the guest_base its pointer adds to the guest address); the branch of a TCG
+ *   brcond in an instruction (not the block's exit-request check) carries
+ *   !hypanda.branch !{blockaddress of the brcond's label}.
  * - Guest memory: the system emulator calls the softmmu load/store helpers
  *   TCG's slow path calls (no QEMU-plugin or Hypanda report of their own:
  *   the ops around the access carry those); linux-user accesses
@@ -53,6 +59,8 @@ typedef struct Lifter {
     LLVMBasicBlockRef *labels;
     bool helpers;           /* call helpers' bitcode where the JIT has it */
     int insn;               /* number of the current instruction */
+    bool in_insn;           /* past the first insn_start */
+    unsigned md_insn, md_load, md_store, md_branch;  /* metadata kinds */
     const char *op_name;    /* of the op being lifted, for errors */
     char error[160];
 } Lifter;
@@ -210,10 +218,19 @@ static LLVMValueRef call_helper(Lifter *L, const char *symbol, const void *fn, L
     return LLVMBuildCall2(L->b, ft, callee, args, n, "");
 }
 
+/* Attaches metadata `kind` to `inst`, holding `value` if not NULL. */
+static void mark(Lifter *L, LLVMValueRef inst, unsigned kind, LLVMValueRef value)
+{
+    LLVMSetMetadata(inst, kind, LLVMMDNodeInContext(L->ctx, value ? &value : NULL, value ? 1 : 0));
+}
+
 static LLVMBasicBlockRef label_block(Lifter *L, TCGLabel *l)
 {
     if (L->labels[l->id] == NULL) {
-        L->labels[l->id] = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+        /* named, so that !hypanda.branch's blockaddress prints parseably */
+        char name[16];
+        snprintf(name, sizeof(name), "L%d", l->id);
+        L->labels[l->id] = LLVMAppendBasicBlockInContext(L->ctx, L->fn, name);
     }
     return L->labels[l->id];
 }
@@ -366,12 +383,14 @@ static void lift_qemu_ld(Lifter *L, TCGOp *op, TCGType type)
     LLVMValueRef args[4] = { L->env, addr, cint(L->i32, oi), cint(L->i64, llvm_return_address()) };
     MemHelper h = load_helper(mop);
     v = call_helper(L, h.symbol, h.fn, L->i64, params, 4, args);
+    mark(L, v, L->md_load, NULL);
     v = LLVMBuildTrunc(L->b, v, w, "");
 #else
     LLVMValueRef p = user_address(L, addr, mop, false, w);
     v = LLVMBuildLoad2(L->b, w, p, "");
     LLVMSetAlignment(v, 1);
     LLVMSetVolatile(v, true);
+    mark(L, v, L->md_load, cint(L->i64, guest_base));
     if ((mop & MO_BSWAP) && size_bits > 8) {
         v = intrinsic(L, "llvm.bswap", w, &v, 1);
     }
@@ -398,7 +417,7 @@ static void lift_qemu_st(Lifter *L, TCGOp *op)
     LLVMTypeRef params[5] = { L->p8, L->i64, vt, L->i32, L->i64 };
     LLVMValueRef args[5] = { L->env, addr, val, cint(L->i32, oi), cint(L->i64, llvm_return_address()) };
     MemHelper h = store_helper(mop);
-    call_helper(L, h.symbol, h.fn, L->vd, params, 5, args);
+    mark(L, call_helper(L, h.symbol, h.fn, L->vd, params, 5, args), L->md_store, NULL);
 #else
     LLVMValueRef v = LLVMBuildTrunc(L->b, val, w, "");
     if ((mop & MO_BSWAP) && size_bits > 8) {
@@ -408,6 +427,7 @@ static void lift_qemu_st(Lifter *L, TCGOp *op)
     LLVMValueRef st = LLVMBuildStore(L->b, v, p);
     LLVMSetAlignment(st, 1);
     LLVMSetVolatile(st, true);
+    mark(L, st, L->md_store, cint(L->i64, guest_base));
 #endif
 }
 
@@ -488,10 +508,17 @@ static void lift_call(Lifter *L, TCGOp *op)
 #define CPU_FIELD(f) ((intptr_t)(offsetof(ArchCPU, parent_obj) + offsetof(CPUState, f)) - \
                       (intptr_t)offsetof(ArchCPU, env))
 
-/* The store of the instruction's number, for unwinding (engine.c). */
-static void lift_insn_start(Lifter *L)
+/* The store of the instruction's number, for unwinding (engine.c); an
+ * instruction's own (op not NULL) is marked with its guest PC. */
+static void lift_insn_start(Lifter *L, TCGOp *op)
 {
-    LLVMBuildStore(L->b, cint(L->i32, (uint64_t)L->insn), env_ptr(L, CPU_FIELD(hypanda_llvm_insn), L->i32));
+    LLVMValueRef st = LLVMBuildStore(L->b, cint(L->i32, (uint64_t)L->insn),
+                                     env_ptr(L, CPU_FIELD(hypanda_llvm_insn), L->i32));
+    if (op != NULL) {
+        L->in_insn = true;
+        LLVMSetVolatile(st, true);
+        mark(L, st, L->md_insn, cint(L->i64, op->args[0]));
+    }
     L->insn++;
 }
 
@@ -569,7 +596,13 @@ static bool lift_op(Lifter *L, TCGOp *op)
     case INDEX_op_brcond_i64: {
         LLVMValueRef cond = compare(L, a[2], A(0), A(1));
         LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
-        LLVMBuildCondBr(L->b, cond, label_block(L, arg_label(a[3])), next);
+        LLVMBasicBlockRef to = label_block(L, arg_label(a[3]));
+        LLVMValueRef br = LLVMBuildCondBr(L->b, cond, to, next);
+        if (L->in_insn) {
+            /* the branch's target, whichever successor optimisation leaves
+             * it as (it inverts conditions and swaps successors) */
+            mark(L, br, L->md_branch, LLVMBlockAddress(L->fn, to));
+        }
         LLVMPositionBuilderAtEnd(L->b, next);
         break;
     }
@@ -811,7 +844,7 @@ static bool lift_op(Lifter *L, TCGOp *op)
     }
 
     case INDEX_op_insn_start:
-        lift_insn_start(L);
+        lift_insn_start(L, op);
         break;
     case INDEX_op_exit_tb:
         LLVMBuildRet(L->b, cint(L->i64, a[0]));
@@ -860,6 +893,10 @@ LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContext
     L.i128 = LLVMIntTypeInContext(ctx, 128);
     L.p8 = LLVMPointerType(L.i8, 0);
     L.vd = LLVMVoidTypeInContext(ctx);
+    L.md_insn = LLVMGetMDKindIDInContext(ctx, "hypanda.insn", 12);
+    L.md_load = LLVMGetMDKindIDInContext(ctx, "hypanda.load", 12);
+    L.md_store = LLVMGetMDKindIDInContext(ctx, "hypanda.store", 13);
+    L.md_branch = LLVMGetMDKindIDInContext(ctx, "hypanda.branch", 14);
 
     LLVMTypeRef fty = LLVMFunctionType(L.i64, &L.p8, 1, false);
     L.fn = LLVMAddFunction(L.mod, name, fty);
@@ -881,7 +918,7 @@ LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContext
     /* The block running, for unwinding; a fault before the first
      * insn_start belongs to instruction 0, as TCG's unwinder has it. */
     LLVMBuildStore(L.b, cint(L.i64, (uintptr_t)tb), env_ptr(&L, CPU_FIELD(hypanda_llvm_tb), L.i64));
-    lift_insn_start(&L);
+    lift_insn_start(&L, NULL);
     L.insn = 0;
 
     L.slots = g_new0(LLVMValueRef, s->nb_temps);

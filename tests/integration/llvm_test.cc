@@ -7,10 +7,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
 
+#include <cinttypes>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <thread>
 
+#include "elf_image.h"
 #include "expected.h"
 #include "model.h"
 #include "monitor.h"
@@ -199,6 +203,109 @@ TEST(LlvmMonitor, TurnsTheEngineOffWhileTheGuestRuns) {
     auto probe = read_counts(out.file("probe"));
     EXPECT_GT(probe["llvm_bbe"], 0u);
     EXPECT_LT(probe["llvm_bbe"], probe["llvm_blocks"]);
+}
+
+
+void write_file(const std::string& path, const std::string& data) {
+    std::ofstream(path, std::ios::binary) << data;
+}
+
+// llvm_trace (the manual's example plugin): the IR of every block and a log
+// of the run, re-walked by hypanda-llvm-trace.
+std::map<std::string, uint64_t> read_trace(const std::string& base, const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args = {build_root() + "/bin/hypanda-llvm-trace", base};
+    args.insert(args.end(), more.begin(), more.end());
+    RunResult r = run(args, kLimit);
+    EXPECT_EQ(r.exit_status, 0) << describe(r);
+    std::map<std::string, uint64_t> counts;
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+        size_t space = line.rfind(' ');
+        if (space != std::string::npos) {
+            counts[line.substr(0, space)] = std::stoull(line.substr(space + 1));
+        }
+    }
+    return counts;
+}
+
+std::string hex(uint64_t v) {
+    char s[32];
+    snprintf(s, sizeof(s), "0x%" PRIx64, v);
+    return s;
+}
+
+// count N from its source (tests/guest/entry.S): 3N+3 instructions from the
+// xor to the ret, the ret's one load, N runs of the jnz, N-1 of them taken;
+// and over the whole run, the blocks and instructions QEMU's plugin API
+// counts in the same run.
+TEST(LlvmTrace, TheReaderRewalksTheCountLoopAndAgreesWithQemu) {
+    const uint64_t n = 1000;
+    TempDir dir;
+    std::vector<std::string> extra = {
+        "-cpu", "qemu64,vendor=GenuineIntel", "-panda", "llvm_trace:base=" + dir.path(),
+        "-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" + dir.file("qemu")};
+    Child child(guest_args("count " + std::to_string(n), extra), {});
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"), std::vector<std::string>{result_line("count", expected_count(n))});
+    EXPECT_EQ(r.err, "");
+
+    const uint64_t lo = guest_symbol("hp_count_loop"), hi = lo + 14;  // through the ret
+    const std::string range = hex(lo) + ":" + hex(hi);
+    auto trace = read_trace(dir.path(), {"--range", range});
+    auto qemu = read_counts(dir.file("qemu"));
+    EXPECT_EQ(trace[range + " instructions"], hp_count_insns(n));
+    EXPECT_EQ(trace[range + " loads"], 1u);
+    EXPECT_EQ(trace[range + " stores"], 0u);
+    EXPECT_EQ(trace[range + " branches"], n);
+    EXPECT_EQ(trace[range + " taken"], n - 1);
+    EXPECT_EQ(trace["blocks"], qemu["blocks"]);
+    EXPECT_EQ(trace["instructions"], qemu["insns"]);
+    EXPECT_GT(trace["entered"], trace["blocks"]);  // blocks left by an interrupt request before their first instruction
+}
+
+// The guest memory accesses of the kernel's code, against QEMU's memory
+// callbacks in the same run: the instructions' own and those QEMU's helpers
+// make for them (the trace has those from the memory callbacks), not those
+// of interrupt delivery (QEMU's API does not see them).
+TEST(LlvmTrace, LoadsAndStoresAreTheOnesQemuSees) {
+    TempDir dir;
+    const std::string range = "memlo=0x100000,memhi=0x200000";
+    std::vector<std::string> extra = {
+        "-cpu", "qemu64,vendor=GenuineIntel", "-panda", "llvm_trace:base=" + dir.path(),
+        "-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" + dir.file("qemu") + ",what=mem," + range};
+    Child child(guest_args("mem 3000", extra), {});
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"), std::vector<std::string>{result_line("mem", expected_mem(3000))});
+    auto trace = read_trace(dir.path(), {"--range", "0x100000:0x200000"});
+    auto qemu = read_counts(dir.file("qemu"));
+    ASSERT_GT(qemu["mem_writes"], 3000u);
+    EXPECT_EQ(trace["0x100000:0x200000 loads"], qemu["mem_reads"]);
+    EXPECT_EQ(trace["0x100000:0x200000 stores"], qemu["mem_writes"]);
+}
+
+TEST(LlvmTrace, BadInputGetsOneErrorLine) {
+    TempDir dir;
+    Child child(guest_args("count 10", {"-panda", "llvm_trace:base=" + dir.file("missing")}), {});
+    RunResult r = child.wait(kLimit);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"), std::vector<std::string>{});
+    EXPECT_NE(r.err.find("llvm_trace: base=" + dir.file("missing") + ": No such file or directory\n"),
+              std::string::npos)
+        << r.err;
+
+    write_file(dir.file("llvm-blocks.ll"), "");
+    write_file(dir.file("llvm-trace.log"), "not a log");
+    RunResult bad = run({build_root() + "/bin/hypanda-llvm-trace", dir.path()}, kLimit);
+    EXPECT_EQ(bad.exit_status, 1);
+    EXPECT_EQ(bad.err, "hypanda-llvm-trace: " + dir.file("llvm-trace.log") + " is not an llvm_trace log\n");
+    write_file(dir.file("llvm-trace.log"), std::string("HYLTRC01B\x05\0\0\0\0\0\0\0", 17));
+    bad = run({build_root() + "/bin/hypanda-llvm-trace", dir.path()}, kLimit);
+    EXPECT_EQ(bad.err, "hypanda-llvm-trace: " + dir.file("llvm-blocks.ll") + " has no block tb5\n");
+    bad = run({build_root() + "/bin/hypanda-llvm-trace", dir.path(), "--range", "9:3"}, kLimit);
+    EXPECT_EQ(bad.exit_status, 2);
+    EXPECT_EQ(bad.err, "hypanda-llvm-trace: --range 9:3: expected LO:HI with LO < HI\n");
 }
 
 }  // namespace

@@ -97,16 +97,16 @@ TEST(PluginCommandLine, SyscallsListsExactlyTheGuestsSystemCalls) {
 }
 
 TEST(PluginCommandLine, LoadsTheManualsExampleWithItsArguments) {
-    Child child(guest_args("count 10", {"-panda", "textfinder;asidstory;llvm_trace:base=dir,foo=bar"}),
+    Child child(guest_args("count 10", {"-panda", "textfinder;asidstory;keyfind:base=dir,foo=bar"}),
                 {"PANDA_PLUGIN_DIR=" + test_plugin_dir()});
     RunResult r = child.wait(kLimit);
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     EXPECT_EQ(lines_starting_with(r.out, "standin"),
               (std::vector<std::string>{
                   "standin textfinder: init", "standin asidstory: init",
-                  "standin llvm_trace: init base=dir foo=bar",
+                  "standin keyfind: init base=dir foo=bar",
                   // uninit_plugin at exit, newest first
-                  "standin llvm_trace: uninit", "standin asidstory: uninit",
+                  "standin keyfind: uninit", "standin asidstory: uninit",
                   "standin textfinder: uninit"}));
 }
 

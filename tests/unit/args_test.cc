@@ -9,14 +9,14 @@ namespace hypanda {
 namespace {
 
 TEST(PandaOption, ParsesTheManualsExample) {
-    auto p = parse_panda_option("stringsearch;callstack_instr;llvm_trace:base=dir,foo=bar");
+    auto p = parse_panda_option("stringsearch;callstack_instr;keyfind:base=dir,foo=bar");
     ASSERT_TRUE(p) << p.error;
     ASSERT_EQ(p.value->size(), 3u);
     EXPECT_EQ((*p.value)[0].name, "stringsearch");
     EXPECT_TRUE((*p.value)[0].args.empty());
     EXPECT_EQ((*p.value)[1].name, "callstack_instr");
     EXPECT_TRUE((*p.value)[1].args.empty());
-    EXPECT_EQ((*p.value)[2].name, "llvm_trace");
+    EXPECT_EQ((*p.value)[2].name, "keyfind");
     EXPECT_EQ((*p.value)[2].args, (KeyValues{{"base", "dir"}, {"foo", "bar"}}));
 }
 

@@ -54,33 +54,33 @@ protected:
 TEST_F(RegistryTest, LoadsAPluginAndHandsItItsArguments) {
     CaptureStdout();
     int index = -1;
-    EXPECT_EQ(load(plugin("llvm_trace"), "base=dir,foo=bar", &index), "");
-    EXPECT_EQ(GetCapturedStdout(), "standin llvm_trace: init base=dir foo=bar\n");
-    Plugin* p = Registry::instance().by_name("panda_llvm_trace.so");
+    EXPECT_EQ(load(plugin("keyfind"), "base=dir,foo=bar", &index), "");
+    EXPECT_EQ(GetCapturedStdout(), "standin keyfind: init base=dir foo=bar\n");
+    Plugin* p = Registry::instance().by_name("panda_keyfind.so");
     ASSERT_NE(p, nullptr);
-    EXPECT_EQ(p, Registry::instance().by_name("llvm_trace"));
+    EXPECT_EQ(p, Registry::instance().by_name("keyfind"));
     EXPECT_EQ(p, Registry::instance().by_index(index));
-    EXPECT_EQ(panda_get_plugin_by_name("panda_llvm_trace.so"), p->handle);
+    EXPECT_EQ(panda_get_plugin_by_name("panda_keyfind.so"), p->handle);
     EXPECT_NE(p->base, 0u);
     EXPECT_EQ(hypanda_plugin_count(), 1);
 }
 
 TEST_F(RegistryTest, CommandLineArgumentsMergeWithPandaArg) {
-    ASSERT_EQ(hypanda_option_panda("textfinder;asidstory;llvm_trace:base=dir,foo=bar"), 0);
-    ASSERT_EQ(hypanda_option_panda_arg("llvm_trace:extra=1"), 0);
+    ASSERT_EQ(hypanda_option_panda("textfinder;asidstory;keyfind:base=dir,foo=bar"), 0);
+    ASSERT_EQ(hypanda_option_panda_arg("keyfind:extra=1"), 0);
     setenv("PANDA_PLUGIN_DIR", kPlugins.c_str(), 1);
     CaptureStdout();
     ASSERT_EQ(hypanda_load_startup_plugins(), 0) << testing::PrintToString(fake_host().errors);
     EXPECT_EQ(GetCapturedStdout(),
               "standin textfinder: init\n"
               "standin asidstory: init\n"
-              "standin llvm_trace: init extra=1 base=dir foo=bar\n");
+              "standin keyfind: init extra=1 base=dir foo=bar\n");
     std::vector<std::string> names;
     for (Plugin* p : Registry::instance().plugins()) {
         names.push_back(p->file_name);
     }
     EXPECT_EQ(names, (std::vector<std::string>{"panda_textfinder.so", "panda_asidstory.so",
-                                               "panda_llvm_trace.so"}));
+                                               "panda_keyfind.so"}));
 }
 
 TEST_F(RegistryTest, SearchesNextToTheBinaryThenPandaPluginDir) {
@@ -269,7 +269,7 @@ TEST_F(RegistryTest, RegistrationFromACallbackWaitsForTheSafePoint) {
     CaptureStdout();
     ASSERT_EQ(load(plugin("manager")), "");
     fake_host().on_vcpu_thread = true;
-    std::string cmd = "manager load " + plugin("llvm_trace");
+    std::string cmd = "manager load " + plugin("keyfind");
     hypanda_run_monitor(nullptr, cmd.c_str());
     EXPECT_EQ(Registry::instance().callbacks(PANDA_CB_MONITOR).size(), 1u);
     fake_host().reach_safe_point();
