@@ -6,9 +6,10 @@
  *
  * The host decides what a guest may ask: `allow` names the classes of
  * commands the device carries out, joined with '+' (default "switch";
- * "none" refuses all but the engine query): "switch" for engine switches,
+ * "none" refuses all but the engine queries): "switch" for engine switches,
  * which need hybrid mode (hybrid.c; without it a switch answers
- * HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on), "record" for
+ * HYPANDA_HC_ERR_UNAVAILABLE and the guest carries on) except LLVM mode on
+ * and off (llvm/engine.c; under KVM, LLVM on takes the guest to TCG first), "record" for
  * bracketing a region to record into the folder `record` names (the
  * recorder, tcg-instrument/rr/system/, offers itself through
  * hypanda_hypercall_set_recorder: this layer does not call up into it).
@@ -28,6 +29,7 @@
 #include "cpu.h"
 
 #include "hypanda/hypervisor/hybrid.h"
+#include "hypanda/llvm/engine.h"
 #include "hypanda/hypervisor/hypercall_device.h"
 #include "hypanda/include/panda/hypercall.h"
 
@@ -71,6 +73,19 @@ static uint32_t do_switch(HypercallState *s, int engine)
                                                               : HYPANDA_HC_ERR_UNAVAILABLE;
 }
 
+static uint32_t do_llvm(HypercallState *s, bool on)
+{
+    if (!(s->allow & ALLOW_SWITCH)) {
+        return HYPANDA_HC_ERR_FORBIDDEN;
+    }
+    if (on && hypanda_hybrid_enabled() && hypanda_hybrid_engine() == HYPANDA_ENGINE_KVM &&
+        hypanda_hybrid_request(HYPANDA_ENGINE_TCG, "hypercall") != NULL) {
+        return HYPANDA_HC_ERR_UNAVAILABLE;
+    }
+    hypanda_llvm_request(on);
+    return HYPANDA_HC_OK;
+}
+
 static uint32_t execute(HypercallState *s, CPUX86State *env)
 {
     if ((uint32_t)env->regs[R_EAX] != HYPANDA_HC_MAGIC) {
@@ -83,6 +98,12 @@ static uint32_t execute(HypercallState *s, CPUX86State *env)
         return do_switch(s, HYPANDA_ENGINE_TCG);
     case HYPANDA_HC_SWITCH_TO_KVM:
         return do_switch(s, HYPANDA_ENGINE_KVM);
+    case HYPANDA_HC_LLVM_ON:
+        return do_llvm(s, true);
+    case HYPANDA_HC_LLVM_OFF:
+        return do_llvm(s, false);
+    case HYPANDA_HC_QUERY_LLVM:
+        return hypanda_llvm_enabled();
     case HYPANDA_HC_BEGIN_RECORD:
     case HYPANDA_HC_END_RECORD:
         if (!(s->allow & ALLOW_RECORD) || s->record_dir == NULL) {

@@ -25,6 +25,11 @@
 #define HYPANDA_HC_BEGIN_RECORD 3    /* record from the next block into the device's record= folder */
 #define HYPANDA_HC_END_RECORD 4      /* end that recording at this instruction; a recording the host
                                       * began is not the guest's to end: HYPANDA_HC_ERR_FORBIDDEN */
+#define HYPANDA_HC_LLVM_ON 5         /* LLVM mode from the next block (under KVM in hybrid mode: the
+                                      * guest goes to TCG with LLVM mode on); HYPANDA_HC_OK */
+#define HYPANDA_HC_LLVM_OFF 6        /* TCG's own code from the next block (the guest stays in TCG);
+                                      * HYPANDA_HC_OK */
+#define HYPANDA_HC_QUERY_LLVM 7      /* 1 if LLVM mode is on (or asked for, from the next block), else 0 */
 
 /* Engines (HYPANDA_HC_QUERY_ENGINE). */
 #define HYPANDA_ENGINE_TCG 1

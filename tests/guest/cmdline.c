@@ -36,6 +36,7 @@ static const struct workload_spec specs[HP_WORKLOAD_KINDS] = {
     [HP_WORKLOAD_SWITCH] = {"switch", 1, 1000000, false, 0},
     [HP_WORKLOAD_SWITCHGPR] = {"switchgpr", 1, 1000000, false, 0},
     [HP_WORKLOAD_WINDOW] = {"window", 1, UINT64_C(1) << 32, false, 0},
+    [HP_WORKLOAD_LLVMWINDOW] = {"llvmwindow", 1, UINT64_C(1) << 32, false, 0},
     [HP_WORKLOAD_TIMERSWITCH] = {"timerswitch", 1, 100000, false, 0},
     [HP_WORKLOAD_SWITCHLAT] = {"switchlat", 2, HP_SWITCHLAT_MAX, false, 0},
     [HP_WORKLOAD_SWITCHTO] = {"switchto", HYPANDA_ENGINE_TCG, HYPANDA_ENGINE_KVM, false, 0},
@@ -173,7 +174,7 @@ static void format_error(char *err, size_t size, const char *fmt, ...)
     }
 }
 
-#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N"
+#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N"
 
 const char *hp_skip_kernel_name(const char *cmdline)
 {

@@ -56,7 +56,7 @@ static void report(enum hp_workload_kind kind, uint64_t value)
     con_puts(hp_workload_name(kind));
     con_puts(" ");
     if (kind == HP_WORKLOAD_COUNT || kind == HP_WORKLOAD_TIMER || kind == HP_WORKLOAD_HYPERCALL ||
-        kind == HP_WORKLOAD_WINDOW || kind == HP_WORKLOAD_TIMERSWITCH ||
+        kind == HP_WORKLOAD_WINDOW || kind == HP_WORKLOAD_LLVMWINDOW || kind == HP_WORKLOAD_TIMERSWITCH ||
         kind == HP_WORKLOAD_SWITCHLAT || kind == HP_WORKLOAD_BRACKET) {
         con_put_dec(value);
     } else {
@@ -81,6 +81,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_SWITCH: return workload_switch(w->arg, true);
     case HP_WORKLOAD_SWITCHGPR: return workload_switch(w->arg, false);
     case HP_WORKLOAD_WINDOW: return workload_window(w->arg);
+    case HP_WORKLOAD_LLVMWINDOW: return workload_llvmwindow(w->arg);
     case HP_WORKLOAD_BRACKET: return workload_bracket(w->arg);
     case HP_WORKLOAD_DISKDMA: return workload_diskdma(w->arg);
     case HP_WORKLOAD_PATCH: return hp_patch_loop(w->arg);

@@ -29,6 +29,30 @@ uint64_t workload_window(uint64_t n)
     return value;
 }
 
+/* ---- llvmwindow N ---- */
+
+uint64_t workload_llvmwindow(uint64_t n)
+{
+    uint64_t value = hp_count_loop(n);
+    const uint32_t on = hp_hybrid_call(HYPANDA_HC_LLVM_ON);
+    const uint32_t during = hp_hybrid_call(HYPANDA_HC_QUERY_LLVM);
+    value += hp_count_loop(n);
+    value += hp_hypercall_loop(n);
+    const uint32_t off = hp_hybrid_call(HYPANDA_HC_LLVM_OFF);
+    const uint32_t after = hp_hybrid_call(HYPANDA_HC_QUERY_LLVM);
+    value += hp_count_loop(n);
+    con_puts("LLVMWINDOW ");
+    con_put_dec(on);
+    con_puts(" ");
+    con_put_dec(during);
+    con_puts(" ");
+    con_put_dec(off);
+    con_puts(" ");
+    con_put_dec(after);
+    con_puts("\n");
+    return value;
+}
+
 /* ---- bracket N ---- */
 
 uint64_t workload_bracket(uint64_t n)

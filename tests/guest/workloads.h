@@ -24,6 +24,7 @@ uint64_t workload_cross(uint64_t n);
 uint64_t workload_alias(uint64_t n);
 uint64_t workload_switch(uint64_t n, bool with_fpu);
 uint64_t workload_window(uint64_t n);
+uint64_t workload_llvmwindow(uint64_t n);
 uint64_t workload_bracket(uint64_t n);
 uint64_t workload_timerswitch(uint64_t n);
 uint64_t workload_switchlat(uint64_t n);

@@ -90,7 +90,7 @@ uint64_t expected_cross(uint64_t n) {
 
 std::string result_line(const std::string& workload, uint64_t value) {
     char buf[64];
-    if (workload == "count" || workload == "timer" || workload == "hypercall" || workload == "window" ||
+    if (workload == "count" || workload == "timer" || workload == "hypercall" || workload == "window" || workload == "llvmwindow" ||
         workload == "timerswitch" || workload == "switchlat" || workload == "bracket") {
         std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(value));
     } else {

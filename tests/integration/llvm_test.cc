@@ -308,5 +308,43 @@ TEST(LlvmTrace, BadInputGetsOneErrorLine) {
     EXPECT_EQ(bad.err, "hypanda-llvm-trace: --range 9:3: expected LO:HI with LO < HI\n");
 }
 
+// The guest asks: LLVM_ON, QUERY_LLVM, a count loop and a hypercall loop,
+// LLVM_OFF, QUERY_LLVM. The blocks between the two calls run in LLVM mode
+// and no others: the probe counts those (before_block_exec while
+// panda_llvm_enabled()); the count loop's block [label .. jnz] runs n-1
+// times in each of the three loops, so exactly n-1 of its runs are in LLVM
+// mode.
+TEST(LlvmHypercall, TheGuestTurnsLlvmModeOnAndOff) {
+    const uint64_t n = 20000;
+    TempDir out;
+    std::vector<std::string> extra = {
+        "-cpu", "qemu64,vendor=GenuineIntel", "-device", "hypanda-hypercall",
+        "-panda", "probe:cbs=bbe,llvm_count=1,at=" + hex(guest_count_loop_label()) + ",output=" + out.file("probe")};
+    Child child(guest_args("llvmwindow " + std::to_string(n), extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT"),
+              std::vector<std::string>{result_line("llvmwindow", hp_window_value(n))});
+    EXPECT_EQ(lines_starting_with(r.out, "LLVMWINDOW"), std::vector<std::string>{"LLVMWINDOW 0 1 0 0"});
+    auto probe = read_counts(out.file("probe"));
+    EXPECT_EQ(probe["at_bbe"], 3 * (n - 1));
+    EXPECT_EQ(probe["at_llvm_bbe"], n - 1);
+    EXPECT_GT(probe["llvm_bbe"], 2 * n);
+    EXPECT_LT(probe["llvm_bbe"], probe["llvm_blocks"] / 2);
+}
+
+// Without allow=switch the guest may not.
+TEST(LlvmHypercall, RefusedUnlessTheHostAllowsSwitches) {
+    TempDir out;
+    std::vector<std::string> extra = {"-device", "hypanda-hypercall,allow=none", "-panda",
+                                      "probe:llvm_count=1,output=" + out.file("probe")};
+    Child child(guest_args("llvmwindow 100", extra), {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "LLVMWINDOW"),
+              std::vector<std::string>{"LLVMWINDOW 2147483650 0 2147483650 0"});  // HYPANDA_HC_ERR_FORBIDDEN
+    EXPECT_EQ(read_counts(out.file("probe"))["llvm_bbe"], 0u);
+}
+
 }  // namespace
 }  // namespace hypanda::test

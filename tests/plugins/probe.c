@@ -33,6 +33,7 @@
  *                 before_block_exec (a callback of its own); with llvm or
  *                 llvm_every, every block start is counted (llvm_blocks), and
  *                 as llvm_bbe when panda_llvm_enabled() says LLVM mode is on
+ *                 (at_llvm_bbe: those at the at= PC)
  *   flush_on_hypercall=1   panda_do_flush_tb() at each magic hypercall
  *   memsave=FILE  panda_memsavep() into FILE at the first magic hypercall
  *   vmem          (in cbs) only the virtual-address memory callbacks
@@ -365,14 +366,14 @@ static bool has(const char *list, const char *name)
     return false;
 }
 
-static uint64_t llvm_every, llvm_blocks, llvm_bbe, llvm_requests;
+static uint64_t llvm_every, llvm_blocks, llvm_bbe, llvm_requests, at_llvm_bbe;
 
 static int on_llvm_bbe(CPUState *cpu, TranslationBlock *tb)
 {
-    (void)cpu;
     (void)tb;
     if (panda_llvm_enabled()) {
         llvm_bbe++;
+        at_llvm_bbe += panda_current_pc(cpu) == at_pc;
     }
     if (++llvm_blocks % (llvm_every ? llvm_every : UINT64_MAX) == 0) {
         llvm_requests++;
@@ -505,6 +506,7 @@ void uninit_plugin(void *self)
             "\nengine_at_request %" PRIu64 "\n", engine_to_tcg, engine_to_kvm, engine_requests_refused,
             engine_at_request);
     fprintf(out, "mem_insn_reads %" PRIu64 "\nmem_insn_writes %" PRIu64 "\n", mem_insn_reads, mem_insn_writes);
+    fprintf(out, "at_llvm_bbe %" PRIu64 "\n", at_llvm_bbe);
     fprintf(out, "llvm_blocks %" PRIu64 "\nllvm_bbe %" PRIu64 "\nllvm_requests %" PRIu64 "\n", llvm_blocks,
             llvm_bbe, llvm_requests);
     fprintf(out, "cross_virt %" PRIu64 "\ncross_first %" PRIu64 "\ncross_second %" PRIu64 "\n", cross_virt,
