@@ -250,6 +250,14 @@ void hypanda_llvm_request_async(bool on)
     async_safe_run_on_cpu(first_cpu, apply_work, RUN_ON_CPU_HOST_INT(on));
 }
 
+void hypanda_llvm_exiting(void)
+{
+    const char *want = getenv("HYPANDA_LLVM_STATS");
+    if (engine_started && want != NULL && strcmp(want, "1") == 0) {
+        print_stats_at_exit();
+    }
+}
+
 bool hypanda_llvm_enabled(void)
 {
     return llvm_on;
@@ -354,6 +362,11 @@ void hypanda_llvm_stats(HypandaLlvmStats *out)
 /* HYPANDA_LLVM_STATS=1: the engine's counts on standard error at exit. */
 static void print_stats_at_exit(void)
 {
+    static bool printed;
+    if (printed) {
+        return;
+    }
+    printed = true;
     HypandaLlvmStats st;
     hypanda_llvm_stats(&st);
     fprintf(stderr, "llvm: %" PRIu64 " blocks in %.3f s (lift %.3f, optimise %.3f, compile %.3f); %" PRIu64

@@ -21,6 +21,10 @@ void hypanda_llvm_request_async(bool on);
 
 bool hypanda_llvm_enabled(void);
 
+/* The process is ending without atexit handlers (linux-user's exit_group
+ * ends in _exit): HYPANDA_LLVM_STATS's report, if asked for. */
+void hypanda_llvm_exiting(void);
+
 /* The helpers in the JIT (panda_enable_llvm_helpers), likewise. */
 void hypanda_llvm_request_helpers(bool on);
 bool hypanda_llvm_helpers_enabled(void);

@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "exec/exec-all.h"
 
+#include "hypanda/llvm/engine.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
 #include "hypanda/tcg-instrument/hooks/hooks.h"
 #include "hypanda/tcg-instrument/runtime/host.h"
@@ -47,6 +48,7 @@ void hypanda_user_startup(const char *argv0)
 
 void hypanda_user_exit(void)
 {
+    hypanda_llvm_exiting();
     hypanda_unload_all_plugins(false);
 }
 

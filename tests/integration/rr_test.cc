@@ -194,6 +194,32 @@ PatchCounts count_patch(uint64_t n) {
     return c;
 }
 
+// A recording replayed with every block on the LLVM engine (docs/llvm.md):
+// the same instruction count and RAM hash as recorded, the same console,
+// and every block the replay ran was compiled by LLVM.
+class ReplayInLlvmMode : public testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(ReplayInLlvmMode, VerifiesAsUnderTcg) {
+    const auto& [append, engine] = GetParam();
+    Recorded r;
+    record(&r, append, {"-cpu", "qemu64,vendor=GenuineIntel"});
+    ASSERT_EQ(r.result.exit_status, debug_exit_status(0)) << describe(r.result);
+    const uint64_t n = recorded_instructions(r.rec);
+    const std::string out = r.dir.file("replay.out"), probe = r.dir.file("probe");
+    RunResult p = replay(r.rec, {conout(out), "probe:llvm_count=1,output=" + probe + "," + engine});
+    ASSERT_EQ(p.exit_status, 0) << describe(p);
+    EXPECT_EQ(lines_starting_with(p.err, "replay verified"), std::vector<std::string>{verified(n)}) << describe(p);
+    EXPECT_EQ(read_file(out), read_file(r.dir.file("record.out")));
+    auto counts = read_counts(probe);
+    EXPECT_GT(counts["llvm_blocks"], 1000u);
+    EXPECT_EQ(counts["llvm_bbe"], counts["llvm_blocks"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workloads, ReplayInLlvmMode,
+                         testing::Values(std::make_pair("timer 20", "llvm=1"), std::make_pair("io 500", "llvm=1"),
+                                         std::make_pair("fault 200 user 2000", "llvm=1"),
+                                         std::make_pair("timer 20", "llvm=1,llvm_helpers=1")));
+
 TEST(RecordReplay, OneInstructionCount) {
     const uint64_t rounds[2] = {1000, 3000};
     PatchCounts c[2];
