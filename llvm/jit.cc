@@ -18,13 +18,24 @@
 #include <llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/ExecutionEngine/RuntimeDyld.h>
+#include <llvm/CodeGen/AsmPrinter.h>
+#include <llvm/CodeGen/MachineModuleInfo.h>
+#include <llvm/CodeGen/Passes.h>
+#include <llvm/CodeGen/TargetPassConfig.h>
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/PassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/MC/MCAsmBackend.h>
+#include <llvm/MC/MCCodeEmitter.h>
+#include <llvm/MC/MCObjectWriter.h>
+#include <llvm/MC/MCStreamer.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Support/SmallVectorMemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/Target/TargetMachine.h>
 #include <llvm/Transforms/InstCombine/InstCombine.h>
 #include <llvm/Transforms/Scalar/DeadStoreElimination.h>
 #include <llvm/Transforms/Scalar/EarlyCSE.h>
@@ -255,6 +266,98 @@ private:
     const ExecutableSymbols &symbols_;
 };
 
+// Code generation with one legacy pass pipeline kept for every module (what
+// LLVMTargetMachine::addPassesToEmitMC builds, built once: rebuilding it per
+// block cost as much as instruction selection). The AsmPrinter resets its
+// streamer after each module.
+class CodegenPipeline {
+public:
+    bool init(llvm::TargetMachine &tm)
+    {
+        auto &ltm = static_cast<llvm::LLVMTargetMachine &>(tm);
+        auto *mmi = new llvm::MachineModuleInfoWrapperPass(&ltm);
+        llvm::TargetPassConfig *config = ltm.createPassConfig(pm_);
+        config->setDisableVerify(true);
+        pm_.add(config);
+        pm_.add(mmi);
+        if (config->addISelPasses()) {
+            return false;
+        }
+        config->addMachinePasses();
+        config->setInitialized();
+        llvm::MCContext &ctx = mmi->getMMI().getContext();
+        const llvm::MCSubtargetInfo &sti = *tm.getMCSubtargetInfo();
+        const llvm::MCRegisterInfo &mri = *tm.getMCRegisterInfo();
+        const llvm::Target &target = tm.getTarget();
+        llvm::MCCodeEmitter *emitter = target.createMCCodeEmitter(*tm.getMCInstrInfo(), mri, ctx);
+        llvm::MCAsmBackend *backend = target.createMCAsmBackend(sti, mri, tm.Options.MCOptions);
+        if (emitter == nullptr || backend == nullptr) {
+            return false;
+        }
+        std::unique_ptr<llvm::MCStreamer> streamer(target.createMCObjectStreamer(
+            tm.getTargetTriple(), ctx, std::unique_ptr<llvm::MCAsmBackend>(backend), backend->createObjectWriter(os_),
+            std::unique_ptr<llvm::MCCodeEmitter>(emitter), sti, false, false, true));
+        llvm::AsmPrinter *printer = target.createAsmPrinter(tm, std::move(streamer));
+        if (printer == nullptr) {
+            return false;
+        }
+        pm_.add(printer);
+        pm_.add(llvm::createFreeMachineFunctionPass());
+        return true;
+    }
+
+    std::unique_ptr<llvm::MemoryBuffer> run(llvm::Module &m)
+    {
+        std::lock_guard<std::mutex> hold(lock_);
+        object_.clear();
+        pm_.run(m);
+        return std::make_unique<llvm::SmallVectorMemoryBuffer>(std::move(object_),
+                                                               m.getModuleIdentifier() + "-object");
+    }
+
+private:
+    std::mutex lock_;  // helpers compile lazily, from whichever vCPU calls one
+    llvm::legacy::PassManager pm_;
+    llvm::SmallVector<char, 0> object_;
+    llvm::raw_svector_ostream os_{object_};
+};
+
+// Blocks get the small code model (calls to the emulator go through the
+// stubs RuntimeDyld makes; everything else the lifter reaches by absolute
+// constants); the helpers' bitcode refers to the emulator's globals, which
+// can be any distance from the arena: the large one.
+class Compiler : public llvm::orc::IRCompileLayer::IRCompiler {
+public:
+    explicit Compiler(llvm::orc::JITTargetMachineBuilder builder)
+        : IRCompiler(llvm::orc::irManglingOptionsFromTargetOptions(builder.getOptions()))
+    {
+        builder.setCodeModel(llvm::CodeModel::Large);
+        auto large = builder.createTargetMachine();
+        builder.setCodeModel(llvm::CodeModel::Small);
+        auto small = builder.createTargetMachine();
+        if (!large || !small) {
+            llvm::consumeError(large.takeError());
+            llvm::consumeError(small.takeError());
+            return;
+        }
+        large_ = std::move(*large);
+        small_ = std::move(*small);
+        ok_ = blocks_.init(*small_) && helpers_.init(*large_);
+    }
+
+    bool ok() const { return ok_; }
+
+    llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> operator()(llvm::Module &m) override
+    {
+        return (m.getName().startswith("tb") ? blocks_ : helpers_).run(m);
+    }
+
+private:
+    std::unique_ptr<llvm::TargetMachine> large_, small_;
+    CodegenPipeline blocks_, helpers_;
+    bool ok_ = false;
+};
+
 struct Engine {
     std::unique_ptr<llvm::orc::LLLazyJIT> jit;
     llvm::orc::ThreadSafeContext context;
@@ -285,6 +388,7 @@ struct Engine {
 
 Engine *engine;
 HypandaJitTimes times;
+bool verify;  // HYPANDA_LLVM_VERIFY=1: check each lifted function
 
 void reload_helpers_locked();
 
@@ -331,11 +435,19 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
         return false;
     }
     jtmb->setCodeGenOptLevel(llvm::CodeGenOpt::None);
-    // Absolute 64-bit references everywhere: the emulator's image, the
-    // arenas and shared libraries can be any distance apart.
+    // (the code models: Compiler)
     jtmb->setCodeModel(llvm::CodeModel::Large);
     auto jit = llvm::orc::LLLazyJITBuilder()
                    .setJITTargetMachineBuilder(std::move(*jtmb))
+                   .setCompileFunctionCreator([](llvm::orc::JITTargetMachineBuilder builder)
+                                                  -> llvm::Expected<std::unique_ptr<llvm::orc::IRCompileLayer::IRCompiler>> {
+                       auto compiler = std::make_unique<Compiler>(std::move(builder));
+                       if (!compiler->ok()) {
+                           return llvm::make_error<llvm::StringError>("no code generator for this host",
+                                                                      llvm::inconvertibleErrorCode());
+                       }
+                       return std::move(compiler);
+                   })
                    .setLazyCompileFailureAddr(llvm::pointerToJITTargetAddress(&lazy_compile_failed))
                    .setObjectLinkingLayerCreator([](llvm::orc::ExecutionSession &session, const llvm::Triple &) {
                        return std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
@@ -409,10 +521,12 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
             return false;
         }
     } else {
-    e->fpm.addPass(llvm::PromotePass());
-    e->fpm.addPass(llvm::InstCombinePass());
-    e->fpm.addPass(llvm::SimplifyCFGPass());
+        // Temps to SSA values and nothing more: InstCombine and SimplifyCFG
+        // cost more than all of code generation and gained little at run
+        // time (docs/performance.md).
+        e->fpm.addPass(llvm::PromotePass());
     }
+    verify = getenv("HYPANDA_LLVM_VERIFY") != nullptr && strcmp(getenv("HYPANDA_LLVM_VERIFY"), "1") == 0;
     engine = e;
     return true;
 }
@@ -467,7 +581,7 @@ extern "C" void *hypanda_jit_compile(LLVMModuleRef module_ref, const char *name,
     }
     std::string problems;
     llvm::raw_string_ostream os(problems);
-    if (llvm::verifyFunction(*fn, &os)) {
+    if (verify && llvm::verifyFunction(*fn, &os)) {
         os.flush();
         set_error(error, error_size, "the lifted function is not valid LLVM IR: " + problems.substr(0, 200));
         return nullptr;

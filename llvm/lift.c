@@ -544,8 +544,11 @@ static void tail_call_if_any(Lifter *L, LLVMValueRef fn)
 static void lift_goto_tb(Lifter *L, unsigned n)
 {
     LLVMValueRef slot = LLVMConstIntToPtr(cint(L->i64, (uintptr_t)&L->tb->jmp_dest[n]), LLVMPointerType(L->i64, 0));
+    /* (written by other threads as blocks are linked and unlinked: an
+     * aligned volatile load is the single read an atomic one would be, and
+     * stays on LLVM's fast instruction selector) */
     LLVMValueRef dest = LLVMBuildLoad2(L->b, L->i64, slot, "");
-    LLVMSetOrdering(dest, LLVMAtomicOrderingMonotonic);
+    LLVMSetVolatile(dest, true);
     LLVMSetAlignment(dest, 8);
     LLVMValueRef linked = LLVMBuildICmp(L->b, LLVMIntEQ, LLVMBuildAnd(L->b, dest, cint(L->i64, 1), ""),
                                         cint(L->i64, 0), "");

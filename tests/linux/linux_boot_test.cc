@@ -58,7 +58,7 @@ std::string checksum_line(const char* what, size_t bytes, uint64_t seed) {
 
 // Boots the Linux guest with `accel_args` and checks everything hplinux
 // prints.
-void boot_and_check(const std::vector<std::string>& accel_args) {
+void boot_and_check(const std::vector<std::string>& accel_args, std::chrono::seconds limit = kBootLimit) {
     const std::string dir = guest_dir();
     for (const char* file : {"vmlinuz", "initramfs.cpio.gz", "kernel-release"}) {
         ASSERT_TRUE(readable(dir + "/" + file))
@@ -74,9 +74,9 @@ void boot_and_check(const std::vector<std::string>& accel_args) {
                 {"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-m", "512",
                  "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", dir + "/vmlinuz",
                  "-initrd", dir + "/initramfs.cpio.gz", "-append", "console=ttyS0 panic=-1"});
-    const auto result = run(args, kBootLimit);
+    const auto result = hypanda::test::Child(args, {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"}).wait(limit);
 
-    EXPECT_FALSE(result.timed_out) << "the guest did not stop within " << kBootLimit.count()
+    EXPECT_FALSE(result.timed_out) << "the guest did not stop within " << limit.count()
                                    << " s";
     EXPECT_EQ(result.exit_status, debug_exit_status(0))
         << "the guest should stop with 'hplinux exit 0' (code 3 means a check failed)";
@@ -99,6 +99,24 @@ void boot_and_check(const std::vector<std::string>& accel_args) {
 }
 
 TEST(LinuxGuest, BootsUnderTcgAndRunsTheSyscallChecks) { boot_and_check({"-accel", "tcg"}); }
+
+// The whole boot with every block on the LLVM engine (docs/llvm.md): the
+// same hplinux lines, and the blocks and instructions QEMU's plugin API
+// counts (its inline counters are TCG ops, lifted with the rest) equal to
+// the probe's.
+TEST(LinuxGuest, BootsInLlvmModeWithTheSameChecksAndCounts) {
+    hypanda::test::TempDir tmp;
+    boot_and_check({"-accel", "tcg", "-plugin", build_root() + "/tests/qemu-plugins/libcounter.so,out=" + tmp.file("qemu"),
+                    "-panda", "probe:llvm=1,cbs=bbe+insn,output=" + tmp.file("probe")},
+                   std::chrono::seconds(1500));
+    auto qemu = hypanda::test::read_counts(tmp.file("qemu"));
+    auto probe = hypanda::test::read_counts(tmp.file("probe"));
+    EXPECT_GT(qemu["blocks"], 100000000u);
+    EXPECT_EQ(probe["bbe"], qemu["blocks"]);
+    EXPECT_EQ(probe["insn"], qemu["insns"]);
+    EXPECT_EQ(probe["llvm_bbe"], probe["llvm_blocks"]);
+    EXPECT_EQ(probe["llvm_blocks"], probe["bbe"]);
+}
 
 // Counts every executed block and instruction of the whole boot with
 // Hypanda's callbacks (the probe test plugin) and with QEMU's own plugin API
