@@ -361,7 +361,12 @@ private:
 struct Engine {
     std::unique_ptr<llvm::orc::LLLazyJIT> jit;
     llvm::orc::ThreadSafeContext context;
-    llvm::orc::ResourceTrackerSP tracker;
+    // The blocks' code, dropped at a flush. A tracker per 256 blocks: ORC
+    // keeps a tracker's symbols in a vector it grows by one (reserve(n+1))
+    // for each module added, which made adding a block cost in proportion
+    // to the blocks already in its tracker.
+    std::vector<llvm::orc::ResourceTrackerSP> trackers;
+    size_t in_last_tracker = 0;
     // The optimisation run on each block, its analyses kept between runs.
     llvm::LoopAnalysisManager lam;
     llvm::FunctionAnalysisManager fam;
@@ -481,7 +486,6 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
         delete e;
         return false;
     }
-    e->tracker = main.createResourceTracker();
     e->natives = &e->jit->getExecutionSession().createBareJITDylib("natives");
     main.setLinkOrder({{e->natives, llvm::orc::JITDylibLookupFlags::MatchAllSymbols}});
     e->jit->getObjTransformLayer().setTransform(
@@ -600,7 +604,13 @@ extern "C" void *hypanda_jit_compile(LLVMModuleRef module_ref, const char *name,
         return nullptr;
     }
     auto &jit = *engine->jit;
-    if (auto err = jit.addIRModule(engine->tracker, llvm::orc::ThreadSafeModule(std::move(module), engine->context))) {
+    if (engine->trackers.empty() || engine->in_last_tracker == 256) {
+        engine->trackers.push_back(jit.getMainJITDylib().createResourceTracker());
+        engine->in_last_tracker = 0;
+    }
+    engine->in_last_tracker++;
+    if (auto err = jit.addIRModule(engine->trackers.back(),
+                                   llvm::orc::ThreadSafeModule(std::move(module), engine->context))) {
         set_error(error, error_size, "the JIT refused the block: " + llvm::toString(std::move(err)));
         return nullptr;
     }
@@ -863,9 +873,11 @@ extern "C" void hypanda_jit_drop_all(void)
         return;
     }
     std::lock_guard<std::mutex> hold(engine->lock);
-    if (auto err = engine->tracker->remove()) {
-        llvm::consumeError(std::move(err));
+    for (auto &tracker : engine->trackers) {
+        if (auto err = tracker->remove()) {
+            llvm::consumeError(std::move(err));
+        }
     }
-    engine->tracker = engine->jit->getMainJITDylib().createResourceTracker();
+    engine->trackers.clear();
     arena.reset();
 }
