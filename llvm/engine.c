@@ -411,12 +411,26 @@ bool hypanda_llvm_runs(TranslationBlock *tb)
     return llvm_on && tb->hypanda_llvm_fn != NULL;
 }
 
-/* The lifted code keeps CPUState::hypanda_llvm_tb up to date as blocks
- * chain into each other (each stores its own at entry); it is cleared when
- * control comes back here or by longjmp. */
+QEMU_BUILD_BUG_ON(TB_EXIT_IDXMAX >= HYPANDA_LLVM_CHAIN || TB_EXIT_REQUESTED == HYPANDA_LLVM_CHAIN);
+
+/* Runs the block, and the blocks it chains to (a return of
+ * next | HYPANDA_LLVM_CHAIN: lift.c), until one exits to cpu_exec. The
+ * lifted code keeps CPUState::hypanda_llvm_tb up to date (each block stores
+ * its own at entry); it is cleared when control comes back here or by
+ * longjmp. A chained block whose function went meanwhile (another thread
+ * flushing) runs TCG's code for it, which is as valid. */
 uintptr_t hypanda_llvm_exec(void *env, TranslationBlock *tb)
 {
     uintptr_t ret = ((uintptr_t (*)(void *))tb->hypanda_llvm_fn)(env);
+    while ((ret & TB_EXIT_MASK) == HYPANDA_LLVM_CHAIN) {
+        TranslationBlock *next = (TranslationBlock *)(ret & ~(uintptr_t)TB_EXIT_MASK);
+        void *fn = qatomic_read(&next->hypanda_llvm_fn);
+        if (fn == NULL) {
+            current_cpu->hypanda_llvm_tb = NULL;
+            return tcg_qemu_tb_exec(env, next->tc.ptr);
+        }
+        ret = ((uintptr_t (*)(void *))fn)(env);
+    }
     current_cpu->hypanda_llvm_tb = NULL;
     return ret;
 }
@@ -429,12 +443,13 @@ void hypanda_llvm_unwound(void)
 }
 
 /* An indirect jump's lookup (in place of helper_lookup_tb_ptr): the next
- * block's LLVM function to tail-call, or NULL to return to cpu_exec. */
+ * block, if it has an LLVM function, for hypanda_llvm_exec to run; or NULL
+ * to return to cpu_exec. */
 void *hypanda_llvm_lookup(void *env)
 {
     (void)env;
     TranslationBlock *tb = hypanda_lookup_next_tb(current_cpu);
-    return tb != NULL && llvm_on ? tb->hypanda_llvm_fn : NULL;
+    return tb != NULL && llvm_on && tb->hypanda_llvm_fn != NULL ? tb : NULL;
 }
 
 static TranslationBlock *running_block(void)

@@ -21,6 +21,12 @@ void hypanda_llvm_request_async(bool on);
 
 bool hypanda_llvm_enabled(void);
 
+/* What a block's function returns to have hypanda_llvm_exec run another
+ * block next: that block's TranslationBlock pointer | HYPANDA_LLVM_CHAIN,
+ * an exit code TCG does not use (TB_EXIT_IDX0/1 are 0 and 1, TB_EXIT_
+ * REQUESTED 3). */
+#define HYPANDA_LLVM_CHAIN 2
+
 /* The process is ending without atexit handlers (linux-user's exit_group
  * ends in _exit): HYPANDA_LLVM_STATS's report, if asked for. */
 void hypanda_llvm_exiting(void);

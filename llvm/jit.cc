@@ -535,11 +535,6 @@ extern "C" bool hypanda_jit_init(char *error, size_t error_size)
     return true;
 }
 
-extern "C" void hypanda_jit_set_musttail(LLVMValueRef call)
-{
-    llvm::cast<llvm::CallInst>(llvm::unwrap(call))->setTailCallKind(llvm::CallInst::TCK_MustTail);
-}
-
 extern "C" LLVMContextRef hypanda_jit_context(void)
 {
     return llvm::wrap(engine->context.getContext());

@@ -26,8 +26,6 @@ LLVMContextRef hypanda_jit_context(void);
 void hypanda_jit_lock(void);
 void hypanda_jit_unlock(void);
 
-/* Marks a call `musttail` (LLVM 14's C API cannot). */
-void hypanda_jit_set_musttail(LLVMValueRef call);
 
 /* The passes plugins added (panda_llvm_add_function_pass): run on each
  * block's function after the engine's own optimisation, and on each helper

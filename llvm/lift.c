@@ -11,8 +11,9 @@
  *   to, its place in CPUArchState at every use, so helpers, callbacks and
  *   faults always see the state TCG would have written back. Other temps
  *   are allocas (promoted to SSA values by mem2reg).
- * - goto_tb tail-calls the LLVM function of the block TCG linked at that
- *   exit, if any; goto_ptr tail-calls the block the lookup helper found.
+ * - goto_tb returns the block TCG linked at that exit, if it has an LLVM
+ *   function, for hypanda_llvm_exec to run next; goto_ptr returns the block
+ *   the lookup helper found.
  * - Each insn_start stores the instruction's number in the block in
  *   CPUState::hypanda_llvm_insn, which is what a fault inside the block is
  *   unwound to (engine.c) instead of a host return address.
@@ -41,6 +42,7 @@
 
 #include <llvm-c/Core.h>
 
+#include "hypanda/llvm/engine.h"
 #include "hypanda/llvm/jit.h"
 #include "hypanda/llvm/lift.h"
 #include "hypanda/tcg-instrument/qemu_hooks.h"
@@ -522,25 +524,24 @@ static void lift_insn_start(Lifter *L, TCGOp *op)
     L->insn++;
 }
 
-/* Runs the LLVM function `fn` (an i64, 0 for none) as a tail call, which
- * returns what it returns; otherwise goes on after it. */
-static void tail_call_if_any(Lifter *L, LLVMValueRef fn)
+/* Returns `tb` (an i64, 0 for none) to hypanda_llvm_exec as the block to
+ * run next (tb | HYPANDA_LLVM_CHAIN); otherwise goes on after it. (A
+ * return rather than a tail call: LLVM's fast instruction selector cannot
+ * emit musttail calls, and a block with one cost a fifth more to compile.) */
+static void chain_if_any(Lifter *L, LLVMValueRef tb)
 {
-    LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+    LLVMBasicBlockRef chain = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
     LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
-    LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntNE, fn, cint(L->i64, 0), ""), call, cont);
-    LLVMPositionBuilderAtEnd(L->b, call);
-    LLVMTypeRef fty = LLVMFunctionType(L->i64, &L->p8, 1, false);
-    LLVMValueRef callee = LLVMBuildIntToPtr(L->b, fn, LLVMPointerType(fty, 0), "");
-    LLVMValueRef r = LLVMBuildCall2(L->b, fty, callee, &L->env, 1, "");
-    hypanda_jit_set_musttail(r);
-    LLVMBuildRet(L->b, r);
+    LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntNE, tb, cint(L->i64, 0), ""), chain, cont);
+    LLVMPositionBuilderAtEnd(L->b, chain);
+    LLVMBuildRet(L->b, LLVMBuildOr(L->b, tb, cint(L->i64, HYPANDA_LLVM_CHAIN), ""));
     LLVMPositionBuilderAtEnd(L->b, cont);
 }
 
 /* goto_tb n: where TCG's host code jumps to the block linked at exit n,
- * the lifted code tail-calls that block's LLVM function; unlinked (or
- * being invalidated: bit 0), it goes on to the exit_tb that follows. */
+ * the lifted code has the dispatcher run that block's LLVM function, if it
+ * has one; unlinked (or being invalidated: bit 0), it goes on to the
+ * exit_tb that follows. */
 static void lift_goto_tb(Lifter *L, unsigned n)
 {
     LLVMValueRef slot = LLVMConstIntToPtr(cint(L->i64, (uintptr_t)&L->tb->jmp_dest[n]), LLVMPointerType(L->i64, 0));
@@ -560,7 +561,9 @@ static void lift_goto_tb(Lifter *L, unsigned n)
     LLVMValueRef fn_slot = LLVMBuildIntToPtr(
         L->b, LLVMBuildAdd(L->b, dest, cint(L->i64, offsetof(TranslationBlock, hypanda_llvm_fn)), ""),
         LLVMPointerType(L->i64, 0), "");
-    tail_call_if_any(L, LLVMBuildLoad2(L->b, L->i64, fn_slot, ""));
+    LLVMValueRef has_fn = LLVMBuildICmp(L->b, LLVMIntNE, LLVMBuildLoad2(L->b, L->i64, fn_slot, ""),
+                                        cint(L->i64, 0), "");
+    chain_if_any(L, LLVMBuildSelect(L->b, has_fn, dest, cint(L->i64, 0), ""));
     LLVMBuildBr(L->b, cont);
     LLVMPositionBuilderAtEnd(L->b, cont);
 }
@@ -858,7 +861,7 @@ static bool lift_op(Lifter *L, TCGOp *op)
         break;
     case INDEX_op_goto_ptr:
         /* the pointer is hypanda_llvm_lookup's (lift_call) */
-        tail_call_if_any(L, in_as(L, a[0], L->i64));
+        chain_if_any(L, in_as(L, a[0], L->i64));
         LLVMBuildRet(L->b, cint(L->i64, 0));
         continue_after_terminator(L);
         break;

@@ -29,6 +29,7 @@
  *   llvm=1        panda_enable_llvm() at init
  *   llvm_helpers=1  and panda_enable_llvm_helpers() after it
  *   llvm_count=1  only count blocks run in LLVM mode (llvm_blocks, llvm_bbe)
+ *   llvm_quiet=1  with llvm=1: no counting, no callback (the benchmarks)
  *   llvm_every=N  turn LLVM mode over (on, off, on, ...) at every N-th
  *                 before_block_exec (a callback of its own); with llvm or
  *                 llvm_every, every block start is counted (llvm_blocks), and
@@ -408,6 +409,7 @@ bool init_plugin(void *self)
     bool llvm_helpers = panda_parse_bool_opt(args, "llvm_helpers", "and the helpers in the JIT");
     llvm_every = panda_parse_uint64_opt(args, "llvm_every", 0, "turn LLVM mode over every N blocks");
     bool llvm_count = panda_parse_bool_opt(args, "llvm_count", "count blocks run in LLVM mode");
+    bool llvm_quiet = panda_parse_bool_opt(args, "llvm_quiet", "with llvm: no block counting (benchmarks)");
     flush_on_hypercall = panda_parse_bool_opt(args, "flush_on_hypercall", "flush at each hypercall");
     mem_lo = panda_parse_uint64_opt(args, "memlo", 0, "lowest PC whose accesses count");
     mem_hi = panda_parse_uint64_opt(args, "memhi", UINT64_MAX, "PC above those whose accesses count");
@@ -445,7 +447,7 @@ bool init_plugin(void *self)
         panda_register_callback(self, PANDA_CB_PHYS_MEM_WRITE, cb);
         panda_enable_memcb();
     }
-    if (llvm || llvm_every != 0 || llvm_count) {
+    if ((llvm && !llvm_quiet) || llvm_every != 0 || llvm_count) {
         cb.before_block_exec = on_llvm_bbe;
         panda_register_callback(self, PANDA_CB_BEFORE_BLOCK_EXEC, cb);
     }
