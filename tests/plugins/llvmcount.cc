@@ -3,10 +3,10 @@
 // callbacks' counts in the same run.
 //
 // Arguments:
-//   where=calls   (default) in each block's function, before every call to
-//                 a softmmu load or store helper (helper_{ret,le,be}_ld*_mmu,
-//                 _st*_mmu), an atomic add to the plugin's load or store
-//                 counter
+//   where=calls   (default) in each block's function, before every guest
+//                 access the lifter marked (<panda/llvm_pass.h>: the TLB fast
+//                 path's load or store, the slow path's softmmu helper
+//                 call), an atomic add to the plugin's load or store counter
 //   where=bodies  the same add at the entry of those helpers' own bodies,
 //                 which passes see only with the helpers in the JIT
 //   output=FILE   at uninit: "loads N", "stores N", and per block function
@@ -67,17 +67,15 @@ struct CountAccesses : llvm::PassInfoMixin<CountAccesses> {
             return llvm::PreservedAnalyses::all();
         }
         blocks_seen++;
-        std::vector<std::pair<llvm::CallInst*, Access>> sites;
+        std::vector<std::pair<llvm::Instruction*, Access>> sites;
         for (llvm::BasicBlock& bb : f) {
             for (llvm::Instruction& i : bb) {
                 ir_loads += llvm::isa<llvm::LoadInst>(i);
                 ir_stores += llvm::isa<llvm::StoreInst>(i);
-                if (auto* call = llvm::dyn_cast<llvm::CallInst>(&i)) {
-                    if (llvm::Function* callee = call->getCalledFunction()) {
-                        if (Access a = access_of(callee->getName()); a != Access::none) {
-                            sites.emplace_back(call, a);
-                        }
-                    }
+                if (panda::llvm_pass::is_guest_load(i)) {
+                    sites.emplace_back(&i, Access::load);
+                } else if (panda::llvm_pass::is_guest_store(i)) {
+                    sites.emplace_back(&i, Access::store);
                 }
             }
         }
