@@ -12,8 +12,9 @@
  *   faults always see the state TCG would have written back. Other temps
  *   are allocas (promoted to SSA values by mem2reg).
  * - goto_tb returns the block TCG linked at that exit, if it has an LLVM
- *   function, for hypanda_llvm_exec to run next; goto_ptr returns the block
- *   the lookup helper found.
+ *   function, for hypanda_llvm_exec to run next (linked to itself, it
+ *   branches back to its own start); goto_ptr returns the block the lookup
+ *   helper found.
  * - Each insn_start stores the instruction's number in the block in
  *   CPUState::hypanda_llvm_insn, which is what a fault inside the block is
  *   unwound to (engine.c) instead of a host return address.
@@ -55,6 +56,7 @@ typedef struct Lifter {
     LLVMBuilderRef b;       /* the ops */
     LLVMBuilderRef entry;   /* allocas, at the top of the entry block */
     LLVMValueRef fn;
+    LLVMBasicBlockRef body; /* the block's start, after the allocas */
     LLVMValueRef env;       /* i8* */
     LLVMTypeRef i1, i8, i16, i32, i64, i128, p8, vd;
     LLVMValueRef *slots;    /* per temp, created on first use */
@@ -563,6 +565,10 @@ static void lift_goto_tb(Lifter *L, unsigned n)
         LLVMPointerType(L->i64, 0), "");
     LLVMValueRef has_fn = LLVMBuildICmp(L->b, LLVMIntNE, LLVMBuildLoad2(L->b, L->i64, fn_slot, ""),
                                         cint(L->i64, 0), "");
+    /* linked to itself (a loop in one block): round again in this function */
+    LLVMBasicBlockRef other = LLVMAppendBasicBlockInContext(L->ctx, L->fn, "");
+    LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntEQ, dest, cint(L->i64, (uintptr_t)L->tb), ""), L->body, other);
+    LLVMPositionBuilderAtEnd(L->b, other);
     chain_if_any(L, LLVMBuildSelect(L->b, has_fn, dest, cint(L->i64, 0), ""));
     LLVMBuildBr(L->b, cont);
     LLVMPositionBuilderAtEnd(L->b, cont);
@@ -914,6 +920,7 @@ LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContext
 
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, L.fn, "entry");
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(ctx, L.fn, "");
+    L.body = body;
     L.entry = LLVMCreateBuilderInContext(ctx);
     LLVMPositionBuilderAtEnd(L.entry, entry);
     LLVMValueRef to_body = LLVMBuildBr(L.entry, body);
