@@ -18,7 +18,9 @@
  * - Each insn_start stores the instruction's number in the block in
  *   CPUState::hypanda_llvm_insn, which is what a fault inside the block is
  *   unwound to (engine.c) instead of a host return address.
- * - Marks for passes (metadata, <panda/llvm_pass.h>): the insn_start store
+ * - Marks for passes (metadata, <panda/llvm_pass.h>): the block's start
+ *   (where a run of the block begins, also when it loops to itself) is the
+ *   store of its TB pointer, carrying !hypanda.block; the insn_start store
  *   carries !hypanda.insn !{i64 guest pc} (and is volatile, so it stays);
  *   a guest memory access (the softmmu helper call, or the linux-user load
  *   or store) carries !hypanda.load or !hypanda.store (in linux-user with
@@ -64,7 +66,7 @@ typedef struct Lifter {
     bool helpers;           /* call helpers' bitcode where the JIT has it */
     int insn;               /* number of the current instruction */
     bool in_insn;           /* past the first insn_start */
-    unsigned md_insn, md_load, md_store, md_branch;  /* metadata kinds */
+    unsigned md_insn, md_load, md_store, md_branch, md_block;  /* metadata kinds */
     const char *op_name;    /* of the op being lifted, for errors */
     char error[160];
 } Lifter;
@@ -909,6 +911,7 @@ LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContext
     L.md_load = LLVMGetMDKindIDInContext(ctx, "hypanda.load", 12);
     L.md_store = LLVMGetMDKindIDInContext(ctx, "hypanda.store", 13);
     L.md_branch = LLVMGetMDKindIDInContext(ctx, "hypanda.branch", 14);
+    L.md_block = LLVMGetMDKindIDInContext(ctx, "hypanda.block", 13);
 
     LLVMTypeRef fty = LLVMFunctionType(L.i64, &L.p8, 1, false);
     L.fn = LLVMAddFunction(L.mod, name, fty);
@@ -930,7 +933,8 @@ LLVMModuleRef hypanda_llvm_lift(TCGContext *s, TranslationBlock *tb, LLVMContext
 
     /* The block running, for unwinding; a fault before the first
      * insn_start belongs to instruction 0, as TCG's unwinder has it. */
-    LLVMBuildStore(L.b, cint(L.i64, (uintptr_t)tb), env_ptr(&L, CPU_FIELD(hypanda_llvm_tb), L.i64));
+    mark(&L, LLVMBuildStore(L.b, cint(L.i64, (uintptr_t)tb), env_ptr(&L, CPU_FIELD(hypanda_llvm_tb), L.i64)),
+         L.md_block, NULL);
     lift_insn_start(&L, NULL);
     L.insn = 0;
 

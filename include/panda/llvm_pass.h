@@ -37,6 +37,9 @@ inline bool is_block(const llvm::Function& f) { return f.getName().startswith("t
 
 // The lifter's marks in a block's function (metadata the optimisations
 // before the plugins' passes keep):
+// - where each run of the block begins (the function's entry, and again
+//   when a block linked to itself loops): a store carrying !hypanda.block;
+inline bool is_block_start(const llvm::Instruction& i) { return i.getMetadata("hypanda.block") != nullptr; }
 // - the start of each guest instruction: a volatile store of the
 //   instruction's number carrying !hypanda.insn !{i64 pc};
 inline std::optional<uint64_t> guest_pc(const llvm::Instruction& i) {

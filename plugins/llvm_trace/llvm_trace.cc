@@ -114,16 +114,18 @@ struct Trace : llvm::PassInfoMixin<Trace> {
                 auto* c = llvm::dyn_cast<llvm::CallInst>(&i);
                 auto* br = llvm::dyn_cast<llvm::BranchInst>(&i);
                 if ((c && may_leave(*c)) || (br && br->isConditional()) || llvm::isa<llvm::SwitchInst>(i) ||
+                    panda::llvm_pass::is_block_start(i) ||
                     panda::llvm_pass::is_guest_load(i) || panda::llvm_pass::is_guest_store(i)) {
                     sites.push_back(&i);
                 }
             }
         }
         llvm::IRBuilder<> b(&*f.getEntryBlock().getFirstInsertionPt());
-        call(b, reinterpret_cast<void*>(&llvm_trace_block), b.getInt64Ty(), b.getInt64(n));
         for (llvm::Instruction* i : sites) {
             b.SetInsertPoint(i);
-            if (auto* br = llvm::dyn_cast<llvm::BranchInst>(i)) {
+            if (panda::llvm_pass::is_block_start(*i)) {
+                call(b, reinterpret_cast<void*>(&llvm_trace_block), b.getInt64Ty(), b.getInt64(n));
+            } else if (auto* br = llvm::dyn_cast<llvm::BranchInst>(i)) {
                 call(b, reinterpret_cast<void*>(&llvm_trace_branch), b.getInt8Ty(), br->getCondition());
             } else if (auto* sw = llvm::dyn_cast<llvm::SwitchInst>(i)) {
                 call(b, reinterpret_cast<void*>(&llvm_trace_switch), b.getInt64Ty(), sw->getCondition());

@@ -8,7 +8,9 @@
 //                 LLVM assembly (parseable alone).
 // llvm-trace.log  the dynamic log: the 8 bytes kMagic, then records of a tag
 //                 byte and a little-endian payload, in execution order:
-//                   'B' u64 N    block tbN starts
+//                   'B' u64 N    a run of block tbN starts (at its
+//                                !hypanda.block mark: also when the block
+//                                loops to itself inside its function)
 //                   'L' u64 A    a guest load from virtual address A is done
 //                   'S' u64 A    a guest store to A is done (or, made by
 //                                a QEMU helper, about to be)

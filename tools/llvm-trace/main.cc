@@ -192,12 +192,32 @@ struct Walker {
             printf("%s\n", name.c_str());
         }
         llvm::BasicBlock* bb = &f.getEntryBlock();
+        bool at_start = true;  // its 'B' taken (by run)
         while (bb != nullptr) {
             llvm::BasicBlock* to = nullptr;
             for (llvm::Instruction& i : *bb) {
                 char tag;
                 uint64_t value;
-                if (auto insn_pc = panda::llvm_pass::guest_pc(i)) {
+                if (panda::llvm_pass::is_block_start(i)) {
+                    if (at_start) {
+                        at_start = false;
+                        continue;
+                    }
+                    // the block runs again (linked to itself)
+                    if (log.done() || log.peek() != fmt::kBlock) {
+                        log.fail(name + " loops to its start here, the log has no block record");
+                    }
+                    uint64_t again;
+                    log.take(&again);
+                    if ("tb" + std::to_string(again) != name) {
+                        log.fail(name + " loops to its start here, the log has tb" + std::to_string(again));
+                    }
+                    entered++;
+                    started = false;
+                    if (print) {
+                        printf("%s\n", name.c_str());
+                    }
+                } else if (auto insn_pc = panda::llvm_pass::guest_pc(i)) {
                     if (!started) {
                         started = true;
                         block_count++;
