@@ -576,6 +576,14 @@ static void lift_goto_tb(Lifter *L, unsigned n)
     LLVMPositionBuilderAtEnd(L->b, cont);
 }
 
+/* ext{8,16,32}{s,u}: the operand's low bits (`from`), sign- or
+ * zero-extended to `t`. */
+static void lift_ext(Lifter *L, const TCGArg *a, LLVMTypeRef t, LLVMTypeRef from, bool sign)
+{
+    LLVMValueRef low = LLVMBuildTrunc(L->b, in_as(L, a[1], t), from, "");
+    out(L, a[0], sign ? LLVMBuildSExt(L->b, low, t, "") : LLVMBuildZExt(L->b, low, t, ""));
+}
+
 #define BIN(OP, BUILD) \
     case INDEX_op_##OP##_i32: case INDEX_op_##OP##_i64: \
         out(L, a[0], BUILD(L->b, in_as(L, a[1], t), in_as(L, a[2], t), "")); break
@@ -761,22 +769,22 @@ static bool lift_op(Lifter *L, TCGOp *op)
         break;
     }
     case INDEX_op_ext8s_i32: case INDEX_op_ext8s_i64:
-        out(L, a[0], LLVMBuildSExt(L->b, LLVMBuildTrunc(L->b, A(1), L->i8, ""), t, ""));
+        lift_ext(L, a, t, L->i8, true);
         break;
     case INDEX_op_ext16s_i32: case INDEX_op_ext16s_i64:
-        out(L, a[0], LLVMBuildSExt(L->b, LLVMBuildTrunc(L->b, A(1), L->i16, ""), t, ""));
+        lift_ext(L, a, t, L->i16, true);
         break;
     case INDEX_op_ext32s_i64:
-        out(L, a[0], LLVMBuildSExt(L->b, LLVMBuildTrunc(L->b, A(1), L->i32, ""), t, ""));
+        lift_ext(L, a, t, L->i32, true);
         break;
     case INDEX_op_ext8u_i32: case INDEX_op_ext8u_i64:
-        out(L, a[0], LLVMBuildZExt(L->b, LLVMBuildTrunc(L->b, A(1), L->i8, ""), t, ""));
+        lift_ext(L, a, t, L->i8, false);
         break;
     case INDEX_op_ext16u_i32: case INDEX_op_ext16u_i64:
-        out(L, a[0], LLVMBuildZExt(L->b, LLVMBuildTrunc(L->b, A(1), L->i16, ""), t, ""));
+        lift_ext(L, a, t, L->i16, false);
         break;
     case INDEX_op_ext32u_i64:
-        out(L, a[0], LLVMBuildZExt(L->b, LLVMBuildTrunc(L->b, A(1), L->i32, ""), t, ""));
+        lift_ext(L, a, t, L->i32, false);
         break;
     case INDEX_op_ext_i32_i64:
         out(L, a[0], LLVMBuildSExt(L->b, in_as(L, a[1], L->i32), L->i64, ""));
