@@ -189,10 +189,7 @@ static bool start_engine(void)
     }
     engine_started = true;
     push_passes();
-    const char *want = getenv("HYPANDA_LLVM_STATS");
-    if (want != NULL && strcmp(want, "1") == 0) {
-        atexit(print_stats_at_exit);
-    }
+    atexit(hypanda_llvm_exiting);
     return true;
 }
 

@@ -27,8 +27,8 @@ bool hypanda_llvm_enabled(void);
  * REQUESTED 3). */
 #define HYPANDA_LLVM_CHAIN 2
 
-/* The process is ending without atexit handlers (linux-user's exit_group
- * ends in _exit): HYPANDA_LLVM_STATS's report, if asked for. */
+/* The process is ending: HYPANDA_LLVM_STATS's report, if asked for, once
+ * (from atexit, and from linux-user's exit_group, which ends in _exit). */
 void hypanda_llvm_exiting(void);
 
 /* The helpers in the JIT (panda_enable_llvm_helpers), likewise. */

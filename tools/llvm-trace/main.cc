@@ -170,6 +170,14 @@ struct Walker {
         }
     }
 
+    // A guest access at `address` (by a helper: `by` says so).
+    void access(bool load, uint64_t address, const char* by) {
+        count([&](Counts& c) { (load ? c.loads : c.stores)++; });
+        if (print) {
+            printf("    %s 0x%" PRIx64 "%s\n", load ? "load" : "store", address, by);
+        }
+    }
+
     // The next record for this block, or false if the block was left early
     // (the next record is another block's, or the log ends).
     bool next(char* tag, uint64_t* payload) {
@@ -236,10 +244,7 @@ struct Walker {
                         log.fail(name + " makes a " + (load ? "load" : "store") + " here, the log has '" + tag +
                                  "'");
                     }
-                    count([&](Counts& c) { (load ? c.loads : c.stores)++; });
-                    if (print) {
-                        printf("    %s 0x%" PRIx64 "\n", load ? "load" : "store", value);
-                    }
+                    access(load, value, "");
                 } else if (auto* call = llvm::dyn_cast<llvm::CallInst>(&i)) {
                     const llvm::Function* callee = call->getCalledFunction();
                     if (call->isMustTailCall() || (callee && callee->isIntrinsic())) {
@@ -250,11 +255,7 @@ struct Walker {
                     }
                     // the helper's own accesses
                     while (tag == fmt::kLoad || tag == fmt::kStore) {
-                        bool load = tag == fmt::kLoad;
-                        count([&](Counts& c) { (load ? c.loads : c.stores)++; });
-                        if (print) {
-                            printf("    %s 0x%" PRIx64 " (helper)\n", load ? "load" : "store", value);
-                        }
+                        access(tag == fmt::kLoad, value, " (helper)");
                         if (!next(&tag, &value)) {
                             return;
                         }
