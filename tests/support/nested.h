@@ -34,6 +34,7 @@ enum class KvmRoute { kHost, kNested };
 struct L1Result {
     std::optional<int> status;  // the program's exit status, if L1 reported one
     std::string error;          // why there is none: boot failure, no /dev/kvm, time-out
+    bool timed_out = false;     // L1 was stopped at the time limit
     std::string results;        // a folder on the host with what it left in /results
 };
 
@@ -51,7 +52,9 @@ struct L1Result {
 
 // For a gtest main(): runs this same test program inside L1 with the same
 // arguments, except that --gtest_output=xml:PATH is written in L1 and
-// copied to PATH. Returns the exit status to return from main().
+// copied to PATH. An L1 stopped at the time limit (its CPU state printed
+// first) is run once more, fresh. Returns the exit status to return from
+// main().
 [[nodiscard]] int rerun_tests_in_l1(int argc, char** argv, const std::vector<std::string>& files,
                                     std::chrono::seconds limit);
 

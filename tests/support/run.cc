@@ -195,8 +195,9 @@ Child::~Child() {
 namespace {
 
 // Waits up to `limit` for `pid` to exit, then SIGKILLs it; the exit status
-// and time-out go into `result`.
-void wait_bounded(pid_t pid, std::chrono::seconds limit, RunResult* result) {
+// and time-out go into `result`. `at_time_limit` runs just before the kill.
+void wait_bounded(pid_t pid, std::chrono::seconds limit, RunResult* result,
+                  const std::function<void()>& at_time_limit = {}) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     int status = 0;
     for (;;) {
@@ -206,6 +207,9 @@ void wait_bounded(pid_t pid, std::chrono::seconds limit, RunResult* result) {
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             result->timed_out = true;
+            if (at_time_limit) {
+                at_time_limit();
+            }
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             break;
@@ -219,7 +223,8 @@ void wait_bounded(pid_t pid, std::chrono::seconds limit, RunResult* result) {
 
 }  // namespace
 
-RunResult run_showing_output(const std::vector<std::string>& argv, std::chrono::seconds limit) {
+RunResult run_showing_output(const std::vector<std::string>& argv, std::chrono::seconds limit,
+                             const std::function<void()>& at_time_limit) {
     RunResult result;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -237,7 +242,7 @@ RunResult run_showing_output(const std::vector<std::string>& argv, std::chrono::
         result.err = "cannot start " + argv[0] + ": " + std::strerror(rc);
         return result;
     }
-    wait_bounded(pid, limit, &result);
+    wait_bounded(pid, limit, &result, at_time_limit);
     return result;
 }
 

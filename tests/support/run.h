@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -29,9 +30,12 @@ struct RunResult {
                             std::chrono::seconds limit);
 
 // The same with the child's output going straight to ours (so a long run
-// shows as it goes); `out` and `err` stay empty.
+// shows as it goes); `out` and `err` stay empty. At the time limit,
+// `at_time_limit` (when given) runs before the child is killed, to say what
+// it was doing.
 [[nodiscard]] RunResult run_showing_output(const std::vector<std::string>& argv,
-                                           std::chrono::seconds limit);
+                                           std::chrono::seconds limit,
+                                           const std::function<void()>& at_time_limit = {});
 
 // A child started now and waited for later (while a test talks to its
 // monitor). Its output goes to files, so it never blocks on a full pipe.
