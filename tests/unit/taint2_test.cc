@@ -1,0 +1,218 @@
+// taint2's label sets and byte shadow (plugins/taint2), against models made
+// of std::set and std::map.
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "label_set.h"
+#include "shadow.h"
+
+namespace hypanda::taint2 {
+namespace {
+
+std::vector<Label> as_vector(const LabelSet* s) {
+    return s == nullptr ? std::vector<Label>{} : s->labels();
+}
+
+TEST(LabelSets, EqualSetsAreOneObjectAndTheEmptySetIsNull) {
+    LabelSetStore store;
+    const LabelSet* a = store.make({3, 1, 2, 2, 3});
+    EXPECT_EQ(a, store.make({1, 2, 3}));
+    EXPECT_EQ(a->labels(), (std::vector<Label>{1, 2, 3}));
+    EXPECT_TRUE(a->contains(2));
+    EXPECT_FALSE(a->contains(4));
+    EXPECT_EQ(store.make({}), nullptr);
+    EXPECT_EQ(store.single(7), store.make({7}));
+    EXPECT_EQ(store.sets(), 2u);
+}
+
+TEST(LabelSets, UnionEqualsTheSetUnionAndIsRememberedOncePerPair) {
+    LabelSetStore store;
+    std::mt19937 rng(1234);
+    std::vector<const LabelSet*> pool = {nullptr};
+    std::vector<std::set<Label>> model = {{}};
+    for (int i = 0; i < 60; i++) {
+        std::set<Label> labels;
+        const int n = 1 + static_cast<int>(rng() % 5);
+        for (int k = 0; k < n; k++) {
+            labels.insert(rng() % 40);
+        }
+        pool.push_back(store.make(std::vector<Label>(labels.begin(), labels.end())));
+        model.push_back(labels);
+    }
+    std::set<std::pair<const LabelSet*, const LabelSet*>>
+        pairs;  // distinct non-trivial pairs asked
+    for (int i = 0; i < 3000; i++) {
+        const size_t x = rng() % pool.size(), y = rng() % pool.size();
+        const LabelSet* u = store.unite(pool[x], pool[y]);
+        std::set<Label> want;
+        std::set_union(model[x].begin(), model[x].end(), model[y].begin(), model[y].end(),
+                       std::inserter(want, want.end()));
+        ASSERT_EQ(as_vector(u), std::vector<Label>(want.begin(), want.end()))
+            << "sets " << x << " and " << y;
+        ASSERT_EQ(u, store.unite(pool[y], pool[x]));
+        ASSERT_EQ(u, store.make(std::vector<Label>(want.begin(), want.end())));
+        if (pool[x] != nullptr && pool[y] != nullptr && pool[x] != pool[y]) {
+            pairs.insert(std::minmax(pool[x], pool[y]));
+        }
+        pool.push_back(u);
+        model.push_back(want);
+    }
+    EXPECT_EQ(store.unions(), pairs.size());
+}
+
+TEST(TaintCompute, UnitesLabelsAndCountsOneMoreThanTheLargestInput) {
+    LabelSetStore store;
+    const TaintByte a{store.single(1), 0}, b{store.single(2), 5}, none{};
+    EXPECT_EQ(compute(store, none, none), none);
+    EXPECT_EQ(compute(store, a, none), (TaintByte{store.single(1), 1}));
+    EXPECT_EQ(compute(store, none, b), (TaintByte{store.single(2), 6}));
+    EXPECT_EQ(compute(store, a, b), (TaintByte{store.make({1, 2}), 6}));
+    EXPECT_EQ(compute(store, b, b), (TaintByte{store.single(2), 6}));
+}
+
+// Random ranges, some across page boundaries, some at the top of the
+// address space, set, cleared, copied (overlapping too, and from a second
+// shadow) and combined; after each step every byte of the windows and the
+// counts equal a map of address to taint.
+TEST(Shadow, EveryStepEqualsAMapOfAddressToTaint) {
+    LabelSetStore store;
+    Shadow shadow, other;
+    std::map<uint64_t, TaintByte> model, other_model;
+    std::mt19937_64 rng(42);
+    const uint64_t bases[] = {0x0ff0, 0x7ffff000, UINT64_MAX - 3 * Shadow::kPageSize + 1};
+    const uint64_t window = 3 * Shadow::kPageSize;
+    auto model_set = [](std::map<uint64_t, TaintByte>& m, uint64_t a, TaintByte b) {
+        if (b.tainted()) {
+            m[a] = b;
+        } else {
+            m.erase(a);
+        }
+    };
+    auto model_get = [](const std::map<uint64_t, TaintByte>& m, uint64_t a) {
+        auto it = m.find(a);
+        return it == m.end() ? TaintByte{} : it->second;
+    };
+    auto pick = [&](uint64_t* addr, uint64_t* len) {
+        const uint64_t base = bases[rng() % 3];
+        *len = 1 + rng() % 300;
+        *addr = base + rng() % (window - *len + 1);
+    };
+    for (int step = 0; step < 400; step++) {
+        uint64_t a = 0, len = 0;
+        pick(&a, &len);
+        switch (rng() % 5) {
+            case 0: {  // label a buffer, one label per byte
+                const Label first = static_cast<Label>(rng() % 1000);
+                for (uint64_t k = 0; k < len; k++) {
+                    const TaintByte b{store.single(first + static_cast<Label>(k)), 0};
+                    shadow.set(a + k, b);
+                    model_set(model, a + k, b);
+                }
+                break;
+            }
+            case 1: {  // one taint over a range, or clear it
+                const TaintByte b =
+                    rng() % 3 == 0 ? TaintByte{} : TaintByte{store.make({1, 2, 3}), 4};
+                shadow.set_range(a, len, b);
+                for (uint64_t k = 0; k < len; k++) {
+                    model_set(model, a + k, b);
+                }
+                break;
+            }
+            case 2: {  // memmove inside the shadow, often overlapping
+                uint64_t d = a + (rng() % 64) - 32;
+                if (d > a + window || d + len < d) {
+                    d = a;
+                }
+                copy(shadow, d, shadow, a, len);
+                std::vector<TaintByte> tmp;
+                for (uint64_t k = 0; k < len; k++) {
+                    tmp.push_back(model_get(model, a + k));
+                }
+                for (uint64_t k = 0; k < len; k++) {
+                    model_set(model, d + k, tmp[k]);
+                }
+                break;
+            }
+            case 3: {  // from another shadow (registers to RAM)
+                const uint64_t s = rng() % 64;
+                copy(shadow, a, other, s, len);
+                for (uint64_t k = 0; k < len; k++) {
+                    model_set(model, a + k, model_get(other_model, s + k));
+                }
+                break;
+            }
+            default: {  // each byte combined with the one 8 below it; the other shadow gets some
+                        // too
+                for (uint64_t k = 0; k < len; k++) {
+                    const uint64_t x = a + k, y = x - 8;
+                    const TaintByte r = compute(store, shadow.get(x), shadow.get(y));
+                    ASSERT_EQ(r, compute(store, model_get(model, x), model_get(model, y)));
+                    shadow.set(x, r);
+                    model_set(model, x, r);
+                }
+                const uint64_t o = rng() % 64;
+                const TaintByte b{store.single(5000 + static_cast<Label>(o)), 2};
+                other.set(o, b);
+                model_set(other_model, o, b);
+                break;
+            }
+        }
+        ASSERT_EQ(shadow.tainted_bytes(), model.size()) << "step " << step;
+        std::set<uint64_t> pages;
+        for (const auto& [addr, b] : model) {
+            pages.insert(addr >> Shadow::kPageBits);
+        }
+        ASSERT_EQ(shadow.pages(), pages.size()) << "step " << step;
+        for (uint64_t base : bases) {
+            for (uint64_t k = 0; k < window; k++) {
+                ASSERT_EQ(shadow.get(base + k), model_get(model, base + k))
+                    << "step " << step << " address 0x" << std::hex << base + k;
+            }
+        }
+    }
+}
+
+// Positional labels on 1 MiB of a 4 GiB space: 256 pages of shadow, each
+// byte its own label; one clear of the whole space frees them all.
+TEST(Shadow, CostsOnlyWhatIsTainted) {
+    LabelSetStore store;
+    Shadow ram;
+    const uint64_t start = 3ull << 30, size = 1ull << 20;
+    for (uint64_t k = 0; k < size; k++) {
+        ram.set(start + k, {store.single(static_cast<Label>(k)), 0});
+    }
+    EXPECT_EQ(ram.tainted_bytes(), size);
+    EXPECT_EQ(ram.pages(), 256u);
+    EXPECT_EQ(ram.resident_bytes(),
+              256u * (Shadow::kPageSize * (sizeof(void*) + sizeof(uint32_t)) + 8));
+    EXPECT_EQ(as_vector(ram.get(start + 0x12345).labels), std::vector<Label>{0x12345});
+    EXPECT_FALSE(ram.any(0, start));
+    EXPECT_TRUE(ram.any(0, start + 1));
+    EXPECT_FALSE(ram.get(start - 1).tainted());
+    EXPECT_FALSE(ram.get(start + size).tainted());
+    ram.clear(0, 4ull << 30);
+    EXPECT_EQ(ram.tainted_bytes(), 0u);
+    EXPECT_EQ(ram.pages(), 0u);
+}
+
+TEST(Shadow, TheLastByteOfTheAddressSpaceCanBeTaintedAndCleared) {
+    LabelSetStore store;
+    Shadow s;
+    s.set(UINT64_MAX, {store.single(9), 0});
+    EXPECT_TRUE(s.any(UINT64_MAX - 10, 11));
+    s.clear(UINT64_MAX - Shadow::kPageSize + 1, Shadow::kPageSize);
+    EXPECT_EQ(s.pages(), 0u);
+}
+
+}  // namespace
+}  // namespace hypanda::taint2
