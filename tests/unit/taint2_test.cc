@@ -14,6 +14,7 @@
 
 #include "label_set.h"
 #include "shadow.h"
+#include "taint_state.h"
 
 namespace hypanda::taint2 {
 namespace {
@@ -212,6 +213,160 @@ TEST(Shadow, TheLastByteOfTheAddressSpaceCanBeTaintedAndCleared) {
     EXPECT_TRUE(s.any(UINT64_MAX - 10, 11));
     s.clear(UINT64_MAX - Shadow::kPageSize + 1, Shadow::kPageSize);
     EXPECT_EQ(s.pages(), 0u);
+}
+
+}  // namespace
+}  // namespace hypanda::taint2
+
+namespace hypanda::taint2 {
+namespace {
+
+std::set<Label> labels_of(const TaintState& t, Place p) {
+    const LabelSet* s = t.get(p).labels;
+    return s == nullptr ? std::set<Label>{} : std::set<Label>(s->labels().begin(), s->labels().end());
+}
+
+// A few instructions' worth of data flow, worked out by hand: a labelled
+// input loaded into a register, xored with a clean one, added to one with
+// a tainted byte, stored; and the RAM changes reported along the way.
+TEST(TaintState, AHandWorkedFlowGivesTheExpectedLabelsAndComputeNumbers) {
+    TaintState t;
+    std::vector<std::pair<uint64_t, uint64_t>> changes;
+    t.on_ram_change([&](uint64_t a, uint64_t n) { changes.emplace_back(a, n); });
+    const Place input{Space::kRam, 0x1000}, rax{Space::kEnv, 0}, rbx{Space::kEnv, 8}, rcx{Space::kEnv, 16};
+
+    t.label_positional(input, 8, 0);                      // input[k] = {k}, tcn 0
+    t.copy(rax, input, 8);                                // mov rax, [input]
+    EXPECT_EQ(labels_of(t, {Space::kEnv, 5}), std::set<Label>{5});
+    EXPECT_EQ(t.get({Space::kEnv, 5}).tcn, 0u);
+    t.parallel(rax, rax, rbx, 8);                         // xor rax, rbx (rbx clean)
+    EXPECT_EQ(labels_of(t, {Space::kEnv, 3}), std::set<Label>{3});
+    EXPECT_EQ(t.get({Space::kEnv, 3}).tcn, 1u);
+    t.label_all({Space::kEnv, 16}, 1, 100);               // rcx's low byte {100}
+    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);         // rcx = rcx * 3: every byte {100}, tcn 1
+    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);         // again: tcn 2
+    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);         // tcn 3
+    EXPECT_EQ(t.get({Space::kEnv, 23}).tcn, 3u);
+    t.mix(rax, 8, rax, 8, rcx, 8);                        // add rax, rcx
+    std::set<Label> all = {0, 1, 2, 3, 4, 5, 6, 7, 100};
+    for (uint64_t k = 0; k < 8; k++) {
+        EXPECT_EQ(labels_of(t, {Space::kEnv, k}), all);
+        EXPECT_EQ(t.get({Space::kEnv, k}).tcn, 4u);        // max(1, 3) + 1
+    }
+    t.copy({Space::kRam, 0x2000}, rax, 2);                // mov [0x2000], ax
+    EXPECT_EQ(labels_of(t, {Space::kRam, 0x2001}), all);
+    EXPECT_EQ(t.get({Space::kRam, 0x2001}).tcn, 4u);
+    EXPECT_FALSE(t.get({Space::kRam, 0x2002}).tainted());
+    t.copy({Space::kRam, 0x2000}, rax, 2);                // the same again: no change to report
+    t.clear({Space::kRam, 0x3000}, 64);                   // clean already: none either
+    t.clear({Space::kRam, 0x1fff}, 2);                    // 0x2000 cleared
+    t.mix({Space::kRam, 0x4000}, 4, rbx, 8, {Space::kEnv, 100}, 0);  // clean inputs: clean result
+    EXPECT_FALSE(t.get({Space::kRam, 0x4000}).tainted());
+    const std::vector<std::pair<uint64_t, uint64_t>> want = {{0x1000, 8}, {0x2000, 2}, {0x2000, 1}};
+    EXPECT_EQ(changes, want);
+    EXPECT_EQ(t.shadow(Space::kRam).tainted_bytes(), 9u);
+}
+
+// Random operations over the four spaces against a map of (space,
+// address) to (label set, compute number) written with std::set.
+TEST(TaintState, RandomOperationsEqualAModelOfSets) {
+    struct Byte {
+        std::set<Label> labels;
+        uint32_t tcn = 0;
+    };
+    std::map<std::pair<int, uint64_t>, Byte> model;
+    TaintState t;
+    std::mt19937_64 rng(7);
+    auto place = [&](uint64_t n) {
+        return Place{static_cast<Space>(rng() % kSpaces), 0x100 * (rng() % 4) + rng() % (0x140 - n)};
+    };
+    auto get = [&](Place p, uint64_t k) {
+        auto it = model.find({static_cast<int>(p.space), p.addr + k});
+        return it == model.end() ? Byte{} : it->second;
+    };
+    auto put = [&](Place p, uint64_t k, const Byte& b) {
+        if (b.labels.empty()) {
+            model.erase({static_cast<int>(p.space), p.addr + k});
+        } else {
+            model[{static_cast<int>(p.space), p.addr + k}] = b;
+        }
+    };
+    for (int step = 0; step < 3000; step++) {
+        const uint64_t n = 1 + rng() % 16;
+        const Place dst = place(n), a = place(n), b = place(n);
+        std::vector<Byte> result(n);
+        switch (rng() % 6) {
+        case 0: {
+            const Label first = static_cast<Label>(rng() % 200);
+            t.label_positional(dst, n, first);
+            for (uint64_t k = 0; k < n; k++) {
+                result[k] = Byte{{first + static_cast<Label>(k)}, 0};
+            }
+            break;
+        }
+        case 1:
+            t.clear(dst, n);
+            break;
+        case 2:
+            t.copy(dst, a, n);
+            for (uint64_t k = 0; k < n; k++) {
+                result[k] = get(a, k);
+            }
+            break;
+        case 3:
+            t.parallel(dst, a, b, n);
+            for (uint64_t k = 0; k < n; k++) {
+                const Byte x = get(a, k), y = get(b, k);
+                if (x.labels.empty() && y.labels.empty()) {
+                    continue;
+                }
+                result[k].labels = x.labels;
+                result[k].labels.insert(y.labels.begin(), y.labels.end());
+                result[k].tcn = std::max(x.labels.empty() ? 0 : x.tcn, y.labels.empty() ? 0 : y.tcn) + 1;
+            }
+            break;
+        default: {
+            const uint64_t n_a = 1 + rng() % 8, n_b = rng() % 8;
+            t.mix(dst, n, a, n_a, b, n_b);
+            Byte all;
+            bool tainted = false;
+            for (const auto& [p, len] : {std::pair{a, n_a}, std::pair{b, n_b}}) {
+                for (uint64_t k = 0; k < len; k++) {
+                    const Byte x = get(p, k);
+                    if (!x.labels.empty()) {
+                        all.tcn = tainted ? std::max(all.tcn, x.tcn) : x.tcn;
+                        tainted = true;
+                        all.labels.insert(x.labels.begin(), x.labels.end());
+                    }
+                }
+            }
+            if (tainted) {
+                all.tcn++;
+                std::fill(result.begin(), result.end(), all);
+            }
+            break;
+        }
+        }
+        for (uint64_t k = 0; k < n; k++) {
+            put(dst, k, result[k]);
+        }
+        for (uint64_t k = 0; k < n; k++) {
+            const Place p{dst.space, dst.addr + k};
+            ASSERT_EQ(labels_of(t, p), get(dst, k).labels) << "step " << step;
+            ASSERT_EQ(t.get(p).tcn, get(dst, k).tcn) << "step " << step;
+        }
+        if (step % 50 != 49) {
+            continue;  // every byte of every space, now and then
+        }
+        for (int s = 0; s < kSpaces; s++) {
+            for (uint64_t addr = 0; addr < 0x440; addr++) {
+                const Byte want = get({static_cast<Space>(s), addr}, 0);
+                const Place p{static_cast<Space>(s), addr};
+                ASSERT_EQ(labels_of(t, p), want.labels) << "step " << step << " space " << s << " 0x" << std::hex << addr;
+                ASSERT_EQ(t.get(p).tcn, want.tcn) << "step " << step << " space " << s << " 0x" << std::hex << addr;
+            }
+        }
+    }
 }
 
 }  // namespace
