@@ -2,6 +2,9 @@
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
 
 #include "run.h"
 
@@ -21,6 +24,27 @@ TEST(Run, KillsAChildThatOutlivesItsLimit) {
     EXPECT_TRUE(r.timed_out);
     EXPECT_FALSE(r.exit_status.has_value());
     EXPECT_EQ(r.out, "started\n");
+}
+
+// The hook runs once, at the limit, while the child still runs (the nested
+// route asks L0's monitor for L1's registers there).
+TEST(Run, ShowingOutputCallsTheTimeLimitHookBeforeTheKill) {
+    int calls = 0;
+    bool alive_at_hook = false;
+    TempDir dir;
+    const std::string pid_file = dir.file("pid");
+    RunResult r = run_showing_output({"/bin/sh", "-c", "echo $$ > " + pid_file + "; exec sleep 30"},
+                                     std::chrono::seconds(1), [&] {
+                                         calls++;
+                                         const pid_t pid = std::stoi(read_file(pid_file));
+                                         alive_at_hook = kill(pid, 0) == 0;
+                                     });
+    EXPECT_TRUE(r.timed_out);
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(alive_at_hook);
+    RunResult quick = run_showing_output({"/bin/true"}, std::chrono::seconds(10), [&] { calls++; });
+    EXPECT_EQ(quick.exit_status, 0);
+    EXPECT_EQ(calls, 1);
 }
 
 TEST(Run, ReportsAProgramThatCannotStart) {
