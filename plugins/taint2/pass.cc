@@ -1,0 +1,338 @@
+// The taint2 pass (pass.h).
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "pass.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/DataLayout.h>
+#include <llvm/IR/Function.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Instructions.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Operator.h>
+
+#include <algorithm>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "taint_state.h"
+
+namespace hypanda::taint2 {
+namespace {
+
+// Where a value's taint lives.
+struct Loc {
+    Space space;
+    uint64_t addr;
+};
+
+class Instrumenter {
+public:
+    explicit Instrumenter(llvm::Function& fn)
+        : fn_(fn), m_(*fn.getParent()), dl_(m_.getDataLayout()), ctx_(fn.getContext()) {}
+
+    InstrumentStats run();
+
+private:
+    uint64_t size_of(llvm::Type* t) const {
+        const uint64_t n = t->isSized() ? dl_.getTypeStoreSize(t).getFixedSize() : 0;
+        return n == 0 ? 1 : n;
+    }
+    Loc loc(llvm::Value* v) {
+        auto it = slots_.find(v);
+        if (it == slots_.end()) {
+            return {Space::kSlot, kCleanSlot};  // constants, arguments: untainted
+        }
+        return {Space::kSlot, it->second};
+    }
+    // The CPU-state offset `p` points to, when it is argument 0 plus a
+    // constant.
+    std::optional<int64_t> env_offset(llvm::Value* p) const;
+
+    llvm::FunctionCallee runtime(const char* name, std::vector<llvm::Type*> params);
+    void call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n);
+    void call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n);
+    void call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n);
+    void call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c, uint64_t n_c);
+    void instrument_one(llvm::Instruction& i);
+    void instrument_phis(llvm::BasicBlock& bb);
+
+    llvm::Function& fn_;
+    llvm::Module& m_;
+    const llvm::DataLayout& dl_;
+    llvm::LLVMContext& ctx_;
+    std::unordered_map<llvm::Value*, uint64_t> slots_;
+    InstrumentStats stats_;
+};
+
+std::optional<int64_t> Instrumenter::env_offset(llvm::Value* p) const {
+    if (fn_.arg_size() == 0) {
+        return std::nullopt;
+    }
+    llvm::APInt offset(64, 0);
+    llvm::Value* base = p->stripAndAccumulateConstantOffsets(dl_, offset, /*AllowNonInbounds=*/true);
+    if (base != fn_.getArg(0)) {
+        return std::nullopt;
+    }
+    return offset.getSExtValue();
+}
+
+llvm::FunctionCallee Instrumenter::runtime(const char* name, std::vector<llvm::Type*> params) {
+    auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), params, false);
+    return m_.getOrInsertFunction(name, type);
+}
+
+void Instrumenter::call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n) {
+    auto* i8 = b.getInt8Ty();
+    auto* i64 = b.getInt64Ty();
+    b.CreateCall(runtime("taint2_rt_copy", {i8, i64, i8, i64, i64}),
+                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
+                  b.getInt8(static_cast<uint8_t>(src.space)), b.getInt64(src.addr), b.getInt64(n)});
+    stats_.calls++;
+}
+
+void Instrumenter::call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n) {
+    auto* i8 = b.getInt8Ty();
+    auto* i64 = b.getInt64Ty();
+    b.CreateCall(runtime("taint2_rt_clear", {i8, i64, i64}),
+                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n)});
+    stats_.calls++;
+}
+
+void Instrumenter::call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n) {
+    auto* i8 = b.getInt8Ty();
+    auto* i64 = b.getInt64Ty();
+    b.CreateCall(runtime("taint2_rt_parallel", {i8, i64, i8, i64, i8, i64, i64}),
+                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
+                  b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr),
+                  b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n)});
+    stats_.calls++;
+}
+
+void Instrumenter::call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c, uint64_t n_c) {
+    auto* i8 = b.getInt8Ty();
+    auto* i64 = b.getInt64Ty();
+    b.CreateCall(runtime("taint2_rt_mix", {i8, i64, i64, i8, i64, i64, i8, i64, i64}),
+                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n),
+                  b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr), b.getInt64(n_a),
+                  b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n_c)});
+    stats_.calls++;
+}
+
+void Instrumenter::instrument_one(llvm::Instruction& i) {
+    llvm::IRBuilder<> b(i.getNextNode());
+    if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&i)) {
+        auto off = env_offset(store->getPointerOperand());
+        if (off) {
+            const Loc dst{Space::kEnv, static_cast<uint64_t>(*off)};
+            call_copy(b, dst, loc(store->getValueOperand()), size_of(store->getValueOperand()->getType()));
+        }
+        return;  // host memory of the block's own: no guest data
+    }
+    if (i.getType()->isVoidTy()) {
+        return;
+    }
+    const Loc dst = loc(&i);
+    const uint64_t n = size_of(i.getType());
+    if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i)) {
+        auto off = env_offset(load->getPointerOperand());
+        if (off) {
+            call_copy(b, dst, {Space::kEnv, static_cast<uint64_t>(*off)}, n);
+        } else {
+            call_clear(b, dst, n);
+        }
+        return;
+    }
+    if (auto* bin = llvm::dyn_cast<llvm::BinaryOperator>(&i)) {
+        switch (bin->getOpcode()) {
+        case llvm::Instruction::And:
+        case llvm::Instruction::Or:
+        case llvm::Instruction::Xor:
+            call_parallel(b, dst, loc(bin->getOperand(0)), loc(bin->getOperand(1)), n);
+            return;
+        default:
+            call_mix(b, dst, n, loc(bin->getOperand(0)), n, loc(bin->getOperand(1)), n);
+            return;
+        }
+    }
+    if (auto* cast = llvm::dyn_cast<llvm::CastInst>(&i)) {
+        const Loc src = loc(cast->getOperand(0));
+        const uint64_t n_src = size_of(cast->getOperand(0)->getType());
+        switch (cast->getOpcode()) {
+        case llvm::Instruction::Trunc:
+        case llvm::Instruction::BitCast:
+        case llvm::Instruction::PtrToInt:
+        case llvm::Instruction::IntToPtr:
+            // The low bytes move as they are (little-endian host); bytes
+            // the source lacks are clean.
+            call_copy(b, dst, src, std::min(n, n_src));
+            if (n > n_src) {
+                call_clear(b, {dst.space, dst.addr + n_src}, n - n_src);
+            }
+            return;
+        case llvm::Instruction::ZExt:
+            call_copy(b, dst, src, n_src);
+            call_clear(b, {dst.space, dst.addr + n_src}, n - n_src);
+            return;
+        case llvm::Instruction::SExt:
+            // The high bytes are copies of the sign: computed from the
+            // source's top byte.
+            call_copy(b, dst, src, n_src);
+            call_mix(b, {dst.space, dst.addr + n_src}, n - n_src, {src.space, src.addr + n_src - 1}, 1,
+                     {Space::kSlot, kCleanSlot}, 0);
+            return;
+        default:
+            call_mix(b, dst, n, src, n_src, {Space::kSlot, kCleanSlot}, 0);
+            return;
+        }
+    }
+    if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(&i)) {
+        // Pointer arithmetic: the base and the last index computed with.
+        llvm::Value* index = gep->getNumIndices() > 0 ? gep->getOperand(gep->getNumOperands() - 1) : nullptr;
+        const Loc clean{Space::kSlot, kCleanSlot};
+        call_mix(b, dst, n, loc(gep->getPointerOperand()), size_of(gep->getPointerOperand()->getType()),
+                 index != nullptr ? loc(index) : clean, index != nullptr ? size_of(index->getType()) : 0);
+        return;
+    }
+    if (auto* cmp = llvm::dyn_cast<llvm::CmpInst>(&i)) {
+        const uint64_t n_op = size_of(cmp->getOperand(0)->getType());
+        call_mix(b, dst, n, loc(cmp->getOperand(0)), n_op, loc(cmp->getOperand(1)), n_op);
+        return;
+    }
+    auto* sel = llvm::dyn_cast<llvm::SelectInst>(&i);
+    if (sel != nullptr && sel->getCondition()->getType()->isIntegerTy(1)) {
+        // The chosen operand's bytes, picked as the select picks; a tainted
+        // condition is not followed into the result (PANDA's taint2 does
+        // the same: control dependence is on_branch's business).
+        llvm::Value* t = b.getInt64(loc(sel->getTrueValue()).addr);
+        llvm::Value* f = b.getInt64(loc(sel->getFalseValue()).addr);
+        llvm::Value* src = b.CreateSelect(sel->getCondition(), t, f);
+        auto* i8 = b.getInt8Ty();
+        auto* i64 = b.getInt64Ty();
+        b.CreateCall(runtime("taint2_rt_copy", {i8, i64, i8, i64, i64}),
+                     {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
+                      b.getInt8(static_cast<uint8_t>(Space::kSlot)), src, b.getInt64(n)});
+        stats_.calls++;
+        return;
+    }
+    if (auto* call = llvm::dyn_cast<llvm::CallBase>(&i)) {
+        // A call into the emulator: for now its result is the mix of its
+        // first two non-pointer arguments (the helpers' own flows come with
+        // helpers in the JIT; guest memory with the softmmu helpers).
+        std::vector<llvm::Value*> args;
+        for (llvm::Value* arg : call->args()) {
+            if (!arg->getType()->isPointerTy() && args.size() < 2) {
+                args.push_back(arg);
+            }
+        }
+        const Loc clean{Space::kSlot, kCleanSlot};
+        const Loc a = args.size() > 0 ? loc(args[0]) : clean, c = args.size() > 1 ? loc(args[1]) : clean;
+        call_mix(b, dst, n, a, args.size() > 0 ? size_of(args[0]->getType()) : 0, c,
+                 args.size() > 1 ? size_of(args[1]->getType()) : 0);
+        return;
+    }
+    stats_.unfollowed++;
+    call_clear(b, dst, n);
+}
+
+// A phi's taint is its incoming value's for the edge taken. On each edge
+// into the block, the incoming values' taint goes to scratch slots, then
+// the scratch to the phis' slots (two steps, so phis that read each other,
+// as in a swap, see the old taint). A predecessor that can also branch
+// elsewhere gets a block of its own on the edge, so the copies run only
+// when that edge is taken.
+void Instrumenter::instrument_phis(llvm::BasicBlock& bb) {
+    std::vector<llvm::PHINode*> phis;
+    for (llvm::PHINode& phi : bb.phis()) {
+        phis.push_back(&phi);
+    }
+    if (phis.empty()) {
+        return;
+    }
+    std::vector<llvm::BasicBlock*> preds;
+    for (llvm::BasicBlock* pred : llvm::predecessors(&bb)) {
+        if (std::find(preds.begin(), preds.end(), pred) == preds.end()) {
+            preds.push_back(pred);
+        }
+    }
+    for (llvm::BasicBlock* pred : preds) {
+        llvm::BasicBlock* edge = pred;
+        llvm::Instruction* term = pred->getTerminator();
+        if (term->getNumSuccessors() > 1) {
+            if (!llvm::isa<llvm::BranchInst>(term) && !llvm::isa<llvm::SwitchInst>(term)) {
+                stats_.unfollowed++;  // an edge that cannot be split: the phis keep what they had
+                continue;
+            }
+            edge = llvm::BasicBlock::Create(ctx_, "taint.edge", &fn_, &bb);
+            llvm::BranchInst::Create(&bb, edge);
+            for (unsigned s = 0; s < term->getNumSuccessors(); s++) {
+                if (term->getSuccessor(s) == &bb) {
+                    term->setSuccessor(s, edge);
+                }
+            }
+            for (llvm::PHINode* phi : phis) {
+                for (unsigned k = 0; k < phi->getNumIncomingValues(); k++) {
+                    if (phi->getIncomingBlock(k) == pred) {
+                        phi->setIncomingBlock(k, edge);
+                    }
+                }
+            }
+        }
+        llvm::IRBuilder<> b(edge->getTerminator());
+        uint64_t scratch = kScratchSlots;
+        struct Move {
+            Loc dst;
+            uint64_t from, n;
+        };
+        std::vector<Move> moves;
+        for (llvm::PHINode* phi : phis) {
+            const int k = phi->getBasicBlockIndex(edge);
+            if (k < 0) {
+                continue;
+            }
+            const uint64_t n = size_of(phi->getType());
+            call_copy(b, {Space::kSlot, scratch}, loc(phi->getIncomingValue(k)), n);
+            moves.push_back({loc(phi), scratch, n});
+            scratch += (n + kSlotSize - 1) / kSlotSize * kSlotSize;
+        }
+        for (const Move& m : moves) {
+            call_copy(b, m.dst, {Space::kSlot, m.from}, m.n);
+        }
+    }
+}
+
+InstrumentStats Instrumenter::run() {
+    std::vector<llvm::Instruction*> work;
+    uint64_t next = 0;
+    for (llvm::BasicBlock& bb : fn_) {
+        for (llvm::Instruction& i : bb) {
+            if (!i.getType()->isVoidTy()) {
+                slots_[&i] = next;
+                next += (size_of(i.getType()) + kSlotSize - 1) / kSlotSize * kSlotSize;
+                stats_.values++;
+            }
+            work.push_back(&i);
+        }
+    }
+    std::vector<llvm::BasicBlock*> blocks;
+    for (llvm::BasicBlock& bb : fn_) {
+        blocks.push_back(&bb);
+    }
+    for (llvm::Instruction* i : work) {
+        if (llvm::isa<llvm::PHINode>(i) || i->isTerminator()) {
+            continue;
+        }
+        instrument_one(*i);
+    }
+    for (llvm::BasicBlock* bb : blocks) {
+        instrument_phis(*bb);
+    }
+    return stats_;
+}
+
+}  // namespace
+
+InstrumentStats instrument(llvm::Function& fn) { return Instrumenter(fn).run(); }
+
+}  // namespace hypanda::taint2
