@@ -21,6 +21,9 @@
 namespace hypanda::taint2 {
 namespace {
 
+// A call of a softmmu load helper the lifter marked.
+bool is_guest_access(const llvm::Instruction& i) { return i.getMetadata("hypanda.load") != nullptr; }
+
 // Where a value's taint lives.
 struct Loc {
     Space space;
@@ -29,8 +32,8 @@ struct Loc {
 
 class Instrumenter {
 public:
-    explicit Instrumenter(llvm::Function& fn)
-        : fn_(fn), m_(*fn.getParent()), dl_(m_.getDataLayout()), ctx_(fn.getContext()) {}
+    Instrumenter(llvm::Function& fn, const Runtime& rt)
+        : fn_(fn), m_(*fn.getParent()), dl_(m_.getDataLayout()), ctx_(fn.getContext()), rt_(rt) {}
 
     InstrumentStats run();
 
@@ -50,7 +53,8 @@ private:
     // constant.
     std::optional<int64_t> env_offset(llvm::Value* p) const;
 
-    llvm::FunctionCallee runtime(const char* name, std::vector<llvm::Type*> params);
+    // A call of one of the runtime's functions, by its address.
+    void call(llvm::IRBuilder<>& b, void* fn, std::vector<llvm::Value*> args);
     void call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n);
     void call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n);
     void call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n);
@@ -62,6 +66,7 @@ private:
     llvm::Module& m_;
     const llvm::DataLayout& dl_;
     llvm::LLVMContext& ctx_;
+    const Runtime& rt_;
     std::unordered_map<llvm::Value*, uint64_t> slots_;
     InstrumentStats stats_;
 };
@@ -78,46 +83,39 @@ std::optional<int64_t> Instrumenter::env_offset(llvm::Value* p) const {
     return offset.getSExtValue();
 }
 
-llvm::FunctionCallee Instrumenter::runtime(const char* name, std::vector<llvm::Type*> params) {
-    auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), params, false);
-    return m_.getOrInsertFunction(name, type);
+void Instrumenter::call(llvm::IRBuilder<>& b, void* fn, std::vector<llvm::Value*> args) {
+    std::vector<llvm::Type*> params;
+    for (llvm::Value* a : args) {
+        params.push_back(a->getType());
+    }
+    auto* type = llvm::FunctionType::get(b.getVoidTy(), params, false);
+    llvm::Value* callee = b.CreateIntToPtr(b.getInt64(reinterpret_cast<uintptr_t>(fn)), type->getPointerTo());
+    b.CreateCall(type, callee, args);
+    stats_.calls++;
 }
 
 void Instrumenter::call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n) {
-    auto* i8 = b.getInt8Ty();
-    auto* i64 = b.getInt64Ty();
-    b.CreateCall(runtime("taint2_rt_copy", {i8, i64, i8, i64, i64}),
-                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
-                  b.getInt8(static_cast<uint8_t>(src.space)), b.getInt64(src.addr), b.getInt64(n)});
-    stats_.calls++;
+    call(b, reinterpret_cast<void*>(rt_.copy),
+         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt8(static_cast<uint8_t>(src.space)),
+          b.getInt64(src.addr), b.getInt64(n)});
 }
 
 void Instrumenter::call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n) {
-    auto* i8 = b.getInt8Ty();
-    auto* i64 = b.getInt64Ty();
-    b.CreateCall(runtime("taint2_rt_clear", {i8, i64, i64}),
-                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n)});
-    stats_.calls++;
+    call(b, reinterpret_cast<void*>(rt_.clear),
+         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n)});
 }
 
 void Instrumenter::call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n) {
-    auto* i8 = b.getInt8Ty();
-    auto* i64 = b.getInt64Ty();
-    b.CreateCall(runtime("taint2_rt_parallel", {i8, i64, i8, i64, i8, i64, i64}),
-                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
-                  b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr),
-                  b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n)});
-    stats_.calls++;
+    call(b, reinterpret_cast<void*>(rt_.parallel),
+         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt8(static_cast<uint8_t>(a.space)),
+          b.getInt64(a.addr), b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n)});
 }
 
 void Instrumenter::call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c, uint64_t n_c) {
-    auto* i8 = b.getInt8Ty();
-    auto* i64 = b.getInt64Ty();
-    b.CreateCall(runtime("taint2_rt_mix", {i8, i64, i64, i8, i64, i64, i8, i64, i64}),
-                 {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n),
-                  b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr), b.getInt64(n_a),
-                  b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n_c)});
-    stats_.calls++;
+    call(b, reinterpret_cast<void*>(rt_.mix),
+         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n),
+          b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr), b.getInt64(n_a),
+          b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n_c)});
 }
 
 void Instrumenter::instrument_one(llvm::Instruction& i) {
@@ -129,6 +127,14 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
             call_copy(b, dst, loc(store->getValueOperand()), size_of(store->getValueOperand()->getType()));
         }
         return;  // host memory of the block's own: no guest data
+    }
+    auto* access = llvm::dyn_cast<llvm::CallBase>(&i);
+    if (access != nullptr && i.getMetadata("hypanda.store") != nullptr && access->arg_size() >= 5) {
+        // helper_*_st*_mmu(env, vaddr, value, oi, retaddr)
+        call(b, reinterpret_cast<void*>(rt_.guest_store),
+             {access->getArgOperand(0), access->getArgOperand(1), b.getInt64(loc(access->getArgOperand(2)).addr),
+              b.CreateZExtOrTrunc(access->getArgOperand(3), b.getInt32Ty())});
+        return;
     }
     if (i.getType()->isVoidTy()) {
         return;
@@ -208,12 +214,17 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
         llvm::Value* t = b.getInt64(loc(sel->getTrueValue()).addr);
         llvm::Value* f = b.getInt64(loc(sel->getFalseValue()).addr);
         llvm::Value* src = b.CreateSelect(sel->getCondition(), t, f);
-        auto* i8 = b.getInt8Ty();
-        auto* i64 = b.getInt64Ty();
-        b.CreateCall(runtime("taint2_rt_copy", {i8, i64, i8, i64, i64}),
-                     {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
-                      b.getInt8(static_cast<uint8_t>(Space::kSlot)), src, b.getInt64(n)});
-        stats_.calls++;
+        call(b, reinterpret_cast<void*>(rt_.copy),
+             {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
+              b.getInt8(static_cast<uint8_t>(Space::kSlot)), src, b.getInt64(n)});
+        return;
+    }
+    auto* callee = llvm::dyn_cast<llvm::CallBase>(&i);
+    if (callee != nullptr && is_guest_access(i) && callee->arg_size() >= 4) {
+        // helper_*_ld*_mmu(env, vaddr, oi, retaddr)
+        call(b, reinterpret_cast<void*>(rt_.guest_load),
+             {b.getInt64(dst.addr), b.getInt64(n), callee->getArgOperand(0), callee->getArgOperand(1),
+              b.CreateZExtOrTrunc(callee->getArgOperand(2), b.getInt32Ty())});
         return;
     }
     if (auto* call = llvm::dyn_cast<llvm::CallBase>(&i)) {
@@ -333,6 +344,6 @@ InstrumentStats Instrumenter::run() {
 
 }  // namespace
 
-InstrumentStats instrument(llvm::Function& fn) { return Instrumenter(fn).run(); }
+InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime) { return Instrumenter(fn, runtime).run(); }
 
 }  // namespace hypanda::taint2

@@ -3,14 +3,14 @@
 // slot of 16 bytes in the kSlot space (value number × 16, numbered per
 // function: blocks run one at a time); the CPU state is the kEnv space,
 // reached through the block's argument 0 at constant offsets. The
-// instrumented code calls the runtime functions below, which the plugin
-// (or a test) defines over a TaintState.
+// instrumented code calls the Runtime's functions, which the plugin (or a
+// test) defines over a TaintState.
 //
-// Covered so far: the CPU state's loads and stores, binary operations,
-// casts, comparisons, select and phi. Other loads (host memory: the
-// block's own bookkeeping) give untainted values; calls give their result
-// the mix of their arguments; guest memory (the softmmu helpers) is not
-// followed yet.
+// Covered so far: the CPU state's loads and stores, guest memory through
+// the softmmu helpers (system emulation), binary operations, casts,
+// comparisons, select and phi. Other loads (host memory: the block's own
+// bookkeeping) give untainted values; other calls give their result the
+// mix of their first two arguments.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
@@ -19,17 +19,6 @@
 
 namespace llvm {
 class Function;
-}
-
-// The runtime the instrumented code calls: spaces are taint2::Space values,
-// addresses and lengths in bytes.
-extern "C" {
-void taint2_rt_copy(uint8_t dst_space, uint64_t dst, uint8_t src_space, uint64_t src, uint64_t n);
-void taint2_rt_clear(uint8_t dst_space, uint64_t dst, uint64_t n);
-void taint2_rt_parallel(uint8_t dst_space, uint64_t dst, uint8_t a_space, uint64_t a, uint8_t b_space, uint64_t b,
-                        uint64_t n);
-void taint2_rt_mix(uint8_t dst_space, uint64_t dst, uint64_t n, uint8_t a_space, uint64_t a, uint64_t n_a,
-                   uint8_t b_space, uint64_t b, uint64_t n_b);
 }
 
 namespace hypanda::taint2 {
@@ -41,6 +30,23 @@ constexpr uint64_t kCleanSlot = UINT64_MAX - 0xffff;
 constexpr uint64_t kScratchSlots = kCleanSlot + 0x8000;
 constexpr uint64_t kSlotSize = 16;
 
+// The runtime the instrumented code calls, by address (spaces are Space
+// values; addresses and lengths in bytes). The plugin's functions forward
+// to its TaintState; a test's may do the same.
+struct Runtime {
+    void (*copy)(uint8_t dst_space, uint64_t dst, uint8_t src_space, uint64_t src, uint64_t n);
+    void (*clear)(uint8_t dst_space, uint64_t dst, uint64_t n);
+    void (*parallel)(uint8_t dst_space, uint64_t dst, uint8_t a_space, uint64_t a, uint8_t b_space, uint64_t b,
+                     uint64_t n);
+    void (*mix)(uint8_t dst_space, uint64_t dst, uint64_t n, uint8_t a_space, uint64_t a, uint64_t n_a,
+                uint8_t b_space, uint64_t b, uint64_t n_b);
+    // A guest load through a softmmu helper: the n-byte result's slot, the
+    // CPU state, the guest virtual address and the helper's MemOpIdx.
+    void (*guest_load)(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi);
+    // A guest store: the stored value's slot.
+    void (*guest_store)(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi);
+};
+
 struct InstrumentStats {
     unsigned values = 0;      // values given a slot
     unsigned calls = 0;       // runtime calls inserted
@@ -48,6 +54,6 @@ struct InstrumentStats {
 };
 
 // Instruments `fn` in place; call it once per function.
-InstrumentStats instrument(llvm::Function& fn);
+InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime);
 
 }  // namespace hypanda::taint2

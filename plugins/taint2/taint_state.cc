@@ -112,4 +112,56 @@ void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint
     flush_ram_changes();
 }
 
+namespace {
+
+// QEMU's MemOp bits (include/exec/memop.h) in a MemOpIdx (op << 4 | idx).
+constexpr uint32_t kMemOpSize = 0x07, kMemOpSign = 0x08;
+
+}  // namespace
+
+std::vector<std::optional<uint64_t>> TaintState::physical(void* env, uint64_t vaddr, uint64_t n) const {
+    std::vector<std::optional<uint64_t>> pa(n);
+    std::optional<uint64_t> page_pa;
+    uint64_t page = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        const uint64_t va = vaddr + k;
+        if (k == 0 || (va >> Shadow::kPageBits) != page) {
+            page = va >> Shadow::kPageBits;
+            page_pa = translate_ ? translate_(env, va) : std::nullopt;
+            if (page_pa) {
+                *page_pa -= va & (Shadow::kPageSize - 1);  // the page's start
+            }
+        }
+        if (page_pa) {
+            pa[k] = *page_pa + (va & (Shadow::kPageSize - 1));
+        }
+    }
+    return pa;
+}
+
+void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
+    const uint32_t op = oi >> 4;
+    const uint64_t size = std::min<uint64_t>(uint64_t{1} << (op & kMemOpSize), n);
+    const auto pa = physical(env, vaddr, size);
+    for (uint64_t k = 0; k < size; k++) {
+        set({Space::kSlot, dst_slot + k}, pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{});
+    }
+    if (n > size && (op & kMemOpSign) != 0) {
+        mix({Space::kSlot, dst_slot + size}, n - size, {Space::kSlot, dst_slot + size - 1}, 1, {Space::kSlot, 0}, 0);
+    } else if (n > size) {
+        clear({Space::kSlot, dst_slot + size}, n - size);
+    }
+}
+
+void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi) {
+    const uint64_t size = uint64_t{1} << ((oi >> 4) & kMemOpSize);
+    const auto pa = physical(env, vaddr, size);
+    for (uint64_t k = 0; k < size; k++) {
+        if (pa[k]) {
+            set({Space::kRam, *pa[k]}, get({Space::kSlot, src_slot + k}));
+        }
+    }
+    flush_ram_changes();
+}
+
 }  // namespace hypanda::taint2

@@ -8,6 +8,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+
+#include <vector>
 
 #include "label_set.h"
 #include "shadow.h"
@@ -57,6 +60,20 @@ public:
     // be 0 (one operand).
     void mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint64_t n_b);
 
+    // Guest memory through QEMU's softmmu helpers. `translate` gives the
+    // guest physical address of a virtual one for the CPU state `env`
+    // (nothing: unmapped, or not RAM); each page of an access is
+    // translated on its own. `oi` is the helper's MemOpIdx: its MemOp's
+    // size and sign.
+    using Translate = std::function<std::optional<uint64_t>(void* env, uint64_t vaddr)>;
+    void set_translate(Translate fn) { translate_ = std::move(fn); }
+    // The access's bytes to the result's slot; the result's other bytes
+    // (of its n) clean, or computed from the top byte for a sign-extending
+    // load.
+    void guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi);
+    // The value's low bytes (the access's size) from its slot to RAM.
+    void guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi);
+
 private:
     Shadow& shadow_mut(Space s) { return shadows_[static_cast<int>(s)]; }
     void set(Place p, TaintByte b);
@@ -65,7 +82,11 @@ private:
 
     LabelSetStore store_;
     Shadow shadows_[kSpaces];
+    // Physical addresses of [vaddr, vaddr + n), a page at a time.
+    std::vector<std::optional<uint64_t>> physical(void* env, uint64_t vaddr, uint64_t n) const;
+
     std::function<void(uint64_t, uint64_t)> ram_changed_;
+    Translate translate_;
     uint64_t changed_first_ = 0, changed_len_ = 0;
 };
 

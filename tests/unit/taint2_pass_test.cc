@@ -24,24 +24,29 @@ hypanda::taint2::TaintState* state;
 
 }  // namespace
 
-extern "C" {
-void taint2_rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
-    using hypanda::taint2::Space;
+namespace {
+
+using hypanda::taint2::Space;
+
+void rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
     state->copy({static_cast<Space>(ds), d}, {static_cast<Space>(ss), s}, n);
 }
-void taint2_rt_clear(uint8_t ds, uint64_t d, uint64_t n) {
-    state->clear({static_cast<hypanda::taint2::Space>(ds), d}, n);
-}
-void taint2_rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b, uint64_t n) {
-    using hypanda::taint2::Space;
+void rt_clear(uint8_t ds, uint64_t d, uint64_t n) { state->clear({static_cast<Space>(ds), d}, n); }
+void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b, uint64_t n) {
     state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a}, {static_cast<Space>(bs), b}, n);
 }
-void taint2_rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs, uint64_t b,
-                   uint64_t nb) {
-    using hypanda::taint2::Space;
+void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs, uint64_t b,
+            uint64_t nb) {
     state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na, {static_cast<Space>(bs), b}, nb);
 }
+void rt_guest_load(uint64_t dst, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
+    state->guest_load(dst, n, env, vaddr, oi);
 }
+void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi) { state->guest_store(env, vaddr, src, oi); }
+
+const hypanda::taint2::Runtime kRuntime = {rt_copy, rt_clear, rt_parallel, rt_mix, rt_guest_load, rt_guest_store};
+
+}  // namespace
 
 namespace hypanda::taint2 {
 namespace {
@@ -117,24 +122,13 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
     auto jit = llvm::orc::LLJITBuilder().create();
     ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
     module->setDataLayout((*jit)->getDataLayout());
-    const InstrumentStats stats = instrument(*module->getFunction("tb0"));
+    const InstrumentStats stats = instrument(*module->getFunction("tb0"), kRuntime);
     std::string broken;
     llvm::raw_string_ostream why(broken);
     ASSERT_FALSE(llvm::verifyModule(*module, &why)) << broken;
     EXPECT_EQ(stats.unfollowed, 0u);
     EXPECT_EQ(stats.values, 31u);  // every non-void instruction of the block: 13, 9, 5 and 4
 
-    llvm::orc::MangleAndInterner mangle((*jit)->getExecutionSession(), (*jit)->getDataLayout());
-    llvm::orc::SymbolMap runtime;
-    auto add = [&](const char* name, void* fn) {
-        runtime[mangle(name)] = llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(fn),
-                                                         llvm::JITSymbolFlags::Exported);
-    };
-    add("taint2_rt_copy", reinterpret_cast<void*>(&taint2_rt_copy));
-    add("taint2_rt_clear", reinterpret_cast<void*>(&taint2_rt_clear));
-    add("taint2_rt_parallel", reinterpret_cast<void*>(&taint2_rt_parallel));
-    add("taint2_rt_mix", reinterpret_cast<void*>(&taint2_rt_mix));
-    ASSERT_FALSE(static_cast<bool>((*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(runtime))));
     ASSERT_FALSE(static_cast<bool>(
         (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))));
     auto sym = (*jit)->lookup("tb0");
@@ -189,6 +183,145 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
         EXPECT_EQ(t.get({Space::kEnv, 32 + k}).tcn, 2u) << "sign byte " << k;
     }
     EXPECT_EQ(t.shadow(Space::kEnv).tainted_bytes(), 8u * 7 + 4);
+    state = nullptr;
+}
+
+// Guest memory as the lifter calls it in the system emulator: softmmu
+// helpers with the guest virtual address, marked !hypanda.load and
+// !hypanda.store. Guest page 0 is at physical 0x200000, page 1 at 0x50000
+// (so an access across them lands on two unrelated physical pages),
+// page 2 is unmapped.
+constexpr const char* kMemoryBlock = R"IR(
+declare i64 @helper_le_ldul_mmu(i8*, i64, i32, i64)
+declare void @helper_le_stl_mmu(i8*, i64, i32, i32, i64)
+declare i64 @helper_ret_ldsb_mmu(i8*, i64, i32, i64)
+
+define i64 @tb1(i8* noalias %env) {
+entry:
+  %p0 = getelementptr inbounds i8, i8* %env, i64 0
+  %r0 = bitcast i8* %p0 to i64*
+  %a = load i64, i64* %r0
+  %v = call i64 @helper_le_ldul_mmu(i8* %env, i64 %a, i32 32, i64 0), !hypanda.load !0
+  %v1 = add i64 %v, 1
+  %t = trunc i64 %v1 to i32
+  %b = add i64 %a, 4094
+  call void @helper_le_stl_mmu(i8* %env, i64 %b, i32 %t, i32 32, i64 0), !hypanda.store !0
+  %s = call i64 @helper_ret_ldsb_mmu(i8* %env, i64 %a, i32 128, i64 0), !hypanda.load !0
+  %p1 = getelementptr inbounds i8, i8* %env, i64 8
+  %r1 = bitcast i8* %p1 to i64*
+  store i64 %s, i64* %r1
+  %c = add i64 %a, 8190
+  %u = call i64 @helper_le_ldul_mmu(i8* %env, i64 %c, i32 32, i64 0), !hypanda.load !0
+  %p2 = getelementptr inbounds i8, i8* %env, i64 16
+  %r2 = bitcast i8* %p2 to i64*
+  store i64 %u, i64* %r2
+  ret i64 0
+}
+!0 = !{}
+)IR";
+
+uint8_t guest_memory[3 * 4096];
+
+uint64_t fake_ldul(void*, uint64_t va, uint32_t, uint64_t) {
+    uint32_t v = 0;
+    std::memcpy(&v, guest_memory + va, 4);
+    return v;
+}
+void fake_stl(void*, uint64_t va, uint32_t v, uint32_t, uint64_t) { std::memcpy(guest_memory + va, &v, 4); }
+uint64_t fake_ldsb(void*, uint64_t va, uint32_t, uint64_t) {
+    return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(guest_memory[va])));
+}
+
+TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    auto context = std::make_unique<llvm::LLVMContext>();
+    llvm::SMDiagnostic diag;
+    std::unique_ptr<llvm::Module> module = llvm::parseAssemblyString(kMemoryBlock, diag, *context);
+    ASSERT_NE(module, nullptr) << diag.getMessage().str();
+    auto jit = llvm::orc::LLJITBuilder().create();
+    ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
+    module->setDataLayout((*jit)->getDataLayout());
+    const InstrumentStats stats = instrument(*module->getFunction("tb1"), kRuntime);
+    std::string broken;
+    llvm::raw_string_ostream why(broken);
+    ASSERT_FALSE(llvm::verifyModule(*module, &why)) << broken;
+    EXPECT_EQ(stats.unfollowed, 0u);
+
+    llvm::orc::MangleAndInterner mangle((*jit)->getExecutionSession(), (*jit)->getDataLayout());
+    llvm::orc::SymbolMap helpers;
+    auto add = [&](const char* name, void* fn) {
+        helpers[mangle(name)] =
+            llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(fn), llvm::JITSymbolFlags::Exported);
+    };
+    add("helper_le_ldul_mmu", reinterpret_cast<void*>(&fake_ldul));
+    add("helper_le_stl_mmu", reinterpret_cast<void*>(&fake_stl));
+    add("helper_ret_ldsb_mmu", reinterpret_cast<void*>(&fake_ldsb));
+    ASSERT_FALSE(static_cast<bool>((*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(helpers))));
+    ASSERT_FALSE(static_cast<bool>(
+        (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))));
+    auto sym = (*jit)->lookup("tb1");
+    ASSERT_TRUE(static_cast<bool>(sym)) << llvm::toString(sym.takeError());
+    auto* block = reinterpret_cast<uint64_t (*)(uint8_t*)>(sym->getAddress());
+
+    TaintState t;
+    state = &t;
+    uint8_t env[24] = {};  // rax = 0: the access address
+    t.set_translate([&env](void* e, uint64_t va) -> std::optional<uint64_t> {
+        EXPECT_EQ(e, env);
+        const uint64_t off = va & 0xfff;
+        switch (va >> 12) {
+        case 0:
+            return 0x200000 + off;
+        case 1:
+            return 0x50000 + off;
+        default:
+            return std::nullopt;
+        }
+    });
+    const uint8_t input[4] = {0x91, 0x22, 0x33, 0x44};
+    std::memcpy(guest_memory, input, 4);
+    t.label_positional({Space::kRam, 0x200000}, 4, 10);      // guest bytes 0..3: {10}..{13}
+    t.label_positional({Space::kRam, 0x50000 + 4094}, 2, 20);  // guest bytes 8190, 8191: {20}, {21}
+    EXPECT_EQ(block(env), 0u);
+
+    // Values: v = 0x44332291; v + 1 stored at 4094 (two bytes in each
+    // page); ldsb of 0x91 sign-extends.
+    uint32_t stored = 0;
+    std::memcpy(&stored, guest_memory + 4094, 4);
+    EXPECT_EQ(stored, 0x44332292u);
+    uint64_t s = 0;
+    std::memcpy(&s, env + 8, 8);
+    EXPECT_EQ(s, 0xffffffffffffff91u);
+
+    const std::set<Label> input_labels = {10, 11, 12, 13};
+    auto labels_of = [&t](Place p) {
+        const LabelSet* l = t.get(p).labels;
+        return l == nullptr ? std::set<Label>{} : std::set<Label>(l->labels().begin(), l->labels().end());
+    };
+    // The store: v + 1 mixed all four loaded bytes (one computation), and
+    // its four bytes went to 0x200ffe, 0x200fff, 0x50000, 0x50001.
+    for (uint64_t pa : {0x200ffeull, 0x200fffull, 0x50000ull, 0x50001ull}) {
+        EXPECT_EQ(labels_of({Space::kRam, pa}), input_labels) << std::hex << pa;
+        EXPECT_EQ(t.get({Space::kRam, pa}).tcn, 1u) << std::hex << pa;
+    }
+    EXPECT_FALSE(t.get({Space::kRam, 0x50002}).tainted());
+    EXPECT_FALSE(t.get({Space::kRam, 0x201000}).tainted());  // not where the contiguous guess would put it
+    // ldsb: byte 0 loaded ({10}, none), bytes 1..7 the sign, computed from it.
+    EXPECT_EQ(labels_of({Space::kEnv, 8}), std::set<Label>{10});
+    EXPECT_EQ(t.get({Space::kEnv, 8}).tcn, 0u);
+    for (uint64_t k = 1; k < 8; k++) {
+        EXPECT_EQ(labels_of({Space::kEnv, 8 + k}), std::set<Label>{10}) << k;
+        EXPECT_EQ(t.get({Space::kEnv, 8 + k}).tcn, 1u) << k;
+    }
+    // The load across into the unmapped page: its first two bytes {20},
+    // {21}; the other two, and the zero-extension, clean.
+    EXPECT_EQ(labels_of({Space::kEnv, 16}), std::set<Label>{20});
+    EXPECT_EQ(labels_of({Space::kEnv, 17}), std::set<Label>{21});
+    for (uint64_t k = 2; k < 8; k++) {
+        EXPECT_FALSE(t.get({Space::kEnv, 16 + k}).tainted()) << k;
+    }
+    EXPECT_EQ(t.shadow(Space::kRam).tainted_bytes(), 4u + 2 + 4);
     state = nullptr;
 }
 
