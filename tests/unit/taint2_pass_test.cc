@@ -111,29 +111,74 @@ std::set<Label> labels_at(const TaintState& t, uint64_t env_offset) {
     return s == nullptr ? std::set<Label>{} : std::set<Label>(s->labels().begin(), s->labels().end());
 }
 
+// `ir` parsed, its function `name` instrumented and checked by LLVM's
+// verifier, then compiled on a JIT of its own with `natives` (name,
+// address) for the functions it declares. The JIT lives as long as this.
+class InstrumentedBlock {
+public:
+    InstrumentedBlock(const char* ir, const char* name, std::vector<std::pair<const char*, void*>> natives = {}) {
+        llvm::InitializeNativeTarget();
+        llvm::InitializeNativeTargetAsmPrinter();
+        auto context = std::make_unique<llvm::LLVMContext>();
+        llvm::SMDiagnostic diag;
+        std::unique_ptr<llvm::Module> module = llvm::parseAssemblyString(ir, diag, *context);
+        if (module == nullptr) {
+            error_ = "cannot parse the block: " + diag.getMessage().str();
+            return;
+        }
+        auto jit = llvm::orc::LLJITBuilder().create();
+        if (!jit) {
+            error_ = llvm::toString(jit.takeError());
+            return;
+        }
+        jit_ = std::move(*jit);
+        module->setDataLayout(jit_->getDataLayout());
+        stats_ = instrument(*module->getFunction(name), kRuntime);
+        llvm::raw_string_ostream why(error_);
+        if (llvm::verifyModule(*module, &why)) {
+            why << "(the instrumented block does not verify)";
+            why.flush();
+            return;
+        }
+        llvm::orc::MangleAndInterner mangle(jit_->getExecutionSession(), jit_->getDataLayout());
+        llvm::orc::SymbolMap symbols;
+        for (const auto& [native, address] : natives) {
+            symbols[mangle(native)] =
+                llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(address), llvm::JITSymbolFlags::Exported);
+        }
+        if (auto e = jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(symbols))) {
+            error_ = llvm::toString(std::move(e));
+            return;
+        }
+        if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))) {
+            error_ = llvm::toString(std::move(e));
+            return;
+        }
+        auto sym = jit_->lookup(name);
+        if (!sym) {
+            error_ = llvm::toString(sym.takeError());
+            return;
+        }
+        fn_ = reinterpret_cast<uint64_t (*)(uint8_t*)>(sym->getAddress());
+    }
+
+    // Empty when the block is ready to run.
+    const std::string& error() const { return error_; }
+    const InstrumentStats& stats() const { return stats_; }
+    uint64_t run(uint8_t* env) const { return fn_(env); }
+
+private:
+    std::unique_ptr<llvm::orc::LLJIT> jit_;
+    InstrumentStats stats_;
+    std::string error_;
+    uint64_t (*fn_)(uint8_t*) = nullptr;
+};
+
 TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    auto context = std::make_unique<llvm::LLVMContext>();
-    llvm::SMDiagnostic diag;
-    std::unique_ptr<llvm::Module> module = llvm::parseAssemblyString(kBlock, diag, *context);
-    ASSERT_NE(module, nullptr) << diag.getMessage().str();
-
-    auto jit = llvm::orc::LLJITBuilder().create();
-    ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-    module->setDataLayout((*jit)->getDataLayout());
-    const InstrumentStats stats = instrument(*module->getFunction("tb0"), kRuntime);
-    std::string broken;
-    llvm::raw_string_ostream why(broken);
-    ASSERT_FALSE(llvm::verifyModule(*module, &why)) << broken;
-    EXPECT_EQ(stats.unfollowed, 0u);
-    EXPECT_EQ(stats.values, 31u);  // every non-void instruction of the block: 13, 9, 5 and 4
-
-    ASSERT_FALSE(static_cast<bool>(
-        (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))));
-    auto sym = (*jit)->lookup("tb0");
-    ASSERT_TRUE(static_cast<bool>(sym)) << llvm::toString(sym.takeError());
-    auto* block = reinterpret_cast<uint64_t (*)(uint8_t*)>(sym->getAddress());
+    InstrumentedBlock block(kBlock, "tb0");
+    ASSERT_EQ(block.error(), "");
+    EXPECT_EQ(block.stats().unfollowed, 0u);
+    EXPECT_EQ(block.stats().values, 31u);  // every non-void instruction of the block: 13, 9, 5 and 4
 
     TaintState t;
     state = &t;
@@ -143,7 +188,7 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
     const uint64_t rax = 0x1122334455667788, rbx = 3;
     std::memcpy(env, &rax, 8);
     std::memcpy(env + 8, &rbx, 8);
-    EXPECT_EQ(block(env), 0u);
+    EXPECT_EQ(block.run(env), 0u);
 
     // The values, as the IR computes them (rbx < 10: the phi takes rax,
     // the select rbx).
@@ -233,36 +278,12 @@ uint64_t fake_ldsb(void*, uint64_t va, uint32_t, uint64_t) {
 }
 
 TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    auto context = std::make_unique<llvm::LLVMContext>();
-    llvm::SMDiagnostic diag;
-    std::unique_ptr<llvm::Module> module = llvm::parseAssemblyString(kMemoryBlock, diag, *context);
-    ASSERT_NE(module, nullptr) << diag.getMessage().str();
-    auto jit = llvm::orc::LLJITBuilder().create();
-    ASSERT_TRUE(static_cast<bool>(jit)) << llvm::toString(jit.takeError());
-    module->setDataLayout((*jit)->getDataLayout());
-    const InstrumentStats stats = instrument(*module->getFunction("tb1"), kRuntime);
-    std::string broken;
-    llvm::raw_string_ostream why(broken);
-    ASSERT_FALSE(llvm::verifyModule(*module, &why)) << broken;
-    EXPECT_EQ(stats.unfollowed, 0u);
-
-    llvm::orc::MangleAndInterner mangle((*jit)->getExecutionSession(), (*jit)->getDataLayout());
-    llvm::orc::SymbolMap helpers;
-    auto add = [&](const char* name, void* fn) {
-        helpers[mangle(name)] =
-            llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(fn), llvm::JITSymbolFlags::Exported);
-    };
-    add("helper_le_ldul_mmu", reinterpret_cast<void*>(&fake_ldul));
-    add("helper_le_stl_mmu", reinterpret_cast<void*>(&fake_stl));
-    add("helper_ret_ldsb_mmu", reinterpret_cast<void*>(&fake_ldsb));
-    ASSERT_FALSE(static_cast<bool>((*jit)->getMainJITDylib().define(llvm::orc::absoluteSymbols(helpers))));
-    ASSERT_FALSE(static_cast<bool>(
-        (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))));
-    auto sym = (*jit)->lookup("tb1");
-    ASSERT_TRUE(static_cast<bool>(sym)) << llvm::toString(sym.takeError());
-    auto* block = reinterpret_cast<uint64_t (*)(uint8_t*)>(sym->getAddress());
+    InstrumentedBlock block(kMemoryBlock, "tb1",
+                            {{"helper_le_ldul_mmu", reinterpret_cast<void*>(&fake_ldul)},
+                             {"helper_le_stl_mmu", reinterpret_cast<void*>(&fake_stl)},
+                             {"helper_ret_ldsb_mmu", reinterpret_cast<void*>(&fake_ldsb)}});
+    ASSERT_EQ(block.error(), "");
+    EXPECT_EQ(block.stats().unfollowed, 0u);
 
     TaintState t;
     state = &t;
@@ -283,7 +304,7 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
     std::memcpy(guest_memory, input, 4);
     t.label_positional({Space::kRam, 0x200000}, 4, 10);      // guest bytes 0..3: {10}..{13}
     t.label_positional({Space::kRam, 0x50000 + 4094}, 2, 20);  // guest bytes 8190, 8191: {20}, {21}
-    EXPECT_EQ(block(env), 0u);
+    EXPECT_EQ(block.run(env), 0u);
 
     // Values: v = 0x44332291; v + 1 stored at 4094 (two bytes in each
     // page); ldsb of 0x91 sign-extends.
