@@ -22,7 +22,9 @@ namespace hypanda::taint2 {
 namespace {
 
 // A call of a softmmu load helper the lifter marked.
-bool is_guest_access(const llvm::Instruction& i) { return i.getMetadata("hypanda.load") != nullptr; }
+bool is_guest_access(const llvm::Instruction& i) {
+    return i.getMetadata("hypanda.load") != nullptr;
+}
 
 // Where a value's taint lives.
 struct Loc {
@@ -58,7 +60,8 @@ private:
     void call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n);
     void call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n);
     void call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n);
-    void call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c, uint64_t n_c);
+    void call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c,
+                  uint64_t n_c);
     void instrument_one(llvm::Instruction& i);
     void instrument_phis(llvm::BasicBlock& bb);
 
@@ -76,7 +79,8 @@ std::optional<int64_t> Instrumenter::env_offset(llvm::Value* p) const {
         return std::nullopt;
     }
     llvm::APInt offset(64, 0);
-    llvm::Value* base = p->stripAndAccumulateConstantOffsets(dl_, offset, /*AllowNonInbounds=*/true);
+    llvm::Value* base =
+        p->stripAndAccumulateConstantOffsets(dl_, offset, /*AllowNonInbounds=*/true);
     if (base != fn_.getArg(0)) {
         return std::nullopt;
     }
@@ -89,15 +93,16 @@ void Instrumenter::call(llvm::IRBuilder<>& b, void* fn, std::vector<llvm::Value*
         params.push_back(a->getType());
     }
     auto* type = llvm::FunctionType::get(b.getVoidTy(), params, false);
-    llvm::Value* callee = b.CreateIntToPtr(b.getInt64(reinterpret_cast<uintptr_t>(fn)), type->getPointerTo());
+    llvm::Value* callee =
+        b.CreateIntToPtr(b.getInt64(reinterpret_cast<uintptr_t>(fn)), type->getPointerTo());
     b.CreateCall(type, callee, args);
     stats_.calls++;
 }
 
 void Instrumenter::call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n) {
     call(b, reinterpret_cast<void*>(rt_.copy),
-         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt8(static_cast<uint8_t>(src.space)),
-          b.getInt64(src.addr), b.getInt64(n)});
+         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
+          b.getInt8(static_cast<uint8_t>(src.space)), b.getInt64(src.addr), b.getInt64(n)});
 }
 
 void Instrumenter::call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n) {
@@ -107,11 +112,13 @@ void Instrumenter::call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n) {
 
 void Instrumenter::call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n) {
     call(b, reinterpret_cast<void*>(rt_.parallel),
-         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt8(static_cast<uint8_t>(a.space)),
-          b.getInt64(a.addr), b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n)});
+         {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
+          b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr),
+          b.getInt8(static_cast<uint8_t>(c.space)), b.getInt64(c.addr), b.getInt64(n)});
 }
 
-void Instrumenter::call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c, uint64_t n_c) {
+void Instrumenter::call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c,
+                            uint64_t n_c) {
     call(b, reinterpret_cast<void*>(rt_.mix),
          {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n),
           b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr), b.getInt64(n_a),
@@ -124,7 +131,8 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
         auto off = env_offset(store->getPointerOperand());
         if (off) {
             const Loc dst{Space::kEnv, static_cast<uint64_t>(*off)};
-            call_copy(b, dst, loc(store->getValueOperand()), size_of(store->getValueOperand()->getType()));
+            call_copy(b, dst, loc(store->getValueOperand()),
+                      size_of(store->getValueOperand()->getType()));
         }
         return;  // host memory of the block's own: no guest data
     }
@@ -132,7 +140,8 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
     if (access != nullptr && i.getMetadata("hypanda.store") != nullptr && access->arg_size() >= 5) {
         // helper_*_st*_mmu(env, vaddr, value, oi, retaddr)
         call(b, reinterpret_cast<void*>(rt_.guest_store),
-             {access->getArgOperand(0), access->getArgOperand(1), b.getInt64(loc(access->getArgOperand(2)).addr),
+             {access->getArgOperand(0), access->getArgOperand(1),
+              b.getInt64(loc(access->getArgOperand(2)).addr),
               b.CreateZExtOrTrunc(access->getArgOperand(3), b.getInt32Ty())});
         return;
     }
@@ -152,53 +161,56 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
     }
     if (auto* bin = llvm::dyn_cast<llvm::BinaryOperator>(&i)) {
         switch (bin->getOpcode()) {
-        case llvm::Instruction::And:
-        case llvm::Instruction::Or:
-        case llvm::Instruction::Xor:
-            call_parallel(b, dst, loc(bin->getOperand(0)), loc(bin->getOperand(1)), n);
-            return;
-        default:
-            call_mix(b, dst, n, loc(bin->getOperand(0)), n, loc(bin->getOperand(1)), n);
-            return;
+            case llvm::Instruction::And:
+            case llvm::Instruction::Or:
+            case llvm::Instruction::Xor:
+                call_parallel(b, dst, loc(bin->getOperand(0)), loc(bin->getOperand(1)), n);
+                return;
+            default:
+                call_mix(b, dst, n, loc(bin->getOperand(0)), n, loc(bin->getOperand(1)), n);
+                return;
         }
     }
     if (auto* cast = llvm::dyn_cast<llvm::CastInst>(&i)) {
         const Loc src = loc(cast->getOperand(0));
         const uint64_t n_src = size_of(cast->getOperand(0)->getType());
         switch (cast->getOpcode()) {
-        case llvm::Instruction::Trunc:
-        case llvm::Instruction::BitCast:
-        case llvm::Instruction::PtrToInt:
-        case llvm::Instruction::IntToPtr:
-            // The low bytes move as they are (little-endian host); bytes
-            // the source lacks are clean.
-            call_copy(b, dst, src, std::min(n, n_src));
-            if (n > n_src) {
+            case llvm::Instruction::Trunc:
+            case llvm::Instruction::BitCast:
+            case llvm::Instruction::PtrToInt:
+            case llvm::Instruction::IntToPtr:
+                // The low bytes move as they are (little-endian host); bytes
+                // the source lacks are clean.
+                call_copy(b, dst, src, std::min(n, n_src));
+                if (n > n_src) {
+                    call_clear(b, {dst.space, dst.addr + n_src}, n - n_src);
+                }
+                return;
+            case llvm::Instruction::ZExt:
+                call_copy(b, dst, src, n_src);
                 call_clear(b, {dst.space, dst.addr + n_src}, n - n_src);
-            }
-            return;
-        case llvm::Instruction::ZExt:
-            call_copy(b, dst, src, n_src);
-            call_clear(b, {dst.space, dst.addr + n_src}, n - n_src);
-            return;
-        case llvm::Instruction::SExt:
-            // The high bytes are copies of the sign: computed from the
-            // source's top byte.
-            call_copy(b, dst, src, n_src);
-            call_mix(b, {dst.space, dst.addr + n_src}, n - n_src, {src.space, src.addr + n_src - 1}, 1,
-                     {Space::kSlot, kCleanSlot}, 0);
-            return;
-        default:
-            call_mix(b, dst, n, src, n_src, {Space::kSlot, kCleanSlot}, 0);
-            return;
+                return;
+            case llvm::Instruction::SExt:
+                // The high bytes are copies of the sign: computed from the
+                // source's top byte.
+                call_copy(b, dst, src, n_src);
+                call_mix(b, {dst.space, dst.addr + n_src}, n - n_src,
+                         {src.space, src.addr + n_src - 1}, 1, {Space::kSlot, kCleanSlot}, 0);
+                return;
+            default:
+                call_mix(b, dst, n, src, n_src, {Space::kSlot, kCleanSlot}, 0);
+                return;
         }
     }
     if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(&i)) {
         // Pointer arithmetic: the base and the last index computed with.
-        llvm::Value* index = gep->getNumIndices() > 0 ? gep->getOperand(gep->getNumOperands() - 1) : nullptr;
+        llvm::Value* index =
+            gep->getNumIndices() > 0 ? gep->getOperand(gep->getNumOperands() - 1) : nullptr;
         const Loc clean{Space::kSlot, kCleanSlot};
-        call_mix(b, dst, n, loc(gep->getPointerOperand()), size_of(gep->getPointerOperand()->getType()),
-                 index != nullptr ? loc(index) : clean, index != nullptr ? size_of(index->getType()) : 0);
+        call_mix(b, dst, n, loc(gep->getPointerOperand()),
+                 size_of(gep->getPointerOperand()->getType()),
+                 index != nullptr ? loc(index) : clean,
+                 index != nullptr ? size_of(index->getType()) : 0);
         return;
     }
     if (auto* cmp = llvm::dyn_cast<llvm::CmpInst>(&i)) {
@@ -223,7 +235,8 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
     if (callee != nullptr && is_guest_access(i) && callee->arg_size() >= 4) {
         // helper_*_ld*_mmu(env, vaddr, oi, retaddr)
         call(b, reinterpret_cast<void*>(rt_.guest_load),
-             {b.getInt64(dst.addr), b.getInt64(n), callee->getArgOperand(0), callee->getArgOperand(1),
+             {b.getInt64(dst.addr), b.getInt64(n), callee->getArgOperand(0),
+              callee->getArgOperand(1),
               b.CreateZExtOrTrunc(callee->getArgOperand(2), b.getInt32Ty())});
         return;
     }
@@ -238,7 +251,8 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
             }
         }
         const Loc clean{Space::kSlot, kCleanSlot};
-        const Loc a = args.size() > 0 ? loc(args[0]) : clean, c = args.size() > 1 ? loc(args[1]) : clean;
+        const Loc a = args.size() > 0 ? loc(args[0]) : clean,
+                  c = args.size() > 1 ? loc(args[1]) : clean;
         call_mix(b, dst, n, a, args.size() > 0 ? size_of(args[0]->getType()) : 0, c,
                  args.size() > 1 ? size_of(args[1]->getType()) : 0);
         return;
@@ -344,6 +358,8 @@ InstrumentStats Instrumenter::run() {
 
 }  // namespace
 
-InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime) { return Instrumenter(fn, runtime).run(); }
+InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime) {
+    return Instrumenter(fn, runtime).run();
+}
 
 }  // namespace hypanda::taint2

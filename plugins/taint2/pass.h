@@ -36,10 +36,10 @@ constexpr uint64_t kSlotSize = 16;
 struct Runtime {
     void (*copy)(uint8_t dst_space, uint64_t dst, uint8_t src_space, uint64_t src, uint64_t n);
     void (*clear)(uint8_t dst_space, uint64_t dst, uint64_t n);
-    void (*parallel)(uint8_t dst_space, uint64_t dst, uint8_t a_space, uint64_t a, uint8_t b_space, uint64_t b,
-                     uint64_t n);
-    void (*mix)(uint8_t dst_space, uint64_t dst, uint64_t n, uint8_t a_space, uint64_t a, uint64_t n_a,
-                uint8_t b_space, uint64_t b, uint64_t n_b);
+    void (*parallel)(uint8_t dst_space, uint64_t dst, uint8_t a_space, uint64_t a, uint8_t b_space,
+                     uint64_t b, uint64_t n);
+    void (*mix)(uint8_t dst_space, uint64_t dst, uint64_t n, uint8_t a_space, uint64_t a,
+                uint64_t n_a, uint8_t b_space, uint64_t b, uint64_t n_b);
     // A guest load through a softmmu helper: the n-byte result's slot, the
     // CPU state, the guest virtual address and the helper's MemOpIdx.
     void (*guest_load)(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi);

@@ -119,7 +119,8 @@ constexpr uint32_t kMemOpSize = 0x07, kMemOpSign = 0x08;
 
 }  // namespace
 
-std::vector<std::optional<uint64_t>> TaintState::physical(void* env, uint64_t vaddr, uint64_t n) const {
+std::vector<std::optional<uint64_t>> TaintState::physical(void* env, uint64_t vaddr,
+                                                          uint64_t n) const {
     std::vector<std::optional<uint64_t>> pa(n);
     std::optional<uint64_t> page_pa;
     uint64_t page = 0;
@@ -147,7 +148,8 @@ void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t v
         set({Space::kSlot, dst_slot + k}, pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{});
     }
     if (n > size && (op & kMemOpSign) != 0) {
-        mix({Space::kSlot, dst_slot + size}, n - size, {Space::kSlot, dst_slot + size - 1}, 1, {Space::kSlot, 0}, 0);
+        mix({Space::kSlot, dst_slot + size}, n - size, {Space::kSlot, dst_slot + size - 1}, 1,
+            {Space::kSlot, 0}, 0);
     } else if (n > size) {
         clear({Space::kSlot, dst_slot + size}, n - size);
     }

@@ -39,7 +39,9 @@ public:
 
     // Called with the first RAM address and the length of each run of RAM
     // bytes whose taint an operation changed (on_taint_change).
-    void on_ram_change(std::function<void(uint64_t addr, uint64_t len)> fn) { ram_changed_ = std::move(fn); }
+    void on_ram_change(std::function<void(uint64_t addr, uint64_t len)> fn) {
+        ram_changed_ = std::move(fn);
+    }
 
     // Sources: byte k of [p, p + n) gets {first + k} (positional), or all
     // get {label}; compute number 0.

@@ -31,20 +31,28 @@ using hypanda::taint2::Space;
 void rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
     state->copy({static_cast<Space>(ds), d}, {static_cast<Space>(ss), s}, n);
 }
-void rt_clear(uint8_t ds, uint64_t d, uint64_t n) { state->clear({static_cast<Space>(ds), d}, n); }
-void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b, uint64_t n) {
-    state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a}, {static_cast<Space>(bs), b}, n);
+void rt_clear(uint8_t ds, uint64_t d, uint64_t n) {
+    state->clear({static_cast<Space>(ds), d}, n);
 }
-void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs, uint64_t b,
-            uint64_t nb) {
-    state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na, {static_cast<Space>(bs), b}, nb);
+void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b,
+                 uint64_t n) {
+    state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a},
+                    {static_cast<Space>(bs), b}, n);
+}
+void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs,
+            uint64_t b, uint64_t nb) {
+    state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na,
+               {static_cast<Space>(bs), b}, nb);
 }
 void rt_guest_load(uint64_t dst, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
     state->guest_load(dst, n, env, vaddr, oi);
 }
-void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi) { state->guest_store(env, vaddr, src, oi); }
+void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi) {
+    state->guest_store(env, vaddr, src, oi);
+}
 
-const hypanda::taint2::Runtime kRuntime = {rt_copy, rt_clear, rt_parallel, rt_mix, rt_guest_load, rt_guest_store};
+const hypanda::taint2::Runtime kRuntime = {rt_copy, rt_clear,      rt_parallel,
+                                           rt_mix,  rt_guest_load, rt_guest_store};
 
 }  // namespace
 
@@ -108,7 +116,8 @@ out:
 
 std::set<Label> labels_at(const TaintState& t, uint64_t env_offset) {
     const LabelSet* s = t.get({Space::kEnv, env_offset}).labels;
-    return s == nullptr ? std::set<Label>{} : std::set<Label>(s->labels().begin(), s->labels().end());
+    return s == nullptr ? std::set<Label>{}
+                        : std::set<Label>(s->labels().begin(), s->labels().end());
 }
 
 // `ir` parsed, its function `name` instrumented and checked by LLVM's
@@ -116,7 +125,8 @@ std::set<Label> labels_at(const TaintState& t, uint64_t env_offset) {
 // address) for the functions it declares. The JIT lives as long as this.
 class InstrumentedBlock {
 public:
-    InstrumentedBlock(const char* ir, const char* name, std::vector<std::pair<const char*, void*>> natives = {}) {
+    InstrumentedBlock(const char* ir, const char* name,
+                      std::vector<std::pair<const char*, void*>> natives = {}) {
         llvm::InitializeNativeTarget();
         llvm::InitializeNativeTargetAsmPrinter();
         auto context = std::make_unique<llvm::LLVMContext>();
@@ -143,14 +153,15 @@ public:
         llvm::orc::MangleAndInterner mangle(jit_->getExecutionSession(), jit_->getDataLayout());
         llvm::orc::SymbolMap symbols;
         for (const auto& [native, address] : natives) {
-            symbols[mangle(native)] =
-                llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(address), llvm::JITSymbolFlags::Exported);
+            symbols[mangle(native)] = llvm::JITEvaluatedSymbol(
+                llvm::pointerToJITTargetAddress(address), llvm::JITSymbolFlags::Exported);
         }
         if (auto e = jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(symbols))) {
             error_ = llvm::toString(std::move(e));
             return;
         }
-        if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))) {
+        if (auto e = jit_->addIRModule(
+                llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))) {
             error_ = llvm::toString(std::move(e));
             return;
         }
@@ -178,7 +189,8 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
     InstrumentedBlock block(kBlock, "tb0");
     ASSERT_EQ(block.error(), "");
     EXPECT_EQ(block.stats().unfollowed, 0u);
-    EXPECT_EQ(block.stats().values, 31u);  // every non-void instruction of the block: 13, 9, 5 and 4
+    EXPECT_EQ(block.stats().values,
+              31u);  // every non-void instruction of the block: 13, 9, 5 and 4
 
     TaintState t;
     state = &t;
@@ -202,7 +214,8 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
     std::memcpy(&pb, env + 56, 8);
     EXPECT_EQ(rcx, ((rax ^ rbx) & 0xff) + 5);
     EXPECT_EQ(rdx, rax);
-    EXPECT_EQ(sx, static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>((rax ^ rbx) & 0xff))));
+    EXPECT_EQ(sx,
+              static_cast<uint32_t>(static_cast<int32_t>(static_cast<int8_t>((rax ^ rbx) & 0xff))));
     EXPECT_EQ(sel, rbx);
     EXPECT_EQ(pa, rax);  // swapped on each of two back edges
     EXPECT_EQ(pb, rbx);
@@ -215,9 +228,11 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
         EXPECT_EQ(t.get({Space::kEnv, 16 + k}).tcn, 2u) << "rcx byte " << k;
         EXPECT_EQ(labels_at(t, 24 + k), std::set<Label>{static_cast<Label>(k)}) << "rdx byte " << k;
         EXPECT_EQ(t.get({Space::kEnv, 24 + k}).tcn, 0u);
-        EXPECT_EQ(labels_at(t, 40 + k), std::set<Label>{static_cast<Label>(100 + k)}) << "select byte " << k;
+        EXPECT_EQ(labels_at(t, 40 + k), std::set<Label>{static_cast<Label>(100 + k)})
+            << "select byte " << k;
         EXPECT_EQ(labels_at(t, 48 + k), std::set<Label>{static_cast<Label>(k)}) << "pa byte " << k;
-        EXPECT_EQ(labels_at(t, 56 + k), std::set<Label>{static_cast<Label>(100 + k)}) << "pb byte " << k;
+        EXPECT_EQ(labels_at(t, 56 + k), std::set<Label>{static_cast<Label>(100 + k)})
+            << "pb byte " << k;
     }
     // sext of the xor's low byte: byte 0 copied (one computation), the
     // sign bytes computed from it (two).
@@ -272,7 +287,9 @@ uint64_t fake_ldul(void*, uint64_t va, uint32_t, uint64_t) {
     std::memcpy(&v, guest_memory + va, 4);
     return v;
 }
-void fake_stl(void*, uint64_t va, uint32_t v, uint32_t, uint64_t) { std::memcpy(guest_memory + va, &v, 4); }
+void fake_stl(void*, uint64_t va, uint32_t v, uint32_t, uint64_t) {
+    std::memcpy(guest_memory + va, &v, 4);
+}
 uint64_t fake_ldsb(void*, uint64_t va, uint32_t, uint64_t) {
     return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(guest_memory[va])));
 }
@@ -292,17 +309,17 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
         EXPECT_EQ(e, env);
         const uint64_t off = va & 0xfff;
         switch (va >> 12) {
-        case 0:
-            return 0x200000 + off;
-        case 1:
-            return 0x50000 + off;
-        default:
-            return std::nullopt;
+            case 0:
+                return 0x200000 + off;
+            case 1:
+                return 0x50000 + off;
+            default:
+                return std::nullopt;
         }
     });
     const uint8_t input[4] = {0x91, 0x22, 0x33, 0x44};
     std::memcpy(guest_memory, input, 4);
-    t.label_positional({Space::kRam, 0x200000}, 4, 10);      // guest bytes 0..3: {10}..{13}
+    t.label_positional({Space::kRam, 0x200000}, 4, 10);        // guest bytes 0..3: {10}..{13}
     t.label_positional({Space::kRam, 0x50000 + 4094}, 2, 20);  // guest bytes 8190, 8191: {20}, {21}
     EXPECT_EQ(block.run(env), 0u);
 
@@ -318,7 +335,8 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
     const std::set<Label> input_labels = {10, 11, 12, 13};
     auto labels_of = [&t](Place p) {
         const LabelSet* l = t.get(p).labels;
-        return l == nullptr ? std::set<Label>{} : std::set<Label>(l->labels().begin(), l->labels().end());
+        return l == nullptr ? std::set<Label>{}
+                            : std::set<Label>(l->labels().begin(), l->labels().end());
     };
     // The store: v + 1 mixed all four loaded bytes (one computation), and
     // its four bytes went to 0x200ffe, 0x200fff, 0x50000, 0x50001.
@@ -327,7 +345,8 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
         EXPECT_EQ(t.get({Space::kRam, pa}).tcn, 1u) << std::hex << pa;
     }
     EXPECT_FALSE(t.get({Space::kRam, 0x50002}).tainted());
-    EXPECT_FALSE(t.get({Space::kRam, 0x201000}).tainted());  // not where the contiguous guess would put it
+    EXPECT_FALSE(
+        t.get({Space::kRam, 0x201000}).tainted());  // not where the contiguous guess would put it
     // ldsb: byte 0 loaded ({10}, none), bytes 1..7 the sign, computed from it.
     EXPECT_EQ(labels_of({Space::kEnv, 8}), std::set<Label>{10});
     EXPECT_EQ(t.get({Space::kEnv, 8}).tcn, 0u);

@@ -223,7 +223,8 @@ namespace {
 
 std::set<Label> labels_of(const TaintState& t, Place p) {
     const LabelSet* s = t.get(p).labels;
-    return s == nullptr ? std::set<Label>{} : std::set<Label>(s->labels().begin(), s->labels().end());
+    return s == nullptr ? std::set<Label>{}
+                        : std::set<Label>(s->labels().begin(), s->labels().end());
 }
 
 // A few instructions' worth of data flow, worked out by hand: a labelled
@@ -233,33 +234,34 @@ TEST(TaintState, AHandWorkedFlowGivesTheExpectedLabelsAndComputeNumbers) {
     TaintState t;
     std::vector<std::pair<uint64_t, uint64_t>> changes;
     t.on_ram_change([&](uint64_t a, uint64_t n) { changes.emplace_back(a, n); });
-    const Place input{Space::kRam, 0x1000}, rax{Space::kEnv, 0}, rbx{Space::kEnv, 8}, rcx{Space::kEnv, 16};
+    const Place input{Space::kRam, 0x1000}, rax{Space::kEnv, 0}, rbx{Space::kEnv, 8},
+        rcx{Space::kEnv, 16};
 
-    t.label_positional(input, 8, 0);                      // input[k] = {k}, tcn 0
-    t.copy(rax, input, 8);                                // mov rax, [input]
+    t.label_positional(input, 8, 0);  // input[k] = {k}, tcn 0
+    t.copy(rax, input, 8);            // mov rax, [input]
     EXPECT_EQ(labels_of(t, {Space::kEnv, 5}), std::set<Label>{5});
     EXPECT_EQ(t.get({Space::kEnv, 5}).tcn, 0u);
-    t.parallel(rax, rax, rbx, 8);                         // xor rax, rbx (rbx clean)
+    t.parallel(rax, rax, rbx, 8);  // xor rax, rbx (rbx clean)
     EXPECT_EQ(labels_of(t, {Space::kEnv, 3}), std::set<Label>{3});
     EXPECT_EQ(t.get({Space::kEnv, 3}).tcn, 1u);
-    t.label_all({Space::kEnv, 16}, 1, 100);               // rcx's low byte {100}
-    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);         // rcx = rcx * 3: every byte {100}, tcn 1
-    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);         // again: tcn 2
-    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);         // tcn 3
+    t.label_all({Space::kEnv, 16}, 1, 100);        // rcx's low byte {100}
+    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);  // rcx = rcx * 3: every byte {100}, tcn 1
+    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);  // again: tcn 2
+    t.mix(rcx, 8, rcx, 8, {Space::kEnv, 100}, 0);  // tcn 3
     EXPECT_EQ(t.get({Space::kEnv, 23}).tcn, 3u);
-    t.mix(rax, 8, rax, 8, rcx, 8);                        // add rax, rcx
+    t.mix(rax, 8, rax, 8, rcx, 8);  // add rax, rcx
     std::set<Label> all = {0, 1, 2, 3, 4, 5, 6, 7, 100};
     for (uint64_t k = 0; k < 8; k++) {
         EXPECT_EQ(labels_of(t, {Space::kEnv, k}), all);
-        EXPECT_EQ(t.get({Space::kEnv, k}).tcn, 4u);        // max(1, 3) + 1
+        EXPECT_EQ(t.get({Space::kEnv, k}).tcn, 4u);  // max(1, 3) + 1
     }
-    t.copy({Space::kRam, 0x2000}, rax, 2);                // mov [0x2000], ax
+    t.copy({Space::kRam, 0x2000}, rax, 2);  // mov [0x2000], ax
     EXPECT_EQ(labels_of(t, {Space::kRam, 0x2001}), all);
     EXPECT_EQ(t.get({Space::kRam, 0x2001}).tcn, 4u);
     EXPECT_FALSE(t.get({Space::kRam, 0x2002}).tainted());
-    t.copy({Space::kRam, 0x2000}, rax, 2);                // the same again: no change to report
-    t.clear({Space::kRam, 0x3000}, 64);                   // clean already: none either
-    t.clear({Space::kRam, 0x1fff}, 2);                    // 0x2000 cleared
+    t.copy({Space::kRam, 0x2000}, rax, 2);  // the same again: no change to report
+    t.clear({Space::kRam, 0x3000}, 64);     // clean already: none either
+    t.clear({Space::kRam, 0x1fff}, 2);      // 0x2000 cleared
     t.mix({Space::kRam, 0x4000}, 4, rbx, 8, {Space::kEnv, 100}, 0);  // clean inputs: clean result
     EXPECT_FALSE(t.get({Space::kRam, 0x4000}).tainted());
     const std::vector<std::pair<uint64_t, uint64_t>> want = {{0x1000, 8}, {0x2000, 2}, {0x2000, 1}};
@@ -278,7 +280,8 @@ TEST(TaintState, RandomOperationsEqualAModelOfSets) {
     TaintState t;
     std::mt19937_64 rng(7);
     auto place = [&](uint64_t n) {
-        return Place{static_cast<Space>(rng() % kSpaces), 0x100 * (rng() % 4) + rng() % (0x140 - n)};
+        return Place{static_cast<Space>(rng() % kSpaces),
+                     0x100 * (rng() % 4) + rng() % (0x140 - n)};
     };
     auto get = [&](Place p, uint64_t k) {
         auto it = model.find({static_cast<int>(p.space), p.addr + k});
@@ -296,56 +299,57 @@ TEST(TaintState, RandomOperationsEqualAModelOfSets) {
         const Place dst = place(n), a = place(n), b = place(n);
         std::vector<Byte> result(n);
         switch (rng() % 6) {
-        case 0: {
-            const Label first = static_cast<Label>(rng() % 200);
-            t.label_positional(dst, n, first);
-            for (uint64_t k = 0; k < n; k++) {
-                result[k] = Byte{{first + static_cast<Label>(k)}, 0};
-            }
-            break;
-        }
-        case 1:
-            t.clear(dst, n);
-            break;
-        case 2:
-            t.copy(dst, a, n);
-            for (uint64_t k = 0; k < n; k++) {
-                result[k] = get(a, k);
-            }
-            break;
-        case 3:
-            t.parallel(dst, a, b, n);
-            for (uint64_t k = 0; k < n; k++) {
-                const Byte x = get(a, k), y = get(b, k);
-                if (x.labels.empty() && y.labels.empty()) {
-                    continue;
+            case 0: {
+                const Label first = static_cast<Label>(rng() % 200);
+                t.label_positional(dst, n, first);
+                for (uint64_t k = 0; k < n; k++) {
+                    result[k] = Byte{{first + static_cast<Label>(k)}, 0};
                 }
-                result[k].labels = x.labels;
-                result[k].labels.insert(y.labels.begin(), y.labels.end());
-                result[k].tcn = std::max(x.labels.empty() ? 0 : x.tcn, y.labels.empty() ? 0 : y.tcn) + 1;
+                break;
             }
-            break;
-        default: {
-            const uint64_t n_a = 1 + rng() % 8, n_b = rng() % 8;
-            t.mix(dst, n, a, n_a, b, n_b);
-            Byte all;
-            bool tainted = false;
-            for (const auto& [p, len] : {std::pair{a, n_a}, std::pair{b, n_b}}) {
-                for (uint64_t k = 0; k < len; k++) {
-                    const Byte x = get(p, k);
-                    if (!x.labels.empty()) {
-                        all.tcn = tainted ? std::max(all.tcn, x.tcn) : x.tcn;
-                        tainted = true;
-                        all.labels.insert(x.labels.begin(), x.labels.end());
+            case 1:
+                t.clear(dst, n);
+                break;
+            case 2:
+                t.copy(dst, a, n);
+                for (uint64_t k = 0; k < n; k++) {
+                    result[k] = get(a, k);
+                }
+                break;
+            case 3:
+                t.parallel(dst, a, b, n);
+                for (uint64_t k = 0; k < n; k++) {
+                    const Byte x = get(a, k), y = get(b, k);
+                    if (x.labels.empty() && y.labels.empty()) {
+                        continue;
+                    }
+                    result[k].labels = x.labels;
+                    result[k].labels.insert(y.labels.begin(), y.labels.end());
+                    result[k].tcn =
+                        std::max(x.labels.empty() ? 0 : x.tcn, y.labels.empty() ? 0 : y.tcn) + 1;
+                }
+                break;
+            default: {
+                const uint64_t n_a = 1 + rng() % 8, n_b = rng() % 8;
+                t.mix(dst, n, a, n_a, b, n_b);
+                Byte all;
+                bool tainted = false;
+                for (const auto& [p, len] : {std::pair{a, n_a}, std::pair{b, n_b}}) {
+                    for (uint64_t k = 0; k < len; k++) {
+                        const Byte x = get(p, k);
+                        if (!x.labels.empty()) {
+                            all.tcn = tainted ? std::max(all.tcn, x.tcn) : x.tcn;
+                            tainted = true;
+                            all.labels.insert(x.labels.begin(), x.labels.end());
+                        }
                     }
                 }
+                if (tainted) {
+                    all.tcn++;
+                    std::fill(result.begin(), result.end(), all);
+                }
+                break;
             }
-            if (tainted) {
-                all.tcn++;
-                std::fill(result.begin(), result.end(), all);
-            }
-            break;
-        }
         }
         for (uint64_t k = 0; k < n; k++) {
             put(dst, k, result[k]);
@@ -362,8 +366,10 @@ TEST(TaintState, RandomOperationsEqualAModelOfSets) {
             for (uint64_t addr = 0; addr < 0x440; addr++) {
                 const Byte want = get({static_cast<Space>(s), addr}, 0);
                 const Place p{static_cast<Space>(s), addr};
-                ASSERT_EQ(labels_of(t, p), want.labels) << "step " << step << " space " << s << " 0x" << std::hex << addr;
-                ASSERT_EQ(t.get(p).tcn, want.tcn) << "step " << step << " space " << s << " 0x" << std::hex << addr;
+                ASSERT_EQ(labels_of(t, p), want.labels)
+                    << "step " << step << " space " << s << " 0x" << std::hex << addr;
+                ASSERT_EQ(t.get(p).tcn, want.tcn)
+                    << "step " << step << " space " << s << " 0x" << std::hex << addr;
             }
         }
     }
