@@ -317,6 +317,12 @@ target_ulong panda_current_asid(CPUState *cpu);
 /* The vCPU's index, 0 for the first. */
 int panda_cpu_index(CPUState *cpu);
 
+/* The CPUState of a CPU-state pointer as lifted code has it: an LLVM block's
+ * argument 0 (docs/llvm.md), which is also what the code an LLVM pass
+ * inserts can pass on to the plugin. Any time; the pointer lives as long as
+ * the vCPU. */
+CPUState *panda_cpu_from_env(void *env);
+
 /* A translation block's guest PC, size in bytes and instruction count. */
 target_ulong panda_tb_pc(const TranslationBlock *tb);
 uint32_t panda_tb_size(const TranslationBlock *tb);

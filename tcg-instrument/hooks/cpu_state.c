@@ -183,6 +183,11 @@ int panda_cpu_index(CPUState *cpu)
     return cpu->cpu_index;
 }
 
+CPUState *panda_cpu_from_env(void *env)
+{
+    return env_cpu((CPUArchState *)env);
+}
+
 target_ulong panda_tb_pc(const TranslationBlock *tb)
 {
     return tb->pc;

@@ -500,4 +500,30 @@ static inline uint64_t hp_fpustate_value(uint64_t n)
 }
 #endif
 
+/* --- taintflow N ---------------------------------------------------------
+ * taintflow.S on N bytes (2..HP_TAINTFLOW_MAX): src[k] = hp_taintflow_input(k)
+ * labelled k through the taint2 plugin's hypercall (CPUID with EAX =
+ * HP_TAINT2_MAGIC, EBX = HP_TAINT2_LABEL, RCX = address, RDX = length,
+ * RSI = first label), copied to dst by REP MOVSB, out[k] = dst[k] ^ 0x5a,
+ * then out[0] = dst[0] + dst[N-1]; dst and out are queried (EBX =
+ * HP_TAINT2_QUERY). The value is FNV-1a of out. */
+#define HP_TAINT2_MAGIC 0x746e7432 /* "2tnt" */
+#define HP_TAINT2_LABEL 1
+#define HP_TAINT2_QUERY 2
+#define HP_TAINTFLOW_MAX 64
+#define HP_TAINTFLOW_XOR 0x5a
+#ifndef __ASSEMBLER__
+static inline uint8_t hp_taintflow_input(uint64_t k) { return (uint8_t)(k * 37 + 11); }
+static inline uint64_t hp_taintflow_value(uint64_t n)
+{
+    uint64_t h = HP_FNV_OFFSET;
+    for (uint64_t k = 0; k < n; k++) {
+        uint8_t out = k == 0 ? (uint8_t)(hp_taintflow_input(0) + hp_taintflow_input(n - 1))
+                             : (uint8_t)(hp_taintflow_input(k) ^ HP_TAINTFLOW_XOR);
+        h = hp_fnv_byte(h, out);
+    }
+    return h;
+}
+#endif
+
 #endif

@@ -1,0 +1,64 @@
+/*
+ * void hp_taintflow(const uint8_t *src, uint8_t *dst, uint8_t *out, uint64_t n)
+ * (taintflow.c): labels src through the taint2 plugin's hypercall, copies
+ * it to dst with REP MOVSB, computes out from dst, and asks the plugin
+ * what dst and out carry. Written in assembly so that the data flow the
+ * test checks is exactly this:
+ *   label   src[k] gets label k                       (CPUID, EBX=1)
+ *   copy    dst[k] = src[k]                           (REP MOVSB)
+ *   xor     out[k] = dst[k] ^ 0x5a, k = 0..n-1        (byte loads and stores)
+ *   add     out[0] = dst[0] + dst[n-1]
+ *   query   dst, then out                             (CPUID, EBX=2)
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "model.h"
+
+    .text
+    .code64
+    .globl hp_taintflow
+hp_taintflow:
+    push %rbx
+    mov %rdi, %r8               /* src */
+    mov %rsi, %r9               /* dst */
+    mov %rdx, %r10              /* out */
+    mov %rcx, %r11              /* n */
+
+    mov $HP_TAINT2_MAGIC, %eax
+    mov $HP_TAINT2_LABEL, %ebx
+    mov %r8, %rcx
+    mov %r11, %rdx
+    xor %esi, %esi
+    cpuid
+
+    mov %r8, %rsi
+    mov %r9, %rdi
+    mov %r11, %rcx
+    cld
+    rep movsb
+
+    xor %ecx, %ecx
+1:  movzbl (%r9,%rcx), %eax
+    xor $HP_TAINTFLOW_XOR, %al
+    mov %al, (%r10,%rcx)
+    inc %rcx
+    cmp %r11, %rcx
+    jb 1b
+
+    movzbl (%r9), %eax
+    add -1(%r9,%r11), %al
+    mov %al, (%r10)
+
+    mov $HP_TAINT2_MAGIC, %eax
+    mov $HP_TAINT2_QUERY, %ebx
+    mov %r9, %rcx
+    mov %r11, %rdx
+    cpuid
+    mov $HP_TAINT2_MAGIC, %eax
+    mov $HP_TAINT2_QUERY, %ebx
+    mov %r10, %rcx
+    mov %r11, %rdx
+    cpuid
+
+    pop %rbx
+    ret
