@@ -25,6 +25,7 @@
 #include <string>
 
 #include "pass.h"
+#include "runtime.h"
 #include "taint_state.h"
 
 namespace {
@@ -42,32 +43,6 @@ constexpr uint64_t kMaxBytes = 1 << 20;
 std::unique_ptr<TaintState> state;
 FILE* out;
 
-void rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
-    state->copy({static_cast<Space>(ds), d}, {static_cast<Space>(ss), s}, n);
-}
-void rt_clear(uint8_t ds, uint64_t d, uint64_t n) {
-    state->clear({static_cast<Space>(ds), d}, n);
-}
-void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b,
-                 uint64_t n) {
-    state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a},
-                    {static_cast<Space>(bs), b}, n);
-}
-void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs,
-            uint64_t b, uint64_t nb) {
-    state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na,
-               {static_cast<Space>(bs), b}, nb);
-}
-void rt_guest_load(uint64_t dst, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
-    state->guest_load(dst, n, env, vaddr, oi);
-}
-void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi) {
-    state->guest_store(env, vaddr, src, oi);
-}
-
-const hypanda::taint2::Runtime kRuntime = {rt_copy, rt_clear,      rt_parallel,
-                                           rt_mix,  rt_guest_load, rt_guest_store};
-
 std::optional<uint64_t> physical(CPUState* cpu, uint64_t vaddr) {
     const target_ulong pa = panda_virt_to_phys(cpu, vaddr);
     if (pa == static_cast<target_ulong>(-1)) {
@@ -80,7 +55,8 @@ void taint_pass(void* function, void* opaque) {
     (void)opaque;
     llvm::Function& f = panda::llvm_pass::function(function);
     if (panda::llvm_pass::is_block(f)) {
-        hypanda::taint2::instrument(f, kRuntime);  // helpers' bodies: not yet
+        hypanda::taint2::instrument(
+            f, hypanda::taint2::forwarding_runtime());  // helpers' bodies: not yet
     }
 }
 
@@ -151,6 +127,7 @@ extern "C" bool init_plugin(void* self) {
         }
     }
     state = std::make_unique<TaintState>();
+    hypanda::taint2::forward_to(state.get());
     state->set_translate(
         [](void* env, uint64_t vaddr) { return physical(panda_cpu_from_env(env), vaddr); });
     panda_cb cb;
@@ -170,5 +147,6 @@ extern "C" void uninit_plugin(void* self) {
         fclose(out);
     }
     out = nullptr;
+    hypanda::taint2::forward_to(nullptr);
     state.reset();
 }

@@ -16,45 +16,8 @@
 #include <set>
 
 #include "pass.h"
+#include "runtime.h"
 #include "taint_state.h"
-
-namespace {
-
-hypanda::taint2::TaintState* state;
-
-}  // namespace
-
-namespace {
-
-using hypanda::taint2::Space;
-
-void rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
-    state->copy({static_cast<Space>(ds), d}, {static_cast<Space>(ss), s}, n);
-}
-void rt_clear(uint8_t ds, uint64_t d, uint64_t n) {
-    state->clear({static_cast<Space>(ds), d}, n);
-}
-void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b,
-                 uint64_t n) {
-    state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a},
-                    {static_cast<Space>(bs), b}, n);
-}
-void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs,
-            uint64_t b, uint64_t nb) {
-    state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na,
-               {static_cast<Space>(bs), b}, nb);
-}
-void rt_guest_load(uint64_t dst, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
-    state->guest_load(dst, n, env, vaddr, oi);
-}
-void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi) {
-    state->guest_store(env, vaddr, src, oi);
-}
-
-const hypanda::taint2::Runtime kRuntime = {rt_copy, rt_clear,      rt_parallel,
-                                           rt_mix,  rt_guest_load, rt_guest_store};
-
-}  // namespace
 
 namespace hypanda::taint2 {
 namespace {
@@ -143,7 +106,7 @@ public:
         }
         jit_ = std::move(*jit);
         module->setDataLayout(jit_->getDataLayout());
-        stats_ = instrument(*module->getFunction(name), kRuntime);
+        stats_ = instrument(*module->getFunction(name), forwarding_runtime());
         llvm::raw_string_ostream why(error_);
         if (llvm::verifyModule(*module, &why)) {
             why << "(the instrumented block does not verify)";
@@ -193,7 +156,7 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
               31u);  // every non-void instruction of the block: 13, 9, 5 and 4
 
     TaintState t;
-    state = &t;
+    forward_to(&t);
     t.label_positional({Space::kEnv, 0}, 8, 0);    // rax: byte k {k}
     t.label_positional({Space::kEnv, 8}, 8, 100);  // rbx: byte k {100 + k}
     uint8_t env[64] = {};
@@ -243,7 +206,7 @@ TEST(Taint2Pass, RegistersCarryTheLabelsAndNumbersWorkedOutFromTheBlock) {
         EXPECT_EQ(t.get({Space::kEnv, 32 + k}).tcn, 2u) << "sign byte " << k;
     }
     EXPECT_EQ(t.shadow(Space::kEnv).tainted_bytes(), 8u * 7 + 4);
-    state = nullptr;
+    forward_to(nullptr);
 }
 
 // Guest memory as the lifter calls it in the system emulator: softmmu
@@ -303,7 +266,7 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
     EXPECT_EQ(block.stats().unfollowed, 0u);
 
     TaintState t;
-    state = &t;
+    forward_to(&t);
     uint8_t env[24] = {};  // rax = 0: the access address
     t.set_translate([&env](void* e, uint64_t va) -> std::optional<uint64_t> {
         EXPECT_EQ(e, env);
@@ -362,7 +325,7 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
         EXPECT_FALSE(t.get({Space::kEnv, 16 + k}).tainted()) << k;
     }
     EXPECT_EQ(t.shadow(Space::kRam).tainted_bytes(), 4u + 2 + 4);
-    state = nullptr;
+    forward_to(nullptr);
 }
 
 }  // namespace

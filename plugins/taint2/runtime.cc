@@ -1,0 +1,46 @@
+// The forwarding Runtime (runtime.h).
+//
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "runtime.h"
+
+namespace hypanda::taint2 {
+namespace {
+
+TaintState* state;
+
+void rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
+    state->copy({static_cast<Space>(ds), d}, {static_cast<Space>(ss), s}, n);
+}
+void rt_clear(uint8_t ds, uint64_t d, uint64_t n) {
+    state->clear({static_cast<Space>(ds), d}, n);
+}
+void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b,
+                 uint64_t n) {
+    state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a},
+                    {static_cast<Space>(bs), b}, n);
+}
+void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs,
+            uint64_t b, uint64_t nb) {
+    state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na,
+               {static_cast<Space>(bs), b}, nb);
+}
+void rt_guest_load(uint64_t dst, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
+    state->guest_load(dst, n, env, vaddr, oi);
+}
+void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi) {
+    state->guest_store(env, vaddr, src, oi);
+}
+
+const Runtime kForwarding = {rt_copy, rt_clear, rt_parallel, rt_mix, rt_guest_load, rt_guest_store};
+
+}  // namespace
+
+void forward_to(TaintState* s) {
+    state = s;
+}
+
+const Runtime& forwarding_runtime() {
+    return kForwarding;
+}
+
+}  // namespace hypanda::taint2
