@@ -48,6 +48,7 @@ static const struct workload_spec specs[HP_WORKLOAD_KINDS] = {
     [HP_WORKLOAD_DISKDMA] = {"diskdma", 1, HP_DISKDMA_MAX, false, 0},
     [HP_WORKLOAD_PATCH] = {"patch", 1, 1000000, false, 0},
     [HP_WORKLOAD_TAINTFLOW] = {"taintflow", 2, HP_TAINTFLOW_MAX, false, 0},
+    [HP_WORKLOAD_TAINTBAD] = {"taintbad", 1, 1000, false, 0},
 };
 
 const char *hp_workload_name(enum hp_workload_kind kind)
@@ -175,7 +176,7 @@ static void format_error(char *err, size_t size, const char *fmt, ...)
     }
 }
 
-#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N"
+#define WORKLOAD_LIST "count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N, taintbad N"
 
 const char *hp_skip_kernel_name(const char *cmdline)
 {

@@ -86,6 +86,7 @@ static uint64_t run(const struct hp_workload *w)
     case HP_WORKLOAD_DISKDMA: return workload_diskdma(w->arg);
     case HP_WORKLOAD_PATCH: return hp_patch_loop(w->arg);
     case HP_WORKLOAD_TAINTFLOW: return workload_taintflow(w->arg);
+    case HP_WORKLOAD_TAINTBAD: return workload_taintbad(w->arg);
     case HP_WORKLOAD_TIMERSWITCH: return workload_timerswitch(w->arg);
     case HP_WORKLOAD_SWITCHLAT: return workload_switchlat(w->arg);
     case HP_WORKLOAD_SMC: return workload_smc(w->arg);

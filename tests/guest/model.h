@@ -512,6 +512,7 @@ static inline uint64_t hp_fpustate_value(uint64_t n)
 #define HP_TAINT2_QUERY 2
 #define HP_TAINTFLOW_MAX 64
 #define HP_TAINTFLOW_XOR 0x5a
+#define HP_TAINTBAD_LENGTH 0x200000 /* 2 MiB */
 #ifndef __ASSEMBLER__
 static inline uint8_t hp_taintflow_input(uint64_t k) { return (uint8_t)(k * 37 + 11); }
 static inline uint64_t hp_taintflow_value(uint64_t n)

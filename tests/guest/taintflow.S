@@ -62,3 +62,18 @@ hp_taintflow:
 
     pop %rbx
     ret
+
+/*
+ * void hp_taint2_call(uint64_t command, uint64_t address, uint64_t length)
+ * (taintflow.c): one taint2 hypercall with the given registers (RSI 0).
+ */
+    .globl hp_taint2_call
+hp_taint2_call:
+    push %rbx
+    mov %rdi, %rbx
+    mov %rsi, %rcx
+    xor %esi, %esi
+    mov $HP_TAINT2_MAGIC, %eax
+    cpuid
+    pop %rbx
+    ret

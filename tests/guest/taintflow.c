@@ -9,6 +9,7 @@
 #include "workloads.h"
 
 void hp_taintflow(const uint8_t *src, uint8_t *dst, uint8_t *out, uint64_t n); /* taintflow.S */
+void hp_taint2_call(uint64_t command, uint64_t address, uint64_t length);      /* taintflow.S */
 
 uint64_t workload_taintflow(uint64_t n) {
     static uint8_t src[HP_TAINTFLOW_MAX], dst[HP_TAINTFLOW_MAX], out[HP_TAINTFLOW_MAX];
@@ -21,4 +22,16 @@ uint64_t workload_taintflow(uint64_t n) {
         h = hp_fnv_byte(h, out[k]);
     }
     return h;
+}
+
+/* taintbad N: N rounds of two taint2 hypercalls the plugin must refuse,
+ * each with one error line: an unknown command (7), and a query of
+ * HP_TAINTBAD_LENGTH bytes (over its 1 MiB limit). The value is N. */
+uint64_t workload_taintbad(uint64_t n) {
+    static uint8_t buffer[16];
+    for (uint64_t i = 0; i < n; i++) {
+        hp_taint2_call(7, (uint64_t)(uintptr_t)buffer, 16);
+        hp_taint2_call(HP_TAINT2_QUERY, (uint64_t)(uintptr_t)buffer, HP_TAINTBAD_LENGTH);
+    }
+    return n;
 }

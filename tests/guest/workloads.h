@@ -33,6 +33,7 @@ uint64_t workload_msrswitch(uint64_t n);
 uint64_t workload_fpuswitch(uint64_t n);
 uint64_t workload_fpustate(uint64_t n);
 uint64_t workload_taintflow(uint64_t n);
+uint64_t workload_taintbad(uint64_t n);
 uint32_t hp_hybrid_call(uint32_t command); /* hybrid.S */
 
 /* The answers to switch hypercalls, counted and printed as the line

@@ -225,7 +225,7 @@ TEST(GuestChain, RunsWorkloadsInOrder) {
 
 TEST(GuestArguments, UnknownWorkloadIsAnError) {
     expect_error(boot("count 5 frobnicate 3"), 1,
-                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N");
+                 "ERROR unknown workload 'frobnicate'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N, taintbad N");
 }
 
 TEST(GuestArguments, MissingNumberIsAnError) {
@@ -239,7 +239,7 @@ TEST(GuestArguments, OutOfRangeIsAnError) {
 }
 
 TEST(GuestArguments, EmptyCommandLineIsAnError) {
-    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N");
+    expect_error(boot(""), 1, "ERROR no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N, taintbad N");
 }
 
 }  // namespace

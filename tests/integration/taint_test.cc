@@ -93,5 +93,26 @@ TEST(Taint2, AnOutputFileThatCannotBeMadeIsOneErrorLine) {
     EXPECT_EQ(lines_starting_with(r.out, "RESULT "), std::vector<std::string>{});
 }
 
+// taintbad 3 (model.h): three rounds of an unknown command and a query of
+// 2 MiB. Each is one error line; the guest runs on to its RESULT.
+TEST(Taint2, BadHypercallsAreOneErrorLineEach) {
+    RunResult r = run(guest_args("taintbad 3", {"-panda", "taint2"}), kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
+              std::vector<std::string>{result_line("taintbad", 3)});
+    const std::vector<std::string> lines = lines_starting_with(r.err, "taint2:");
+    ASSERT_EQ(lines.size(), 6u) << r.err;
+    const std::string too_long_start = "taint2: hypercall: 2097152 bytes at 0x";
+    const std::string too_long_end = " is more than the 1048576 allowed";
+    for (size_t i = 0; i < lines.size(); i += 2) {
+        EXPECT_EQ(lines[i], "taint2: hypercall: unknown command 7 (1 labels, 2 queries)");
+        EXPECT_EQ(lines[i + 1].compare(0, too_long_start.size(), too_long_start), 0)
+            << lines[i + 1];
+        EXPECT_GT(lines[i + 1].size(), too_long_start.size() + too_long_end.size());
+        EXPECT_EQ(lines[i + 1].substr(lines[i + 1].size() - too_long_end.size()), too_long_end)
+            << lines[i + 1];
+    }
+}
+
 }  // namespace
 }  // namespace hypanda::test

@@ -46,7 +46,7 @@ TEST(GuestCmdline, DiskNumberIsOptional) {
 TEST(GuestCmdline, RejectsUnknownWorkload) {
     Parsed p = parse("count 1 nope 2");
     EXPECT_EQ(p.count, -1);
-    EXPECT_EQ(p.error, "unknown workload 'nope'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N");
+    EXPECT_EQ(p.error, "unknown workload 'nope'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N, taintbad N");
 }
 
 TEST(GuestCmdline, RejectsMissingAndMalformedNumbers) {
@@ -64,7 +64,7 @@ TEST(GuestCmdline, RejectsOutOfRangeNumbers) {
 }
 
 TEST(GuestCmdline, RejectsEmptyAndTooLong) {
-    EXPECT_EQ(parse(" \t").error, "no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N");
+    EXPECT_EQ(parse(" \t").error, "no workload given; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N, taintbad N");
     std::string many;
     for (int i = 0; i < HP_MAX_WORKLOADS + 1; i++) {
         many += "count 1 ";
@@ -80,7 +80,7 @@ TEST(GuestCmdline, TruncatesLongWordsInMessagesAndNeverOverflows) {
     EXPECT_EQ(std::string(small), "unknown workloa");
     EXPECT_EQ(parse(word.c_str()).error,
               "unknown workload '" + std::string(40, 'z') +
-                  "...'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N");
+                  "...'; workloads: count N, mem N, user N, timer N, io N, disk [N], hypercall N, fault N, cross N, alias N, switch N, switchgpr N, window N, llvmwindow N, timerswitch N, switchlat N, switchto 1|2, smc N, msrswitch N, fpuswitch N, fpustate N, bracket N, diskdma N, patch N, taintflow N, taintbad N");
 }
 
 TEST(GuestCmdline, SkipsTheKernelFileNameQemuPrepends) {
