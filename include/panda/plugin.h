@@ -323,6 +323,12 @@ int panda_cpu_index(CPUState *cpu);
  * the vCPU. */
 CPUState *panda_cpu_from_env(void *env);
 
+/* Where register `reg` (PANDA_REG_X86_RAX .. R15, or PANDA_REG_X86_RIP:
+ * its field holds RIP less CS's base) lives in that CPU state: its byte
+ * offset from the pointer, for LLVM passes that follow registers; -1 for
+ * any other register (not one field there). */
+long panda_reg_env_offset(int reg);
+
 /* A translation block's guest PC, size in bytes and instruction count. */
 target_ulong panda_tb_pc(const TranslationBlock *tb);
 uint32_t panda_tb_size(const TranslationBlock *tb);

@@ -8,6 +8,7 @@
 #include <llvm/IR/Function.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Instructions.h>
+#include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Operator.h>
 
@@ -34,8 +35,13 @@ struct Loc {
 
 class Instrumenter {
 public:
-    Instrumenter(llvm::Function& fn, const Runtime& rt)
-        : fn_(fn), m_(*fn.getParent()), dl_(m_.getDataLayout()), ctx_(fn.getContext()), rt_(rt) {}
+    Instrumenter(llvm::Function& fn, const Runtime& rt, const PassOptions& options)
+        : fn_(fn),
+          m_(*fn.getParent()),
+          dl_(m_.getDataLayout()),
+          ctx_(fn.getContext()),
+          rt_(rt),
+          options_(options) {}
 
     InstrumentStats run();
 
@@ -63,6 +69,9 @@ private:
     void call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c,
                   uint64_t n_c);
     void instrument_one(llvm::Instruction& i);
+    void instrument_branch(llvm::Instruction& term);
+    // A call of the runtime's branch() for n bytes of v's taint.
+    void call_branch(llvm::IRBuilder<>& b, llvm::Value* v, uint64_t n, uint8_t kind);
     void instrument_phis(llvm::BasicBlock& bb);
 
     llvm::Function& fn_;
@@ -70,6 +79,8 @@ private:
     const llvm::DataLayout& dl_;
     llvm::LLVMContext& ctx_;
     const Runtime& rt_;
+    const PassOptions& options_;
+    uint64_t pc_ = 0;  // the guest instruction being instrumented
     std::unordered_map<llvm::Value*, uint64_t> slots_;
     InstrumentStats stats_;
 };
@@ -131,8 +142,11 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
         auto off = env_offset(store->getPointerOperand());
         if (off) {
             const Loc dst{Space::kEnv, static_cast<uint64_t>(*off)};
-            call_copy(b, dst, loc(store->getValueOperand()),
-                      size_of(store->getValueOperand()->getType()));
+            const uint64_t n = size_of(store->getValueOperand()->getType());
+            call_copy(b, dst, loc(store->getValueOperand()), n);
+            if (*off == options_.pc_offset) {
+                call_branch(b, store->getValueOperand(), n, 1);  // a computed jump target
+            }
         }
         return;  // host memory of the block's own: no guest data
     }
@@ -142,7 +156,8 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
         call(b, reinterpret_cast<void*>(rt_.guest_store),
              {access->getArgOperand(0), access->getArgOperand(1),
               b.getInt64(loc(access->getArgOperand(2)).addr),
-              b.CreateZExtOrTrunc(access->getArgOperand(3), b.getInt32Ty())});
+              b.CreateZExtOrTrunc(access->getArgOperand(3), b.getInt32Ty()),
+              b.getInt64(loc(access->getArgOperand(1)).addr), b.getInt64(pc_)});
         return;
     }
     if (i.getType()->isVoidTy()) {
@@ -237,7 +252,8 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
         call(b, reinterpret_cast<void*>(rt_.guest_load),
              {b.getInt64(dst.addr), b.getInt64(n), callee->getArgOperand(0),
               callee->getArgOperand(1),
-              b.CreateZExtOrTrunc(callee->getArgOperand(2), b.getInt32Ty())});
+              b.CreateZExtOrTrunc(callee->getArgOperand(2), b.getInt32Ty()),
+              b.getInt64(loc(callee->getArgOperand(1)).addr), b.getInt64(pc_)});
         return;
     }
     if (auto* call = llvm::dyn_cast<llvm::CallBase>(&i)) {
@@ -259,6 +275,26 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
     }
     stats_.unfollowed++;
     call_clear(b, dst, n);
+}
+
+void Instrumenter::call_branch(llvm::IRBuilder<>& b, llvm::Value* v, uint64_t n, uint8_t kind) {
+    if (slots_.count(v) == 0 || fn_.arg_size() == 0) {
+        return;  // a constant: nothing to report
+    }
+    call(b, reinterpret_cast<void*>(rt_.branch),
+         {fn_.getArg(0), b.getInt64(loc(v).addr), b.getInt64(n), b.getInt64(pc_), b.getInt8(kind)});
+}
+
+// A guest conditional branch (the lifter marks the brcond of a guest
+// instruction; the exit-request check is not one): its condition, before
+// the branch is taken.
+void Instrumenter::instrument_branch(llvm::Instruction& term) {
+    auto* br = llvm::dyn_cast<llvm::BranchInst>(&term);
+    if (br == nullptr || !br->isConditional() || term.getMetadata("hypanda.branch") == nullptr) {
+        return;
+    }
+    llvm::IRBuilder<> b(&term);
+    call_branch(b, br->getCondition(), size_of(br->getCondition()->getType()), 0);
 }
 
 // A phi's taint is its incoming value's for the edge taken. On each edge
@@ -328,27 +364,38 @@ void Instrumenter::instrument_phis(llvm::BasicBlock& bb) {
 }
 
 InstrumentStats Instrumenter::run() {
-    std::vector<llvm::Instruction*> work;
+    std::vector<std::pair<llvm::Instruction*, uint64_t>> work;  // with its guest PC
     uint64_t next = 0;
+    uint64_t pc = 0;
     for (llvm::BasicBlock& bb : fn_) {
         for (llvm::Instruction& i : bb) {
+            if (const llvm::MDNode* md = i.getMetadata("hypanda.insn")) {
+                if (md->getNumOperands() == 1) {
+                    if (auto* c =
+                            llvm::mdconst::dyn_extract<llvm::ConstantInt>(md->getOperand(0))) {
+                        pc = c->getZExtValue();
+                    }
+                }
+            }
             if (!i.getType()->isVoidTy()) {
                 slots_[&i] = next;
                 next += (size_of(i.getType()) + kSlotSize - 1) / kSlotSize * kSlotSize;
                 stats_.values++;
             }
-            work.push_back(&i);
+            work.emplace_back(&i, pc);
         }
     }
     std::vector<llvm::BasicBlock*> blocks;
     for (llvm::BasicBlock& bb : fn_) {
         blocks.push_back(&bb);
     }
-    for (llvm::Instruction* i : work) {
-        if (llvm::isa<llvm::PHINode>(i) || i->isTerminator()) {
-            continue;
+    for (auto [i, at] : work) {
+        pc_ = at;
+        if (i->isTerminator()) {
+            instrument_branch(*i);
+        } else if (!llvm::isa<llvm::PHINode>(i)) {
+            instrument_one(*i);
         }
-        instrument_one(*i);
     }
     for (llvm::BasicBlock* bb : blocks) {
         instrument_phis(*bb);
@@ -358,8 +405,8 @@ InstrumentStats Instrumenter::run() {
 
 }  // namespace
 
-InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime) {
-    return Instrumenter(fn, runtime).run();
+InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime, const PassOptions& options) {
+    return Instrumenter(fn, runtime, options).run();
 }
 
 }  // namespace hypanda::taint2

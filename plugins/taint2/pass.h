@@ -8,7 +8,9 @@
 //
 // Covered so far: the CPU state's loads and stores, guest memory through
 // the softmmu helpers (system emulation), binary operations, casts,
-// comparisons, select and phi. Other loads (host memory: the block's own
+// comparisons, select and phi; guest conditional branches (the lifter's
+// !hypanda.branch) and stores to the program counter are reported to the
+// runtime's branch(). Other loads (host memory: the block's own
 // bookkeeping) give untainted values; other calls give their result the
 // mix of their first two arguments.
 //
@@ -41,10 +43,24 @@ struct Runtime {
     void (*mix)(uint8_t dst_space, uint64_t dst, uint64_t n, uint8_t a_space, uint64_t a,
                 uint64_t n_a, uint8_t b_space, uint64_t b, uint64_t n_b);
     // A guest load through a softmmu helper: the n-byte result's slot, the
-    // CPU state, the guest virtual address and the helper's MemOpIdx.
-    void (*guest_load)(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi);
+    // CPU state, the guest virtual address, the helper's MemOpIdx, the
+    // address's slot and the guest instruction's PC.
+    void (*guest_load)(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi,
+                       uint64_t addr_slot, uint64_t pc);
     // A guest store: the stored value's slot.
-    void (*guest_store)(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi);
+    void (*guest_store)(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi,
+                        uint64_t addr_slot, uint64_t pc);
+    // A control transfer that depends on n bytes of a slot: a guest
+    // conditional branch's condition (kind 0) or an indirect jump's
+    // target (kind 1), at guest PC pc.
+    void (*branch)(void* env, uint64_t slot, uint64_t n, uint64_t pc, uint8_t kind);
+};
+
+struct PassOptions {
+    // The CPU-state offset of the guest's program counter (x86: eip), so
+    // that a store of a computed value there is seen as an indirect jump;
+    // negative: none is.
+    int64_t pc_offset = -1;
 };
 
 struct InstrumentStats {
@@ -54,6 +70,7 @@ struct InstrumentStats {
 };
 
 // Instruments `fn` in place; call it once per function.
-InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime);
+InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime,
+                           const PassOptions& options = {});
 
 }  // namespace hypanda::taint2

@@ -10,7 +10,7 @@
 namespace hypanda::taint2 {
 
 // The state the forwarding functions use from now on (nullptr: none; then
-// instrumented code must not run).
+// they do nothing — taint is off).
 void forward_to(TaintState* state);
 const Runtime& forwarding_runtime();
 

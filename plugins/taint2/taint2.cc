@@ -2,7 +2,14 @@
 // block, the runtime over one TaintState, and a guest hypercall to label a
 // buffer and to ask what a buffer's bytes carry.
 //
-//   -panda taint2[:out=FILE]   query answers go to FILE (default: stdout)
+//   -panda taint2[:out=FILE][,manual=on][,no_tp=on]
+//     out      query answers go to FILE (default: stdout)
+//     manual   tracking starts only when asked (taint2_enable_taint, a
+//              label), from an empty shadow state
+//     no_tp    PANDA's: a tainted address does not taint what is loaded
+//              or stored through it (on_ptr_load/store still run)
+//
+// Other plugins use it through taint2.h (PPP callbacks, exported queries).
 //
 // The hypercall (x86: CPUID, PANDA's convention) with EAX = 0x746e7432
 // ("2tnt"); EBX the command:
@@ -26,7 +33,13 @@
 
 #include "pass.h"
 #include "runtime.h"
+#include "taint2/taint2.h"
 #include "taint_state.h"
+
+PPP_CB_BOILERPLATE(on_branch)
+PPP_CB_BOILERPLATE(on_ptr_load)
+PPP_CB_BOILERPLATE(on_ptr_store)
+PPP_CB_BOILERPLATE(on_taint_change)
 
 namespace {
 
@@ -40,8 +53,26 @@ constexpr uint64_t kLabel = 1, kQuery = 2;
 // A query or label longer than this is refused (one error line).
 constexpr uint64_t kMaxBytes = 1 << 20;
 
-std::unique_ptr<TaintState> state;
+std::unique_ptr<TaintState> state;  // null while taint is off
 FILE* out;
+bool tainted_pointers = true;
+bool initialising = false;
+hypanda::taint2::PassOptions pass_options;
+
+// A byte of a register in the kEnv space; nothing for a register taint2
+// does not follow as one field.
+std::optional<Place> register_byte(int reg, int offset) {
+    if (reg < PANDA_REG_X86_RAX || reg > PANDA_REG_X86_R15 || offset < 0 || offset > 7) {
+        fprintf(stderr, "taint2: register %d byte %d: only RAX..R15, bytes 0..7, carry taint\n",
+                reg, offset);
+        return std::nullopt;
+    }
+    return Place{Space::kEnv, static_cast<uint64_t>(panda_reg_env_offset(reg) + offset)};
+}
+
+std::vector<TaintLabel> labels_of(TaintByte b) {
+    return b.tainted() ? b.labels->labels() : std::vector<TaintLabel>{};
+}
 
 std::optional<uint64_t> physical(CPUState* cpu, uint64_t vaddr) {
     const target_ulong pa = panda_virt_to_phys(cpu, vaddr);
@@ -55,9 +86,35 @@ void taint_pass(void* function, void* opaque) {
     (void)opaque;
     llvm::Function& f = panda::llvm_pass::function(function);
     if (panda::llvm_pass::is_block(f)) {
-        hypanda::taint2::instrument(
-            f, hypanda::taint2::forwarding_runtime());  // helpers' bodies: not yet
+        hypanda::taint2::instrument(f, hypanda::taint2::forwarding_runtime(),
+                                    pass_options);  // helpers' bodies: not yet
     }
+}
+
+void start_tracking() {
+    state = std::make_unique<TaintState>();
+    state->set_tainted_pointers(tainted_pointers);
+    state->set_translate(
+        [](void* env, uint64_t vaddr) { return physical(panda_cpu_from_env(env), vaddr); });
+    state->on_branch([](void* env, uint64_t pc, TaintState::Transfer kind, TaintByte what) {
+        const auto labels = labels_of(what);
+        PPP_RUN_CB(on_branch, panda_cpu_from_env(env), pc, kind == TaintState::Transfer::kIndirect,
+                   labels.data(), static_cast<uint32_t>(labels.size()), what.tcn);
+    });
+    state->on_pointer([](void* env, uint64_t pc, uint64_t vaddr, uint64_t size, bool is_store,
+                         TaintByte address) {
+        const auto labels = labels_of(address);
+        if (is_store) {
+            PPP_RUN_CB(on_ptr_store, panda_cpu_from_env(env), pc, vaddr, size, labels.data(),
+                       static_cast<uint32_t>(labels.size()));
+        } else {
+            PPP_RUN_CB(on_ptr_load, panda_cpu_from_env(env), pc, vaddr, size, labels.data(),
+                       static_cast<uint32_t>(labels.size()));
+        }
+    });
+    state->on_ram_change(
+        [](uint64_t addr, uint64_t len) { PPP_RUN_CB(on_taint_change, addr, len); });
+    hypanda::taint2::forward_to(state.get());
 }
 
 void query(CPUState* cpu, uint64_t vaddr, uint64_t len) {
@@ -102,6 +159,7 @@ int on_hypercall(CPUState* cpu) {
         query(cpu, rcx, rdx);
         return 1;
     }
+    taint2_enable_taint();
     for (uint64_t k = 0; k < rdx; k++) {
         if (const auto pa = physical(cpu, rcx + k)) {
             state->label_positional({Space::kRam, *pa}, 1,
@@ -113,10 +171,96 @@ int on_hypercall(CPUState* cpu) {
 
 }  // namespace
 
+bool taint2_enabled(void) {
+    return state != nullptr;
+}
+
+void taint2_enable_taint(void) {
+    if (state != nullptr) {
+        return;
+    }
+    if (!initialising) {
+        fprintf(stderr, "taint2: taint tracking on from here, with an empty shadow state\n");
+    }
+    start_tracking();
+    panda_enable_llvm();
+}
+
+void taint2_disable_taint(void) {
+    if (state == nullptr) {
+        return;
+    }
+    hypanda::taint2::forward_to(nullptr);
+    state.reset();
+    panda_disable_llvm();
+}
+
+void taint2_label_ram(uint64_t paddr, TaintLabel label) {
+    taint2_enable_taint();
+    state->label_all({Space::kRam, paddr}, 1, label);
+}
+
+void taint2_label_reg(int reg, int offset, TaintLabel label) {
+    if (const auto p = register_byte(reg, offset)) {
+        taint2_enable_taint();
+        state->label_all(*p, 1, label);
+    }
+}
+
+void taint2_delete_ram(uint64_t paddr) {
+    if (state != nullptr) {
+        state->clear({Space::kRam, paddr}, 1);
+    }
+}
+
+namespace {
+
+TaintByte ram_byte(uint64_t paddr) {
+    return state != nullptr ? state->get({Space::kRam, paddr}) : TaintByte{};
+}
+
+TaintByte reg_byte(int reg, int offset) {
+    const auto p = register_byte(reg, offset);
+    return state != nullptr && p ? state->get(*p) : TaintByte{};
+}
+
+uint32_t copy_labels(TaintByte b, TaintLabel* out_labels, uint32_t max) {
+    const auto labels = labels_of(b);
+    for (uint32_t k = 0; k < max && k < labels.size(); k++) {
+        out_labels[k] = labels[k];
+    }
+    return static_cast<uint32_t>(labels.size());
+}
+
+}  // namespace
+
+uint32_t taint2_query_ram(uint64_t paddr) {
+    return static_cast<uint32_t>(labels_of(ram_byte(paddr)).size());
+}
+uint32_t taint2_query_reg(int reg, int offset) {
+    return static_cast<uint32_t>(labels_of(reg_byte(reg, offset)).size());
+}
+uint32_t taint2_query_tcn_ram(uint64_t paddr) {
+    return ram_byte(paddr).tcn;
+}
+uint32_t taint2_query_tcn_reg(int reg, int offset) {
+    return reg_byte(reg, offset).tcn;
+}
+uint32_t taint2_query_set_ram(uint64_t paddr, TaintLabel* out_labels, uint32_t max) {
+    return copy_labels(ram_byte(paddr), out_labels, max);
+}
+uint32_t taint2_query_set_reg(int reg, int offset, TaintLabel* out_labels, uint32_t max) {
+    return copy_labels(reg_byte(reg, offset), out_labels, max);
+}
+
 extern "C" bool init_plugin(void* self) {
     panda_arg_list* args = panda_get_args("taint2");
     std::string path =
         panda_parse_string_opt(args, "out", "", "file for the query hypercall's answers (stdout)");
+    const bool enable = !panda_parse_bool_opt(
+        args, "manual", "track only once asked (taint2_enable_taint, a label)");
+    tainted_pointers =
+        !panda_parse_bool_opt(args, "no_tp", "a tainted address taints nothing it reaches");
     panda_free_args(args);
     out = stdout;
     if (!path.empty()) {
@@ -126,15 +270,16 @@ extern "C" bool init_plugin(void* self) {
             return false;
         }
     }
-    state = std::make_unique<TaintState>();
-    hypanda::taint2::forward_to(state.get());
-    state->set_translate(
-        [](void* env, uint64_t vaddr) { return physical(panda_cpu_from_env(env), vaddr); });
+    pass_options.pc_offset = panda_reg_env_offset(PANDA_REG_X86_RIP);
     panda_cb cb;
     cb.guest_hypercall = on_hypercall;
     panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb);
     panda_llvm_add_function_pass(nullptr, taint_pass, nullptr);
-    panda_enable_llvm();
+    if (enable) {
+        initialising = true;
+        taint2_enable_taint();
+        initialising = false;
+    }
     return true;
 }
 

@@ -112,6 +112,40 @@ void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint
     flush_ram_changes();
 }
 
+TaintByte TaintState::summarize(Place p, uint64_t n) {
+    TaintByte r;
+    for (uint64_t k = 0; k < n; k++) {
+        const TaintByte t = get({p.space, p.addr + k});
+        if (t.tainted()) {
+            r.tcn = r.tainted() ? std::max(r.tcn, t.tcn) : t.tcn;
+            r.labels = store_.unite(r.labels, t.labels);
+        }
+    }
+    return r;
+}
+
+void TaintState::branch(void* env, uint64_t slot, uint64_t n, uint64_t pc, Transfer kind) {
+    if (!branch_ || !shadow(Space::kSlot).any(slot, n)) {
+        return;
+    }
+    branch_(env, pc, kind, summarize({Space::kSlot, slot}, n));
+}
+
+std::optional<TaintByte> TaintState::tainted_address(void* env, uint64_t addr_slot, uint64_t pc,
+                                                     uint64_t vaddr, uint64_t size, bool is_store) {
+    if (!shadow(Space::kSlot).any(addr_slot, 8)) {
+        return std::nullopt;
+    }
+    const TaintByte address = summarize({Space::kSlot, addr_slot}, 8);
+    if (pointer_) {
+        pointer_(env, pc, vaddr, size, is_store, address);
+    }
+    if (!tainted_pointers_) {
+        return std::nullopt;
+    }
+    return address;
+}
+
 namespace {
 
 // QEMU's MemOp bits (include/exec/memop.h) in a MemOpIdx (op << 4 | idx).
@@ -140,12 +174,15 @@ std::vector<std::optional<uint64_t>> TaintState::physical(void* env, uint64_t va
     return pa;
 }
 
-void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi) {
+void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi,
+                            uint64_t addr_slot, uint64_t pc) {
     const uint32_t op = oi >> 4;
     const uint64_t size = std::min<uint64_t>(uint64_t{1} << (op & kMemOpSize), n);
+    const auto address = tainted_address(env, addr_slot, pc, vaddr, size, false);
     const auto pa = physical(env, vaddr, size);
     for (uint64_t k = 0; k < size; k++) {
-        set({Space::kSlot, dst_slot + k}, pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{});
+        const TaintByte b = pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{};
+        set({Space::kSlot, dst_slot + k}, address ? compute(store_, b, *address) : b);
     }
     if (n > size && (op & kMemOpSign) != 0) {
         mix({Space::kSlot, dst_slot + size}, n - size, {Space::kSlot, dst_slot + size - 1}, 1,
@@ -155,12 +192,15 @@ void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t v
     }
 }
 
-void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi) {
+void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi,
+                             uint64_t addr_slot, uint64_t pc) {
     const uint64_t size = uint64_t{1} << ((oi >> 4) & kMemOpSize);
+    const auto address = tainted_address(env, addr_slot, pc, vaddr, size, true);
     const auto pa = physical(env, vaddr, size);
     for (uint64_t k = 0; k < size; k++) {
         if (pa[k]) {
-            set({Space::kRam, *pa[k]}, get({Space::kSlot, src_slot + k}));
+            const TaintByte b = get({Space::kSlot, src_slot + k});
+            set({Space::kRam, *pa[k]}, address ? compute(store_, b, *address) : b);
         }
     }
     flush_ram_changes();

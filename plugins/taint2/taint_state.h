@@ -62,6 +62,32 @@ public:
     // be 0 (one operand).
     void mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint64_t n_b);
 
+    // What n bytes at p carry together: the union of their labels and the
+    // largest compute number among the tainted ones (untainted: none is).
+    TaintByte summarize(Place p, uint64_t n);
+
+    // Control transfers (on_branch): a guest conditional branch whose
+    // condition, or an indirect jump whose target, is tainted — its n
+    // bytes in a slot — goes to the handler with the instruction's PC and
+    // what the bytes carry together.
+    enum class Transfer : uint8_t { kConditional = 0, kIndirect = 1 };
+    using BranchHandler =
+        std::function<void(void* env, uint64_t pc, Transfer kind, TaintByte what)>;
+    void on_branch(BranchHandler fn) { branch_ = std::move(fn); }
+    void branch(void* env, uint64_t slot, uint64_t n, uint64_t pc, Transfer kind);
+
+    // A guest access through a tainted address (on_ptr_load/on_ptr_store):
+    // the handler gets the PC, the virtual address, the access's size and
+    // what the address carries.
+    using PointerHandler = std::function<void(void* env, uint64_t pc, uint64_t vaddr, uint64_t size,
+                                              bool is_store, TaintByte address)>;
+    void on_pointer(PointerHandler fn) { pointer_ = std::move(fn); }
+    // Tainted pointers (PANDA's default; its no_tp=y turns them off): a
+    // load's result bytes, and a store's stored bytes, are also computed
+    // from the address: each such byte is compute(byte, address), the
+    // address's bytes taken together.
+    void set_tainted_pointers(bool on) { tainted_pointers_ = on; }
+
     // Guest memory through QEMU's softmmu helpers. `translate` gives the
     // guest physical address of a virtual one for the CPU state `env`
     // (nothing: unmapped, or not RAM); each page of an access is
@@ -71,10 +97,13 @@ public:
     void set_translate(Translate fn) { translate_ = std::move(fn); }
     // The access's bytes to the result's slot; the result's other bytes
     // (of its n) clean, or computed from the top byte for a sign-extending
-    // load.
-    void guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi);
+    // load. `addr_slot` holds the address's taint (8 bytes), `pc` is the
+    // guest instruction's.
+    void guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi,
+                    uint64_t addr_slot, uint64_t pc);
     // The value's low bytes (the access's size) from its slot to RAM.
-    void guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi);
+    void guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi, uint64_t addr_slot,
+                     uint64_t pc);
 
 private:
     Shadow& shadow_mut(Space s) { return shadows_[static_cast<int>(s)]; }
@@ -87,7 +116,14 @@ private:
     // Physical addresses of [vaddr, vaddr + n), a page at a time.
     std::vector<std::optional<uint64_t>> physical(void* env, uint64_t vaddr, uint64_t n) const;
 
+    // The address's taint when it has any (and tells the pointer handler).
+    std::optional<TaintByte> tainted_address(void* env, uint64_t addr_slot, uint64_t pc,
+                                             uint64_t vaddr, uint64_t size, bool is_store);
+
     std::function<void(uint64_t, uint64_t)> ram_changed_;
+    BranchHandler branch_;
+    PointerHandler pointer_;
+    bool tainted_pointers_ = true;
     Translate translate_;
     uint64_t changed_first_ = 0, changed_len_ = 0;
 };

@@ -188,6 +188,14 @@ CPUState *panda_cpu_from_env(void *env)
     return env_cpu((CPUArchState *)env);
 }
 
+long panda_reg_env_offset(int reg)
+{
+    if (reg >= PANDA_REG_X86_RAX && reg <= PANDA_REG_X86_R15) {
+        return offsetof(CPUX86State, regs[reg - PANDA_REG_X86_RAX]);
+    }
+    return reg == PANDA_REG_X86_RIP ? (long)offsetof(CPUX86State, eip) : -1;
+}
+
 target_ulong panda_tb_pc(const TranslationBlock *tb)
 {
     return tb->pc;

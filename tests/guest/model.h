@@ -501,17 +501,19 @@ static inline uint64_t hp_fpustate_value(uint64_t n)
 #endif
 
 /* --- taintflow N ---------------------------------------------------------
- * taintflow.S on N bytes (2..HP_TAINTFLOW_MAX): src[k] = hp_taintflow_input(k)
+ * taintflow.S on N bytes (4..HP_TAINTFLOW_MAX): src[k] = hp_taintflow_input(k)
  * labelled k through the taint2 plugin's hypercall (CPUID with EAX =
  * HP_TAINT2_MAGIC, EBX = HP_TAINT2_LABEL, RCX = address, RDX = length,
  * RSI = first label), copied to dst by REP MOVSB, out[k] = dst[k] ^ 0x5a,
- * then out[0] = dst[0] + dst[N-1]; dst and out are queried (EBX =
- * HP_TAINT2_QUERY). The value is FNV-1a of out. */
+ * then out[0] = dst[0] + dst[N-1] and out[1] = dst[1] * dst[3]; a branch
+ * on each dst[k] and a jump through a table indexed by dst[2]; dst and out
+ * are queried (EBX = HP_TAINT2_QUERY). The value is FNV-1a of out. */
 #define HP_TAINT2_MAGIC 0x746e7432 /* "2tnt" */
 #define HP_TAINT2_LABEL 1
 #define HP_TAINT2_QUERY 2
 #define HP_TAINTFLOW_MAX 64
 #define HP_TAINTFLOW_XOR 0x5a
+#define HP_TAINTFLOW_CUT 0x80 /* the branch: JAE on dst[k] >= 0x80 */
 #define HP_TAINTBAD_LENGTH 0x200000 /* 2 MiB */
 #ifndef __ASSEMBLER__
 static inline uint8_t hp_taintflow_input(uint64_t k) { return (uint8_t)(k * 37 + 11); }
@@ -519,8 +521,9 @@ static inline uint64_t hp_taintflow_value(uint64_t n)
 {
     uint64_t h = HP_FNV_OFFSET;
     for (uint64_t k = 0; k < n; k++) {
-        uint8_t out = k == 0 ? (uint8_t)(hp_taintflow_input(0) + hp_taintflow_input(n - 1))
-                             : (uint8_t)(hp_taintflow_input(k) ^ HP_TAINTFLOW_XOR);
+        uint8_t out = k == 0   ? (uint8_t)(hp_taintflow_input(0) + hp_taintflow_input(n - 1))
+                      : k == 1 ? (uint8_t)(hp_taintflow_input(1) * hp_taintflow_input(3))
+                               : (uint8_t)(hp_taintflow_input(k) ^ HP_TAINTFLOW_XOR);
         h = hp_fnv_byte(h, out);
     }
     return h;

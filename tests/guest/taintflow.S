@@ -8,6 +8,12 @@
  *   copy    dst[k] = src[k]                           (REP MOVSB)
  *   xor     out[k] = dst[k] ^ 0x5a, k = 0..n-1        (byte loads and stores)
  *   add     out[0] = dst[0] + dst[n-1]
+ *   mul     out[1] = low byte of dst[1] * dst[3]      (MUL r/m8)
+ *   branch  for each k: CMP dst[k] with HP_TAINTFLOW_CUT, JAE at
+ *           hp_taintflow_branch (tainted by {k}, taken or not)
+ *   jump    JMP through a table of two entries indexed by dst[2] & 1, at
+ *           hp_taintflow_jump (its target read through a tainted address:
+ *           tainted by {2})
  *   query   dst, then out                             (CPUID, EBX=2)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -49,6 +55,29 @@ hp_taintflow:
     add -1(%r9,%r11), %al
     mov %al, (%r10)
 
+    movzbl 1(%r9), %eax
+    mulb 3(%r9)
+    mov %al, 1(%r10)
+
+    xor %ecx, %ecx
+    xor %edx, %edx
+2:  cmpb $HP_TAINTFLOW_CUT, (%r9,%rcx)
+    .globl hp_taintflow_branch
+hp_taintflow_branch:
+    jae 3f
+    inc %edx
+3:  inc %rcx
+    cmp %r11, %rcx
+    jb 2b
+
+    movzbl 2(%r9), %eax
+    and $1, %eax
+    lea hp_taintflow_table(%rip), %rdx
+    .globl hp_taintflow_jump
+hp_taintflow_jump:
+    jmp *(%rdx,%rax,8)
+4:
+
     mov $HP_TAINT2_MAGIC, %eax
     mov $HP_TAINT2_QUERY, %ebx
     mov %r9, %rcx
@@ -62,6 +91,12 @@ hp_taintflow:
 
     pop %rbx
     ret
+
+    .section .rodata
+    .balign 8
+hp_taintflow_table:
+    .quad 4b, 4b
+    .text
 
 /*
  * void hp_taint2_call(uint64_t command, uint64_t address, uint64_t length)

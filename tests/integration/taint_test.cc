@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "elf_image.h"
 #include "expected.h"
 #include "model.h"
 #include "run.h"
@@ -44,10 +47,11 @@ std::vector<Answer> read_answers(const std::string& text) {
 }
 
 // taintflow 16 (model.h): src[k] labelled k; dst = src by REP MOVSB;
-// out[k] = dst[k] ^ 0x5a; out[0] = dst[0] + dst[15]. So dst[k] carries
-// {k} as a pure copy (compute number 0), out[k] {k} and out[0] {0, 15},
-// both computed (a number above 0: how many LLVM operations TCG's code
-// for XOR and ADD takes is TCG's business).
+// out[k] = dst[k] ^ 0x5a; out[0] = dst[0] + dst[15]; out[1] = dst[1] *
+// dst[3]. So dst[k] carries {k} as a pure copy (compute number 0), out[k]
+// {k}, out[0] {0, 15} and out[1] {1, 3}, all computed (a number above 0:
+// how many LLVM operations TCG's code for XOR, ADD and MUL takes is TCG's
+// business).
 TEST(Taint2, TaintflowBytesCarryExactlyTheLabelsOfTheirSources) {
     const uint64_t n = 16;
     TempDir dir;
@@ -67,10 +71,105 @@ TEST(Taint2, TaintflowBytesCarryExactlyTheLabelsOfTheirSources) {
         EXPECT_EQ(out.address, answers[n].address + k);
         EXPECT_EQ(dst.labels, std::to_string(k)) << "dst[" << k << "]";
         EXPECT_EQ(dst.tcn, 0u) << "dst[" << k << "] is a copy";
-        EXPECT_EQ(out.labels, k == 0 ? std::string("0,15") : std::to_string(k))
+        EXPECT_EQ(out.labels, k == 0   ? std::string("0,15")
+                              : k == 1 ? "1,3"
+                                       : std::to_string(k))
             << "out[" << k << "]";
         EXPECT_GT(out.tcn, 0u) << "out[" << k << "] is computed";
     }
+}
+
+std::string hex(uint64_t v) {
+    char s[32];
+    std::snprintf(s, sizeof s, "%#" PRIx64, v);
+    return s;
+}
+
+// One TAINTED_BRANCH line: its pc, kind and labels ("pc kind labels").
+std::vector<std::string> branches_in(const std::string& text) {
+    std::vector<std::string> found;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        char kind[32] = {}, labels[512] = {};
+        uint64_t pc = 0, asid = 0;
+        unsigned tcn = 0;
+        if (std::sscanf(line.c_str(),
+                        "TAINTED_BRANCH pc=%" SCNx64 " kind=%31s asid=%" SCNx64
+                        " labels=%511s tcn=%u",
+                        &pc, kind, &asid, labels, &tcn) == 5) {
+            found.push_back(hex(pc) + " " + kind + " " + labels);
+        } else {
+            found.push_back("unreadable: " + line);
+        }
+    }
+    return found;
+}
+
+// What the source says tainted_branch must list for taintflow 16: the JAE
+// at hp_taintflow_branch once per byte, k = 0..15, tainted by {k} (taken or
+// not), then the JMP at hp_taintflow_jump, its target read through an
+// address computed from dst[2]: {2}. Nothing else the guest runs (the
+// loops' counters, REP MOVSB's count, the boot) depends on the input.
+std::vector<std::string> expected_branches(uint64_t n) {
+    std::vector<std::string> want;
+    for (uint64_t k = 0; k < n; k++) {
+        want.push_back(hex(guest_symbol("hp_taintflow_branch")) + " conditional " +
+                       std::to_string(k));
+    }
+    want.push_back(hex(guest_symbol("hp_taintflow_jump")) + " indirect 2");
+    return want;
+}
+
+TEST(Taint2, TaintedBranchListsExactlyTheBranchesOnTheInput) {
+    TempDir dir;
+    RunResult r = run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                                  "taint2:out=" + dir.file("taint"), "-panda",
+                                                  "tainted_branch:out=" + dir.file("branches")}),
+                      kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
+              std::vector<std::string>{result_line("taintflow", hp_taintflow_value(16))});
+    EXPECT_EQ(branches_in(read_file(dir.file("branches"))), expected_branches(16));
+}
+
+// The same run as JSON lines, and summarised: one line per branch with
+// its count and the union of its labels.
+TEST(Taint2, TaintedBranchJsonAndSummaryAgreeWithTheSource) {
+    TempDir dir;
+    RunResult r =
+        run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                        "taint2:out=" + dir.file("taint"), "-panda",
+                                        "tainted_branch:json=on,out=" + dir.file("json")}),
+            kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    std::vector<std::string> got;
+    std::istringstream in(read_file(dir.file("json")));
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << line;
+        std::string labels;
+        for (const auto& l : j.at("labels")) {
+            labels += (labels.empty() ? "" : ",") + std::to_string(l.get<unsigned>());
+        }
+        got.push_back(hex(j.at("pc").get<uint64_t>()) + " " + j.at("kind").get<std::string>() +
+                      " " + labels);
+        EXPECT_GT(j.at("tcn").get<unsigned>(), 0u) << line;
+    }
+    EXPECT_EQ(got, expected_branches(16));
+
+    RunResult s =
+        run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                        "taint2:out=" + dir.file("taint2"), "-panda",
+                                        "tainted_branch:summary=on,out=" + dir.file("summary")}),
+            kLimit);
+    ASSERT_EQ(s.exit_status, debug_exit_status(0)) << describe(s);
+    EXPECT_EQ(read_file(dir.file("summary")),
+              "TAINTED_BRANCH pc=" + hex(guest_symbol("hp_taintflow_branch")) +
+                  " kind=conditional count=16 labels=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+                  "TAINTED_BRANCH pc=" +
+                  hex(guest_symbol("hp_taintflow_jump")) + " kind=indirect count=1 labels=2\n");
 }
 
 // Without the plugin the hypercalls are plain CPUIDs: the same RESULT.
