@@ -70,6 +70,7 @@ private:
                   uint64_t n_c);
     void instrument_one(llvm::Instruction& i);
     void instrument_branch(llvm::Instruction& term);
+    void count_instruction(llvm::Instruction& marker);
     // A call of the runtime's branch() for n bytes of v's taint.
     void call_branch(llvm::IRBuilder<>& b, llvm::Value* v, uint64_t n, uint8_t kind);
     void instrument_phis(llvm::BasicBlock& bb);
@@ -285,6 +286,18 @@ void Instrumenter::call_branch(llvm::IRBuilder<>& b, llvm::Value* v, uint64_t n,
          {fn_.getArg(0), b.getInt64(loc(v).addr), b.getInt64(n), b.getInt64(pc_), b.getInt8(kind)});
 }
 
+// At a guest instruction's start: the counter goes up by one (0 is
+// skipped: it means "not counted").
+void Instrumenter::count_instruction(llvm::Instruction& marker) {
+    llvm::IRBuilder<> b(marker.getNextNode());
+    llvm::Value* counter =
+        b.CreateIntToPtr(b.getInt64(reinterpret_cast<uintptr_t>(options_.instruction_counter)),
+                         b.getInt32Ty()->getPointerTo());
+    llvm::Value* next = b.CreateAdd(b.CreateLoad(b.getInt32Ty(), counter), b.getInt32(1));
+    next = b.CreateSelect(b.CreateICmpEQ(next, b.getInt32(0)), b.getInt32(1), next);
+    b.CreateStore(next, counter);
+}
+
 // A guest conditional branch (the lifter marks the brcond of a guest
 // instruction; the exit-request check is not one): its condition, before
 // the branch is taken.
@@ -395,6 +408,9 @@ InstrumentStats Instrumenter::run() {
             instrument_branch(*i);
         } else if (!llvm::isa<llvm::PHINode>(i)) {
             instrument_one(*i);
+        }
+        if (options_.instruction_counter != nullptr && i->getMetadata("hypanda.insn") != nullptr) {
+            count_instruction(*i);
         }
     }
     for (llvm::BasicBlock* bb : blocks) {

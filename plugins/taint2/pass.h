@@ -61,6 +61,11 @@ struct PassOptions {
     // that a store of a computed value there is seen as an indirect jump;
     // negative: none is.
     int64_t pc_offset = -1;
+    // Where to count guest instructions (TaintState::instruction_counter),
+    // so that compute numbers count a guest instruction's computations
+    // once: bumped at each instruction's start (wrapping past 0 to 1).
+    // Null: not counted (each operation is a computation).
+    uint32_t* instruction_counter = nullptr;
 };
 
 struct InstrumentStats {

@@ -21,6 +21,19 @@ TaintByte compute(LabelSetStore& store, TaintByte a, TaintByte b) {
     return {store.unite(a.labels, b.labels), tcn + 1};
 }
 
+TaintByte compute(LabelSetStore& store, TaintByte a, TaintByte b, uint32_t now) {
+    if (!a.tainted() && !b.tainted()) {
+        return {};
+    }
+    uint32_t tcn = 0;
+    for (const TaintByte& x : {a, b}) {
+        if (x.tainted()) {
+            tcn = std::max(tcn, x.at == now ? x.tcn : x.tcn + 1);
+        }
+    }
+    return {store.unite(a.labels, b.labels), tcn, now};
+}
+
 const Shadow::Page* Shadow::find(uint64_t page) const {
     auto it = pages_.find(page);
     return it == pages_.end() ? nullptr : it->second.get();
@@ -32,7 +45,7 @@ TaintByte Shadow::get(uint64_t addr) const {
         return {};
     }
     const uint64_t i = addr & (kPageSize - 1);
-    return {p->labels[i], p->tcn[i]};
+    return {p->labels[i], p->tcn[i], p->at[i]};
 }
 
 void Shadow::set(uint64_t addr, TaintByte b) {
@@ -48,6 +61,7 @@ void Shadow::set(uint64_t addr, TaintByte b) {
     const bool was = p.labels[i] != nullptr;
     p.labels[i] = b.labels;
     p.tcn[i] = b.tainted() ? b.tcn : 0;
+    p.at[i] = b.tainted() ? b.at : 0;
     if (was == b.tainted()) {
         return;
     }

@@ -3,7 +3,7 @@
 // CPU state, an I/O buffer), its label set and taint-compute number.
 // Sparse: a 4 KiB page of shadow is made when its first byte is tainted and
 // freed when its last is cleared, so a 16 GiB guest costs only what is
-// tainted (48 KiB of shadow per tainted 4 KiB page).
+// tainted (64 KiB of shadow per tainted 4 KiB page).
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
@@ -20,19 +20,29 @@ namespace hypanda::taint2 {
 // A byte's taint: its labels (nullptr: untainted) and its taint-compute
 // number, how many computations separate it from its labelled source (0 at
 // the source; copies keep it; a computation gives one more than the
-// largest of its tainted inputs).
+// largest of its tainted inputs). When computations are counted per guest
+// instruction, `at` is the instruction (a running count from 1) whose
+// computation gave the number, so that the steps of one guest instruction
+// count once; 0: none (a source, or counting per operation).
 struct TaintByte {
     const LabelSet* labels = nullptr;
     uint32_t tcn = 0;
+    uint32_t at = 0;
 
     bool tainted() const { return labels != nullptr; }
-    bool operator==(const TaintByte& o) const { return labels == o.labels && tcn == o.tcn; }
+    // The same labels and number (what a change of taint is about).
+    bool same_taint(const TaintByte& o) const { return labels == o.labels && tcn == o.tcn; }
+    bool operator==(const TaintByte& o) const { return same_taint(o) && at == o.at; }
 };
 
 // The taint of a value computed from a and b: the union of their labels,
 // and one more than the larger compute number of the tainted ones. Untainted
 // inputs give an untainted result.
 TaintByte compute(LabelSetStore& store, TaintByte a, TaintByte b);
+// The same within guest instruction `now` (from 1): an input this
+// instruction computed already (at == now) adds nothing more to the number;
+// the result is at `now`.
+TaintByte compute(LabelSetStore& store, TaintByte a, TaintByte b, uint32_t now);
 
 class Shadow {
 public:
@@ -56,6 +66,7 @@ private:
     struct Page {
         std::array<const LabelSet*, kPageSize> labels{};
         std::array<uint32_t, kPageSize> tcn{};
+        std::array<uint32_t, kPageSize> at{};
         uint32_t tainted = 0;
     };
     const Page* find(uint64_t page) const;

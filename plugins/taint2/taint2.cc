@@ -58,6 +58,10 @@ FILE* out;
 bool tainted_pointers = true;
 bool initialising = false;
 hypanda::taint2::PassOptions pass_options;
+// The guest instructions run in LLVM mode (compute numbers count each
+// one's computations once), bumped by the instrumented code: one counter
+// for the plugin's life, as blocks compiled for an earlier state may run.
+uint32_t instructions;
 
 // A byte of a register in the kEnv space; nothing for a register taint2
 // does not follow as one field.
@@ -112,6 +116,7 @@ void start_tracking() {
                        static_cast<uint32_t>(labels.size()));
         }
     });
+    state->use_instruction_counter(&instructions);
     state->on_ram_change(
         [](uint64_t addr, uint64_t len) { PPP_RUN_CB(on_taint_change, addr, len); });
     hypanda::taint2::forward_to(state.get());
@@ -271,6 +276,7 @@ extern "C" bool init_plugin(void* self) {
         }
     }
     pass_options.pc_offset = panda_reg_env_offset(PANDA_REG_X86_RIP);
+    pass_options.instruction_counter = &instructions;
     panda_cb cb;
     cb.guest_hypercall = on_hypercall;
     panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb);

@@ -14,11 +14,12 @@ void TaintState::set(Place p, TaintByte b) {
         s.set(p.addr, b);
         return;
     }
-    if (s.get(p.addr) == b) {
+    const TaintByte was = s.get(p.addr);
+    if (was == b) {
         return;
     }
     s.set(p.addr, b);
-    if (!ram_changed_) {
+    if (!ram_changed_ || was.same_taint(b)) {
         return;
     }
     if (changed_len_ > 0 && p.addr == changed_first_ + changed_len_) {
@@ -81,7 +82,7 @@ void TaintState::copy(Place dst, Place src, uint64_t n) {
 void TaintState::parallel(Place dst, Place a, Place b, uint64_t n) {
     std::vector<TaintByte> bytes(n);
     for (uint64_t k = 0; k < n; k++) {
-        bytes[k] = compute(store_, get({a.space, a.addr + k}), get({b.space, b.addr + k}));
+        bytes[k] = computed(get({a.space, a.addr + k}), get({b.space, b.addr + k}));
     }
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, bytes[k]);
@@ -90,6 +91,7 @@ void TaintState::parallel(Place dst, Place a, Place b, uint64_t n) {
 }
 
 void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint64_t n_b) {
+    const uint32_t now = *counter_;
     const LabelSet* labels = nullptr;
     uint32_t tcn = 0;
     bool tainted = false;
@@ -98,14 +100,16 @@ void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint
             const TaintByte t = get({p.space, p.addr + k});
             if (t.tainted()) {
                 labels = store_.unite(labels, t.labels);
-                tcn = tainted ? std::max(tcn, t.tcn) : t.tcn;
+                // compute()'s rule: one more, unless this instruction
+                // computed the input already.
+                tcn = std::max(tcn, now != 0 && t.at == now ? t.tcn : t.tcn + 1);
                 tainted = true;
             }
         }
     };
     take(a, n_a);
     take(b, n_b);
-    const TaintByte r = tainted ? TaintByte{labels, tcn + 1} : TaintByte{};
+    const TaintByte r = tainted ? TaintByte{labels, tcn, now} : TaintByte{};
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, r);
     }
@@ -131,12 +135,33 @@ void TaintState::branch(void* env, uint64_t slot, uint64_t n, uint64_t pc, Trans
     branch_(env, pc, kind, summarize({Space::kSlot, slot}, n));
 }
 
+TaintByte TaintState::as_input(Place p, uint64_t n) {
+    const uint32_t now = *counter_;
+    const LabelSet* labels = nullptr;
+    uint32_t best = 0;  // the largest number compute() would give from one byte
+    bool tainted = false;
+    for (uint64_t k = 0; k < n; k++) {
+        const TaintByte t = get({p.space, p.addr + k});
+        if (t.tainted()) {
+            labels = store_.unite(labels, t.labels);
+            best = std::max(best, now != 0 && t.at == now ? t.tcn : t.tcn + 1);
+            tainted = true;
+        }
+    }
+    if (!tainted) {
+        return {};
+    }
+    // A byte compute() takes to `best`: in this instruction, `best` itself;
+    // counting per operation, one less.
+    return now != 0 ? TaintByte{labels, best, now} : TaintByte{labels, best - 1, 0};
+}
+
 std::optional<TaintByte> TaintState::tainted_address(void* env, uint64_t addr_slot, uint64_t pc,
                                                      uint64_t vaddr, uint64_t size, bool is_store) {
     if (!shadow(Space::kSlot).any(addr_slot, 8)) {
         return std::nullopt;
     }
-    const TaintByte address = summarize({Space::kSlot, addr_slot}, 8);
+    const TaintByte address = as_input({Space::kSlot, addr_slot}, 8);
     if (pointer_) {
         pointer_(env, pc, vaddr, size, is_store, address);
     }
@@ -182,7 +207,7 @@ void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t v
     const auto pa = physical(env, vaddr, size);
     for (uint64_t k = 0; k < size; k++) {
         const TaintByte b = pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{};
-        set({Space::kSlot, dst_slot + k}, address ? compute(store_, b, *address) : b);
+        set({Space::kSlot, dst_slot + k}, address ? computed(b, *address) : b);
     }
     if (n > size && (op & kMemOpSign) != 0) {
         mix({Space::kSlot, dst_slot + size}, n - size, {Space::kSlot, dst_slot + size - 1}, 1,
@@ -200,7 +225,7 @@ void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint3
     for (uint64_t k = 0; k < size; k++) {
         if (pa[k]) {
             const TaintByte b = get({Space::kSlot, src_slot + k});
-            set({Space::kRam, *pa[k]}, address ? compute(store_, b, *address) : b);
+            set({Space::kRam, *pa[k]}, address ? computed(b, *address) : b);
         }
     }
     flush_ram_changes();

@@ -43,6 +43,16 @@ public:
         ram_changed_ = std::move(fn);
     }
 
+    // Compute numbers per guest instruction: the instruction count the
+    // instrumented code bumps at each guest instruction (never 0 once it
+    // runs; left at 0, every operation counts as one computation, as in
+    // PANDA). The state's own, or one the embedder keeps (it must outlive
+    // the state and the code that bumps it). A test steps it with
+    // next_instruction().
+    uint32_t* instruction_counter() { return counter_; }
+    void use_instruction_counter(uint32_t* counter) { counter_ = counter; }
+    void next_instruction() { *counter_ = *counter_ + 1 == 0 ? 1 : *counter_ + 1; }
+
     // Sources: byte k of [p, p + n) gets {first + k} (positional), or all
     // get {label}; compute number 0.
     void label_positional(Place p, uint64_t n, Label first);
@@ -116,6 +126,10 @@ private:
     // Physical addresses of [vaddr, vaddr + n), a page at a time.
     std::vector<std::optional<uint64_t>> physical(void* env, uint64_t vaddr, uint64_t n) const;
 
+    // n bytes at p taken together as one input of compute(): their labels
+    // union, and a number that compute() steps from as it would from the
+    // largest of theirs.
+    TaintByte as_input(Place p, uint64_t n);
     // The address's taint when it has any (and tells the pointer handler).
     std::optional<TaintByte> tainted_address(void* env, uint64_t addr_slot, uint64_t pc,
                                              uint64_t vaddr, uint64_t size, bool is_store);
@@ -126,6 +140,13 @@ private:
     bool tainted_pointers_ = true;
     Translate translate_;
     uint64_t changed_first_ = 0, changed_len_ = 0;
+    uint32_t own_counter_ = 0;
+    uint32_t* counter_ = &own_counter_;
+    // compute() for an operation of the current instruction.
+    TaintByte computed(TaintByte a, TaintByte b) {
+        const uint32_t now = *counter_;
+        return now == 0 ? compute(store_, a, b) : compute(store_, a, b, now);
+    }
 };
 
 }  // namespace hypanda::taint2

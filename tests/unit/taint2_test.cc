@@ -195,7 +195,7 @@ TEST(Shadow, CostsOnlyWhatIsTainted) {
     EXPECT_EQ(ram.tainted_bytes(), size);
     EXPECT_EQ(ram.pages(), 256u);
     EXPECT_EQ(ram.resident_bytes(),
-              256u * (Shadow::kPageSize * (sizeof(void*) + sizeof(uint32_t)) + 8));
+              256u * (Shadow::kPageSize * (sizeof(void*) + 2 * sizeof(uint32_t)) + 8));
     EXPECT_EQ(as_vector(ram.get(start + 0x12345).labels), std::vector<Label>{0x12345});
     EXPECT_FALSE(ram.any(0, start));
     EXPECT_TRUE(ram.any(0, start + 1));
@@ -267,6 +267,65 @@ TEST(TaintState, AHandWorkedFlowGivesTheExpectedLabelsAndComputeNumbers) {
     const std::vector<std::pair<uint64_t, uint64_t>> want = {{0x1000, 8}, {0x2000, 2}, {0x2000, 1}};
     EXPECT_EQ(changes, want);
     EXPECT_EQ(t.shadow(Space::kRam).tainted_bytes(), 9u);
+}
+
+// Compute numbers counted per guest instruction: the operations of one
+// instruction (TCG's extract, operate, deposit; a flag computation) count
+// once, whatever their number; the next instruction counts again. Worked
+// by hand: xor al, 0x5a as three operations, then add al, bl in the next
+// instruction, then a load through an address computed in its own
+// instruction and one computed in the previous one.
+TEST(TaintState, ComputeNumbersCountEachGuestInstructionOnce) {
+    LabelSetStore store;
+    const TaintByte a{store.single(1), 0}, none{};
+    EXPECT_EQ(compute(store, a, none, 5), (TaintByte{store.single(1), 1, 5}));
+    EXPECT_EQ(compute(store, TaintByte{store.single(1), 1, 5}, none, 5),
+              (TaintByte{store.single(1), 1, 5}));
+    EXPECT_EQ(compute(store, TaintByte{store.single(1), 1, 5}, a, 6),
+              (TaintByte{store.single(1), 2, 6}));
+
+    TaintState t;
+    std::vector<std::pair<uint64_t, uint64_t>> changes;
+    t.on_ram_change([&](uint64_t addr, uint64_t n) { changes.emplace_back(addr, n); });
+    const Place rax{Space::kEnv, 0}, rbx{Space::kEnv, 8}, tmp{Space::kSlot, 0},
+        mask{Space::kSlot, 16};
+    t.label_all(rax, 1, 7);          // al {7}
+    t.label_all(rbx, 1, 9);          // bl {9}
+    t.next_instruction();            // xor al, 0x5a
+    t.parallel(tmp, rax, mask, 8);   // extract (and with a clean mask)
+    t.parallel(tmp, tmp, mask, 8);   // xor with the constant
+    t.mix(rax, 1, tmp, 1, mask, 0);  // deposit
+    EXPECT_EQ(t.get(rax).tcn, 1u);
+    t.next_instruction();  // add al, bl
+    t.mix(tmp, 1, rax, 1, rbx, 1);
+    t.copy(rax, tmp, 1);
+    EXPECT_EQ(labels_of(t, rax), (std::set<Label>{7, 9}));
+    EXPECT_EQ(t.get(rax).tcn, 2u);  // max(1, 0) + 1
+    t.copy({Space::kRam, 0x5000}, rax, 1);
+    t.next_instruction();  // the same byte stored again by another instruction
+    t.copy({Space::kRam, 0x5000}, rax, 1);
+
+    // Loads through a tainted address (tainted pointers): computed in this
+    // instruction, the address adds nothing more; from an earlier one, one.
+    t.set_translate([](void*, uint64_t vaddr) { return std::optional<uint64_t>(vaddr); });
+    const uint64_t addr_slot = 32, dst_slot = 48;
+    const uint32_t oi = 0 << 4;                            // MO_8
+    t.next_instruction();                                  // movzbl table(%rax), %ecx
+    t.mix({Space::kSlot, addr_slot}, 8, rax, 1, mask, 0);  // the address: {7, 9}, number 3
+    EXPECT_EQ(t.get({Space::kSlot, addr_slot}).tcn, 3u);
+    t.guest_load(dst_slot, 1, nullptr, 0x9000, oi, addr_slot, 0);
+    EXPECT_EQ(labels_of(t, {Space::kSlot, dst_slot}), (std::set<Label>{7, 9}));
+    EXPECT_EQ(t.get({Space::kSlot, dst_slot}).tcn, 3u);
+    t.next_instruction();  // the address kept in a register, used by the next one
+    t.guest_load(dst_slot, 1, nullptr, 0x9000, oi, addr_slot, 0);
+    EXPECT_EQ(t.get({Space::kSlot, dst_slot}).tcn, 4u);
+    t.set_tainted_pointers(false);  // no_tp: the memory's own taint only (clean)
+    t.guest_load(dst_slot, 1, nullptr, 0x9000, oi, addr_slot, 0);
+    EXPECT_FALSE(t.get({Space::kSlot, dst_slot}).tainted());
+
+    // Storing the same labels and number again (another instruction) is
+    // no change of taint.
+    EXPECT_EQ(changes, (std::vector<std::pair<uint64_t, uint64_t>>{{0x5000, 1}}));
 }
 
 // Random operations over the four spaces against a map of (space,
