@@ -51,18 +51,9 @@ std::vector<Answer> read_answers(const std::string& text) {
 // dst[3]. So dst[k] carries {k} as a pure copy (compute number 0), out[k]
 // {k}, out[0] {0, 15} and out[1] {1, 3}, each computed by one guest
 // instruction (XOR, ADD, MUL) from copies: compute number 1.
-TEST(Taint2, TaintflowBytesCarryExactlyTheLabelsOfTheirSources) {
-    const uint64_t n = 16;
-    TempDir dir;
-    Child child(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
-                                            "taint2:out=" + dir.file("taint")}),
-                {});
-    RunResult r = child.wait(kLimit);
-    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
-    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
-              std::vector<std::string>{result_line("taintflow", hp_taintflow_value(n))});
-    const std::vector<Answer> answers = read_answers(read_file(dir.file("taint")));
-    ASSERT_EQ(answers.size(), 2 * n) << read_file(dir.file("taint"));
+void expect_taintflow_answers(const std::string& text, uint64_t n) {
+    const std::vector<Answer> answers = read_answers(text);
+    ASSERT_EQ(answers.size(), 2 * n) << text;
     for (uint64_t k = 0; k < n; k++) {
         const Answer& dst = answers[k];
         const Answer& out = answers[n + k];
@@ -76,6 +67,19 @@ TEST(Taint2, TaintflowBytesCarryExactlyTheLabelsOfTheirSources) {
             << "out[" << k << "]";
         EXPECT_EQ(out.tcn, 1u) << "out[" << k << "] is computed once";
     }
+}
+
+TEST(Taint2, TaintflowBytesCarryExactlyTheLabelsOfTheirSources) {
+    const uint64_t n = 16;
+    TempDir dir;
+    Child child(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                            "taint2:out=" + dir.file("taint")}),
+                {});
+    RunResult r = child.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
+              std::vector<std::string>{result_line("taintflow", hp_taintflow_value(n))});
+    expect_taintflow_answers(read_file(dir.file("taint")), n);
 }
 
 std::string hex(uint64_t v) {
@@ -172,6 +176,48 @@ TEST(Taint2, TaintedBranchJsonAndSummaryAgreeWithTheSource) {
                   " kind=conditional count=16 labels=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
                   "TAINTED_BRANCH pc=" +
                   hex(guest_symbol("hp_taintflow_jump")) + " kind=indirect count=1 labels=2\n");
+}
+
+// The main use: record under TCG with no plugin (the hypercalls are plain
+// CPUIDs then), taint offline. Each replay verifies against the
+// recording, gives the model's answers and branches, and a second replay
+// writes byte-identical reports (PANDA users have reported taint results
+// that differ between replays: panda-re/panda#315, #711).
+TEST(Taint2, ReplayedTwiceGivesTheModelsAnswersAndTheSameBytes) {
+    TempDir dir;
+    const std::string rec = dir.file("rec");
+    RunResult r = run(guest_args("taintflow 16",
+                                 {"-cpu", "qemu64,vendor=GenuineIntel", "-record-from", ":" + rec}),
+                      kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    ASSERT_EQ(lines_starting_with(r.out, "RESULT "),
+              std::vector<std::string>{result_line("taintflow", hp_taintflow_value(16))});
+    const std::string instructions =
+        std::to_string(nlohmann::json::parse(read_file(rec + "/manifest.json"))
+                           .at("instructions")
+                           .get<uint64_t>());
+    std::string first_answers, first_branches;
+    for (int i = 0; i < 2; i++) {
+        const std::string answers = dir.file("taint" + std::to_string(i)),
+                          branches = dir.file("branches" + std::to_string(i));
+        RunResult p = run({emulator(), "-replay", rec, "-panda", "taint2:out=" + answers, "-panda",
+                           "tainted_branch:out=" + branches},
+                          kLimit);
+        ASSERT_EQ(p.exit_status, 0) << describe(p);
+        EXPECT_EQ(lines_starting_with(p.err, "replay verified"),
+                  std::vector<std::string>{"replay verified: " + instructions +
+                                           " instructions, RAM hash ok"})
+            << describe(p);
+        expect_taintflow_answers(read_file(answers), 16);
+        EXPECT_EQ(branches_in(read_file(branches)), expected_branches(16));
+        if (i == 0) {
+            first_answers = read_file(answers);
+            first_branches = read_file(branches);
+        } else {
+            EXPECT_EQ(read_file(answers), first_answers);
+            EXPECT_EQ(read_file(branches), first_branches);
+        }
+    }
 }
 
 // Without the plugin the hypercalls are plain CPUIDs: the same RESULT.

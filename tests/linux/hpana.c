@@ -20,6 +20,13 @@
  *   hpana branches N  hpana_branches(N): the lines marked "cov: ran" run,
  *                     those marked "cov: never" do not, for any N from 2
  *                     to 100 (the coverage test); prints "HPANA branches N V"
+ *   hpana filesum F   reads file F (up to 4096 bytes) with one read() into
+ *                     a buffer, then hpana_filesum runs a rolling checksum
+ *                     over it with one branch on the running sum per byte
+ *                     (under file_taint: byte k's branch carries the labels
+ *                     {0..k}); prints "HPANA filesum N", N the bytes read —
+ *                     nothing computed from the bytes is printed or
+ *                     branched on elsewhere
  *   hpana osi         prints what /proc says: "HPANA proc PID PPID COMM"
  *                     for every process (from /proc/PID/stat), then
  *                     "HPANA maps" and its own /proc/self/maps, each line
@@ -295,6 +302,40 @@ static int cmd_branches(const char *arg)
     return 0;
 }
 
+/* The checksum of `filesum`: byte k's branch tests the sum of bytes 0..k. */
+__attribute__((noinline)) unsigned hpana_filesum(const unsigned char *bytes, long n)
+{
+    unsigned sum = 0, odd = 0;
+    for (long k = 0; k < n; k++) {
+        sum = sum * 31 + bytes[k];
+        if (sum & 1) {
+            odd++;
+        }
+    }
+    return sum + odd;
+}
+
+static unsigned char file_bytes[4096];
+
+static int cmd_filesum(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        printf("HPANA error open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    long n = read(fd, file_bytes, sizeof file_bytes);
+    close(fd);
+    if (n <= 0) {
+        printf("HPANA error read %s\n", path);
+        return 1;
+    }
+    volatile unsigned sink = hpana_filesum(file_bytes, n); /* kept, never looked at */
+    (void)sink;
+    printf("HPANA filesum %ld\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -316,7 +357,10 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "branches") == 0) {
         return cmd_branches(argv[2]);
     }
+    if (argc == 3 && strcmp(argv[1], "filesum") == 0) {
+        return cmd_filesum(argv[2]);
+    }
     fprintf(stderr, "usage: hpana recurse N | hpana osi | hpana syscalls | hpana loop N | hpana strings N | "
-                    "hpana branches N\n");
+                    "hpana branches N | hpana filesum FILE\n");
     return 2;
 }

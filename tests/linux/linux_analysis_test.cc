@@ -62,15 +62,16 @@ std::map<std::string, Symbol> hpana_symbols() {
     return out;
 }
 
-// Boots the guest in analysis mode with `panda` plugins (and `extra`
-// options); the plugins in build/tests/plugins are found too.
-hypanda::test::RunResult boot(const std::string& panda, const std::vector<std::string>& extra = {}) {
+// Boots the guest in analysis mode (or init's `mode`) with `panda` plugins
+// (and `extra` options); the plugins in build/tests/plugins are found too.
+hypanda::test::RunResult boot(const std::string& panda, const std::vector<std::string>& extra = {},
+                              const std::string& mode = "analysis") {
     const std::string dir = guest_dir();
     std::vector<std::string> args = {
         emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none",
         "-no-reboot", "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
         dir + "/vmlinuz", "-initrd", dir + "/initramfs.cpio.gz", "-append",
-        "console=ttyS0 panic=-1 hplinux=analysis", "-panda", panda};
+        "console=ttyS0 panic=-1 hplinux=" + mode, "-panda", panda};
     args.insert(args.end(), extra.begin(), extra.end());
     hypanda::test::Child child(args, {"PANDA_PLUGIN_DIR=" + build_root() + "/tests/plugins"});
     return child.wait(kLimit);
@@ -717,6 +718,60 @@ TEST(LinuxAnalysis, OsiMatchesProc) {
         std::ofstream(tmp.file("kernelinfo.conf")) << "# made by hpkinfo.ko in the guest\n" << conf;
     }
     expect_osi_matches_proc("osi_linux:kconf_file=" + tmp.file("kernelinfo.conf") + ",kconf_group=hpkinfo");
+}
+
+// ---- file_taint and tainted_branch -------------------------------------------
+
+// hplinux=taint: `hpana filesum /lib/hpana-input` reads the file with one
+// read() and hpana_filesum branches once per byte on the running sum
+// sum = sum * 31 + byte[k] (hpana.c). file_taint labels each byte read
+// with its offset in the file and turns taint on at the open (taint2's
+// manual=on: the boot before runs without it). So, from the source:
+// exactly one tainted branch per byte read, all at one instruction of
+// hpana_filesum, the k-th carrying {0, ..., k}, in process hpana; nothing
+// else in the guest branches on the bytes (hpana prints only the count).
+TEST(LinuxTaint, FileTaintTaintsExactlyTheChecksumsBranches) {
+    auto sym = hpana_symbols();
+    ASSERT_TRUE(sym.count("hpana_filesum"))
+        << "nm lists no hpana_filesum in " << guest_dir() << "/hpana";
+    hypanda::test::TempDir tmp;
+    const auto r =
+        boot("taint2:manual=on;file_taint:filename=hpana-input;tainted_branch:process=on,out=" +
+                 tmp.file("branches"),
+             {}, "taint");
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    // 91: the length of the line make-linux-guest writes to the file.
+    EXPECT_EQ(only_line(r.out, "HPANA filesum "), "HPANA filesum 91");
+    EXPECT_EQ(hypanda::test::lines_starting_with(r.err, "taint2:"),
+              std::vector<std::string>{
+                  "taint2: taint tracking on from here, with an empty shadow state"});
+    std::istringstream in(read_file(tmp.file("branches")));
+    std::string line, labels, first_pc, first_pid;
+    size_t k = 0;
+    while (std::getline(in, line)) {
+        labels += (k == 0 ? "" : ",") + std::to_string(k);
+        char pc[32] = {}, kind[32] = {}, got[1024] = {}, process[32] = {}, pid[32] = {};
+        unsigned long long asid = 0;
+        unsigned tcn = 0;
+        ASSERT_EQ(std::sscanf(line.c_str(),
+                              "TAINTED_BRANCH pc=%31s kind=%31s asid=%llx labels=%1023s tcn=%u "
+                              "process=%31s pid=%31s",
+                              pc, kind, &asid, got, &tcn, process, pid),
+                  7)
+            << line;
+        EXPECT_TRUE(sym["hpana_filesum"].contains(std::stoull(pc, nullptr, 16))) << line;
+        if (k == 0) {
+            first_pc = pc;
+            first_pid = pid;
+        }
+        EXPECT_EQ(std::string(pc), first_pc) << "one branch instruction: " << line;
+        EXPECT_EQ(std::string(kind), "conditional") << line;
+        EXPECT_EQ(std::string(got), labels) << "branch " << k;
+        EXPECT_EQ(std::string(process), "hpana") << line;
+        EXPECT_EQ(std::string(pid), first_pid) << line;
+        k++;
+    }
+    EXPECT_EQ(k, 91u) << "one tainted branch per byte";
 }
 
 // ---- stringsearch and coverage (one boot) ---------------------------------------
