@@ -47,7 +47,7 @@ static const struct workload_spec specs[HP_WORKLOAD_KINDS] = {
     [HP_WORKLOAD_BRACKET] = {"bracket", 1, UINT64_C(1) << 32, false, 0},
     [HP_WORKLOAD_DISKDMA] = {"diskdma", 1, HP_DISKDMA_MAX, false, 0},
     [HP_WORKLOAD_PATCH] = {"patch", 1, 1000000, false, 0},
-    [HP_WORKLOAD_TAINTFLOW] = {"taintflow", 4, HP_TAINTFLOW_MAX, false, 0},
+    [HP_WORKLOAD_TAINTFLOW] = {"taintflow", 16, HP_TAINTFLOW_MAX, false, 0},
     [HP_WORKLOAD_TAINTBAD] = {"taintbad", 1, 1000, false, 0},
 };
 

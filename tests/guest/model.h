@@ -501,19 +501,22 @@ static inline uint64_t hp_fpustate_value(uint64_t n)
 #endif
 
 /* --- taintflow N ---------------------------------------------------------
- * taintflow.S on N bytes (4..HP_TAINTFLOW_MAX): src[k] = hp_taintflow_input(k)
+ * taintflow.S on N bytes (16..HP_TAINTFLOW_MAX): src[k] = hp_taintflow_input(k)
  * labelled k through the taint2 plugin's hypercall (CPUID with EAX =
  * HP_TAINT2_MAGIC, EBX = HP_TAINT2_LABEL, RCX = address, RDX = length,
  * RSI = first label), copied to dst by REP MOVSB, out[k] = dst[k] ^ 0x5a,
  * then out[0] = dst[0] + dst[N-1] and out[1] = dst[1] * dst[3]; a branch
- * on each dst[k] and a jump through a table indexed by dst[2]; dst and out
- * are queried (EBX = HP_TAINT2_QUERY). The value is FNV-1a of out. */
+ * on each dst[k] and a jump through a table indexed by dst[2]; dst[0..15]
+ * copied with MOVDQU; a byte stored through an address computed from
+ * dst[3]; dst, out, the copy and the 8-byte table are queried (EBX =
+ * HP_TAINT2_QUERY). The value is FNV-1a of out. */
 #define HP_TAINT2_MAGIC 0x746e7432 /* "2tnt" */
 #define HP_TAINT2_LABEL 1
 #define HP_TAINT2_QUERY 2
 #define HP_TAINTFLOW_MAX 64
 #define HP_TAINTFLOW_XOR 0x5a
 #define HP_TAINTFLOW_CUT 0x80 /* the branch: JAE on dst[k] >= 0x80 */
+#define HP_TAINTFLOW_MARK 0x77 /* stored at ptrs[dst[3] & 7] */
 #define HP_TAINTBAD_LENGTH 0x200000 /* 2 MiB */
 #ifndef __ASSEMBLER__
 static inline uint8_t hp_taintflow_input(uint64_t k) { return (uint8_t)(k * 37 + 11); }

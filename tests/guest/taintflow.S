@@ -14,7 +14,10 @@
  *   jump    JMP through a table of two entries indexed by dst[2] & 1, at
  *           hp_taintflow_jump (its target read through a tainted address:
  *           tainted by {2})
- *   query   dst, then out                             (CPUID, EBX=2)
+ *   sse     sse[0..15] = dst[0..15]                   (MOVDQU load, store)
+ *   pointer ptrs[dst[3] & 7] = 0x77                    (a store through an
+ *           address computed from dst[3]: that byte carries {3})
+ *   query   dst, out, sse, then ptrs                  (CPUID, EBX=2)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -77,6 +80,13 @@ hp_taintflow_branch:
 hp_taintflow_jump:
     jmp *(%rdx,%rax,8)
 4:
+    movdqu (%r9), %xmm0
+    movdqu %xmm0, hp_taintflow_sse(%rip)
+
+    movzbl 3(%r9), %eax
+    and $7, %eax
+    lea hp_taintflow_ptrs(%rip), %rdx
+    movb $HP_TAINTFLOW_MARK, (%rdx,%rax)
 
     mov $HP_TAINT2_MAGIC, %eax
     mov $HP_TAINT2_QUERY, %ebx
@@ -88,6 +98,16 @@ hp_taintflow_jump:
     mov %r10, %rcx
     mov %r11, %rdx
     cpuid
+    mov $HP_TAINT2_MAGIC, %eax
+    mov $HP_TAINT2_QUERY, %ebx
+    lea hp_taintflow_sse(%rip), %rcx
+    mov $16, %edx
+    cpuid
+    mov $HP_TAINT2_MAGIC, %eax
+    mov $HP_TAINT2_QUERY, %ebx
+    lea hp_taintflow_ptrs(%rip), %rcx
+    mov $8, %edx
+    cpuid
 
     pop %rbx
     ret
@@ -96,6 +116,12 @@ hp_taintflow_jump:
     .balign 8
 hp_taintflow_table:
     .quad 4b, 4b
+    .bss
+    .balign 16
+hp_taintflow_sse:
+    .skip 16
+hp_taintflow_ptrs:
+    .skip 8
     .text
 
 /*

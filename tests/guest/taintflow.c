@@ -5,6 +5,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include "arch.h"
 #include "model.h"
 #include "workloads.h"
 
@@ -16,6 +17,7 @@ uint64_t workload_taintflow(uint64_t n) {
     for (uint64_t k = 0; k < n; k++) {
         src[k] = hp_taintflow_input(k);
     }
+    enable_sse(); /* taintflow.S copies with MOVDQU */
     hp_taintflow(src, dst, out, n);
     uint64_t h = HP_FNV_OFFSET;
     for (uint64_t k = 0; k < n; k++) {

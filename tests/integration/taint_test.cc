@@ -51,9 +51,26 @@ std::vector<Answer> read_answers(const std::string& text) {
 // dst[3]. So dst[k] carries {k} as a pure copy (compute number 0), out[k]
 // {k}, out[0] {0, 15} and out[1] {1, 3}, each computed by one guest
 // instruction (XOR, ADD, MUL) from copies: compute number 1.
+// ... then sse[k] = dst[k] by MOVDQU (copies: {k}, 0), and 0x77 stored at
+// ptrs[dst[3] & 7]: that byte {3}, number 2 (the AND, then the store's
+// address arithmetic; the constant stored is clean, so the address is all
+// it carries), the table's other bytes clean.
 void expect_taintflow_answers(const std::string& text, uint64_t n) {
     const std::vector<Answer> answers = read_answers(text);
-    ASSERT_EQ(answers.size(), 2 * n) << text;
+    ASSERT_EQ(answers.size(), 2 * n + 16 + 8) << text;
+    for (uint64_t k = 0; k < 16; k++) {
+        const Answer& sse = answers[2 * n + k];
+        EXPECT_EQ(sse.address, answers[2 * n].address + k);
+        EXPECT_EQ(sse.labels, std::to_string(k)) << "sse[" << k << "]";
+        EXPECT_EQ(sse.tcn, 0u) << "sse[" << k << "] is a copy";
+    }
+    const uint64_t marked = hp_taintflow_input(3) & 7;
+    for (uint64_t k = 0; k < 8; k++) {
+        const Answer& ptrs = answers[2 * n + 16 + k];
+        EXPECT_EQ(ptrs.address, answers[2 * n + 16].address + k);
+        EXPECT_EQ(ptrs.labels, k == marked ? "3" : "clean") << "ptrs[" << k << "]";
+        EXPECT_EQ(ptrs.tcn, k == marked ? 2u : 0u) << "ptrs[" << k << "]";
+    }
     for (uint64_t k = 0; k < n; k++) {
         const Answer& dst = answers[k];
         const Answer& out = answers[n + k];
