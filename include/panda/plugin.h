@@ -348,6 +348,13 @@ int panda_virtual_memory_rw(CPUState *cpu, target_ulong addr, uint8_t *buf, int 
  * (target_ulong)-1 if unmapped. */
 target_ulong panda_virt_to_phys(CPUState *cpu, target_ulong addr);
 
+/* The same from the vCPU's softmmu TLB alone, for an access the guest has
+ * just made — mmu_idx is the access's (a MemOpIdx's low 4 bits), is_write
+ * its direction: no page-table walk, so cheap enough for every access an
+ * LLVM pass follows. (target_ulong)-1 when the TLB holds no entry for it
+ * (then ask panda_virt_to_phys); always -1 in the linux-user emulator. */
+target_ulong panda_virt_to_phys_tlb(CPUState *cpu, target_ulong addr, int mmu_idx, bool is_write);
+
 /* ---- Runtime control ------------------------------------------------------ */
 
 /* Drops all translated code; blocks are translated again as they run (so

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "taint_state.h"
@@ -69,6 +70,10 @@ private:
     void call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c,
                   uint64_t n_c);
     void instrument_one(llvm::Instruction& i);
+    // Whether i's result is untainted whatever runs: a load of host memory
+    // (the block's bookkeeping), or computed from constants, arguments and
+    // such values only. It gets no slot and no instrumentation.
+    bool statically_clean(const llvm::Instruction& i) const;
     void instrument_branch(llvm::Instruction& term);
     void count_instruction(llvm::Instruction& marker);
     // A call of the runtime's branch() for n bytes of v's taint.
@@ -83,6 +88,7 @@ private:
     const PassOptions& options_;
     uint64_t pc_ = 0;  // the guest instruction being instrumented
     std::unordered_map<llvm::Value*, uint64_t> slots_;
+    std::unordered_set<const llvm::Value*> clean_;
     InstrumentStats stats_;
 };
 
@@ -111,7 +117,15 @@ void Instrumenter::call(llvm::IRBuilder<>& b, void* fn, std::vector<llvm::Value*
     stats_.calls++;
 }
 
+bool is_clean(Loc l) {
+    return l.space == Space::kSlot && l.addr >= kCleanSlot && l.addr < kScratchSlots;
+}
+
 void Instrumenter::call_copy(llvm::IRBuilder<>& b, Loc dst, Loc src, uint64_t n) {
+    if (is_clean(src)) {
+        call_clear(b, dst, n);  // a constant: nothing to read
+        return;
+    }
     call(b, reinterpret_cast<void*>(rt_.copy),
          {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
           b.getInt8(static_cast<uint8_t>(src.space)), b.getInt64(src.addr), b.getInt64(n)});
@@ -123,6 +137,16 @@ void Instrumenter::call_clear(llvm::IRBuilder<>& b, Loc dst, uint64_t n) {
 }
 
 void Instrumenter::call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, uint64_t n) {
+    // compute(x, clean) is compute(x, x): a constant operand reads nothing.
+    if (is_clean(a) && is_clean(c)) {
+        call_clear(b, dst, n);
+        return;
+    }
+    if (is_clean(a)) {
+        a = c;
+    } else if (is_clean(c)) {
+        c = a;
+    }
     call(b, reinterpret_cast<void*>(rt_.parallel),
          {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr),
           b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr),
@@ -131,6 +155,16 @@ void Instrumenter::call_parallel(llvm::IRBuilder<>& b, Loc dst, Loc a, Loc c, ui
 
 void Instrumenter::call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c,
                             uint64_t n_c) {
+    if (is_clean(a)) {
+        n_a = 0;
+    }
+    if (is_clean(c)) {
+        n_c = 0;
+    }
+    if (n_a == 0 && n_c == 0) {
+        call_clear(b, dst, n);
+        return;
+    }
     call(b, reinterpret_cast<void*>(rt_.mix),
          {b.getInt8(static_cast<uint8_t>(dst.space)), b.getInt64(dst.addr), b.getInt64(n),
           b.getInt8(static_cast<uint8_t>(a.space)), b.getInt64(a.addr), b.getInt64(n_a),
@@ -376,6 +410,21 @@ void Instrumenter::instrument_phis(llvm::BasicBlock& bb) {
     }
 }
 
+bool Instrumenter::statically_clean(const llvm::Instruction& i) const {
+    if (i.getType()->isVoidTy() || llvm::isa<llvm::PHINode>(i) || llvm::isa<llvm::CallBase>(i)) {
+        return false;
+    }
+    if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i)) {
+        return !env_offset(const_cast<llvm::Value*>(load->getPointerOperand()));
+    }
+    for (const llvm::Value* op : i.operands()) {
+        if (llvm::isa<llvm::Instruction>(op) && clean_.count(op) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 InstrumentStats Instrumenter::run() {
     std::vector<std::pair<llvm::Instruction*, uint64_t>> work;  // with its guest PC
     uint64_t next = 0;
@@ -390,7 +439,9 @@ InstrumentStats Instrumenter::run() {
                     }
                 }
             }
-            if (!i.getType()->isVoidTy()) {
+            if (statically_clean(i)) {
+                clean_.insert(&i);  // operands before users: blocks are in order
+            } else if (!i.getType()->isVoidTy()) {
                 slots_[&i] = next;
                 next += (size_of(i.getType()) + kSlotSize - 1) / kSlotSize * kSlotSize;
                 stats_.values++;
@@ -406,7 +457,7 @@ InstrumentStats Instrumenter::run() {
         pc_ = at;
         if (i->isTerminator()) {
             instrument_branch(*i);
-        } else if (!llvm::isa<llvm::PHINode>(i)) {
+        } else if (!llvm::isa<llvm::PHINode>(i) && clean_.count(i) == 0) {
             instrument_one(*i);
         }
         if (options_.instruction_counter != nullptr && i->getMetadata("hypanda.insn") != nullptr) {

@@ -34,30 +34,18 @@ TaintByte compute(LabelSetStore& store, TaintByte a, TaintByte b, uint32_t now) 
     return {store.unite(a.labels, b.labels), tcn, now};
 }
 
-const Shadow::Page* Shadow::find(uint64_t page) const {
-    auto it = pages_.find(page);
-    return it == pages_.end() ? nullptr : it->second.get();
-}
-
-TaintByte Shadow::get(uint64_t addr) const {
-    const Page* p = find(addr >> kPageBits);
-    if (p == nullptr) {
-        return {};
-    }
-    const uint64_t i = addr & (kPageSize - 1);
-    return {p->labels[i], p->tcn[i], p->at[i]};
-}
-
 void Shadow::set(uint64_t addr, TaintByte b) {
     const uint64_t page = addr >> kPageBits, i = addr & (kPageSize - 1);
-    auto it = pages_.find(page);
-    if (it == pages_.end()) {
+    Page* found = find(page);
+    if (found == nullptr) {
         if (!b.tainted()) {
             return;
         }
-        it = pages_.emplace(page, std::make_unique<Page>()).first;
+        found = pages_.emplace(page, std::make_unique<Page>()).first->second.get();
+        last_page_ = page;
+        last_ = found;
     }
-    Page& p = *it->second;
+    Page& p = *found;
     const bool was = p.labels[i] != nullptr;
     p.labels[i] = b.labels;
     p.tcn[i] = b.tainted() ? b.tcn : 0;
@@ -73,7 +61,8 @@ void Shadow::set(uint64_t addr, TaintByte b) {
     p.tainted--;
     tainted_--;
     if (p.tainted == 0) {
-        pages_.erase(it);
+        pages_.erase(page);
+        last_ = nullptr;  // last_page_ is this page: now absent
     }
 }
 
@@ -110,6 +99,9 @@ void Shadow::each_present_page(uint64_t addr, uint64_t len, Fn fn) const {
 }
 
 void Shadow::clear(uint64_t addr, uint64_t len) {
+    if (tainted_ == 0) {
+        return;
+    }
     each_present_page(addr, len, [this](uint64_t lo, uint64_t hi) {
         for (uint64_t k = lo;; k++) {
             set(k, {});
@@ -121,6 +113,9 @@ void Shadow::clear(uint64_t addr, uint64_t len) {
 }
 
 bool Shadow::any(uint64_t addr, uint64_t len) const {
+    if (tainted_ == 0) {
+        return false;
+    }
     bool found = false;
     each_present_page(addr, len, [this, &found](uint64_t lo, uint64_t hi) {
         for (uint64_t k = lo; !found; k++) {

@@ -49,7 +49,14 @@ public:
     static constexpr uint64_t kPageBits = 12;
     static constexpr uint64_t kPageSize = uint64_t{1} << kPageBits;
 
-    TaintByte get(uint64_t addr) const;
+    TaintByte get(uint64_t addr) const {
+        const Page* p = find(addr >> kPageBits);
+        if (p == nullptr) {
+            return {};
+        }
+        const uint64_t i = addr & (kPageSize - 1);
+        return {p->labels[i], p->tcn[i], p->at[i]};
+    }
     // An untainted `b` clears the byte.
     void set(uint64_t addr, TaintByte b);
     void set_range(uint64_t addr, uint64_t len, TaintByte b);
@@ -69,13 +76,26 @@ private:
         std::array<uint32_t, kPageSize> at{};
         uint32_t tainted = 0;
     };
-    const Page* find(uint64_t page) const;
+    // The page's shadow, or nullptr; the last page asked for is
+    // remembered (present or not): the instrumented code works on a few
+    // pages — the block's slots, the CPU state — over and over.
+    Page* find(uint64_t page) const {
+        if (page != last_page_) {
+            auto it = pages_.find(page);
+            last_page_ = page;
+            last_ = it == pages_.end() ? nullptr : it->second.get();
+        }
+        return last_;
+    }
     // Calls fn(lo, hi) (hi inclusive) for each part of [addr, addr + len)
     // on a page that exists, in order, until fn returns true.
     template <typename Fn>
     void each_present_page(uint64_t addr, uint64_t len, Fn fn) const;
 
     std::unordered_map<uint64_t, std::unique_ptr<Page>> pages_;
+    mutable uint64_t last_page_ =
+        UINT64_MAX;  // none yet (page numbers stop at UINT64_MAX >> kPageBits)
+    mutable Page* last_ = nullptr;
     uint64_t tainted_ = 0;
 };
 

@@ -98,8 +98,13 @@ void taint_pass(void* function, void* opaque) {
 void start_tracking() {
     state = std::make_unique<TaintState>();
     state->set_tainted_pointers(tainted_pointers);
-    state->set_translate(
-        [](void* env, uint64_t vaddr) { return physical(panda_cpu_from_env(env), vaddr); });
+    state->set_translate([](void* env, uint64_t vaddr, uint32_t oi, bool is_write) {
+        CPUState* cpu = panda_cpu_from_env(env);
+        const target_ulong pa =
+            panda_virt_to_phys_tlb(cpu, vaddr, static_cast<int>(oi & 15), is_write);
+        return pa != static_cast<target_ulong>(-1) ? std::optional<uint64_t>(pa)
+                                                   : physical(cpu, vaddr);
+    });
     state->on_branch([](void* env, uint64_t pc, TaintState::Transfer kind, TaintByte what) {
         const auto labels = labels_of(what);
         PPP_RUN_CB(on_branch, panda_cpu_from_env(env), pc, kind == TaintState::Transfer::kIndirect,

@@ -67,11 +67,40 @@ void TaintState::clear(Place dst, uint64_t n) {
     flush_ram_changes();
 }
 
+namespace {
+
+// Room for an operation's result bytes: on the stack for a value's size
+// (the instrumented code's case), on the heap beyond.
+class ResultBytes {
+public:
+    explicit ResultBytes(uint64_t n)
+        : bytes_(n <= kInline ? inline_ : (heap_.resize(n), heap_.data())) {}
+    TaintByte& operator[](uint64_t k) { return bytes_[k]; }
+
+private:
+    static constexpr uint64_t kInline = 64;
+    TaintByte inline_[kInline];
+    std::vector<TaintByte> heap_;
+    TaintByte* bytes_;
+};
+
+}  // namespace
+
 void TaintState::copy(Place dst, Place src, uint64_t n) {
+    if (!shadow(src.space).any(src.addr, n)) {
+        clear(dst, n);  // cheap where dst is clean already
+        return;
+    }
     // Read first: the two ranges may overlap.
-    std::vector<TaintByte> bytes(n);
+    ResultBytes bytes(n);
+    bool any = false;
     for (uint64_t k = 0; k < n; k++) {
         bytes[k] = get({src.space, src.addr + k});
+        any = any || bytes[k].tainted();
+    }
+    if (!any) {
+        clear(dst, n);  // cheap where dst is clean already
+        return;
     }
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, bytes[k]);
@@ -80,9 +109,19 @@ void TaintState::copy(Place dst, Place src, uint64_t n) {
 }
 
 void TaintState::parallel(Place dst, Place a, Place b, uint64_t n) {
-    std::vector<TaintByte> bytes(n);
+    if (!shadow(a.space).any(a.addr, n) && !shadow(b.space).any(b.addr, n)) {
+        clear(dst, n);
+        return;
+    }
+    ResultBytes bytes(n);
+    bool any = false;
     for (uint64_t k = 0; k < n; k++) {
         bytes[k] = computed(get({a.space, a.addr + k}), get({b.space, b.addr + k}));
+        any = any || bytes[k].tainted();
+    }
+    if (!any) {
+        clear(dst, n);
+        return;
     }
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, bytes[k]);
@@ -96,6 +135,9 @@ void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint
     uint32_t tcn = 0;
     bool tainted = false;
     auto take = [&](Place p, uint64_t len) {
+        if (!shadow(p.space).any(p.addr, len)) {
+            return;
+        }
         for (uint64_t k = 0; k < len; k++) {
             const TaintByte t = get({p.space, p.addr + k});
             if (t.tainted()) {
@@ -109,7 +151,11 @@ void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint
     };
     take(a, n_a);
     take(b, n_b);
-    const TaintByte r = tainted ? TaintByte{labels, tcn, now} : TaintByte{};
+    if (!tainted) {
+        clear(dst, n);
+        return;
+    }
+    const TaintByte r{labels, tcn, now};
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, r);
     }
@@ -175,39 +221,53 @@ namespace {
 
 // QEMU's MemOp bits (include/exec/memop.h) in a MemOpIdx (op << 4 | idx).
 constexpr uint32_t kMemOpSize = 0x07, kMemOpSign = 0x08;
+// The largest access a MemOp describes (MO_128).
+constexpr uint64_t kMaxAccess = 16;
 
 }  // namespace
 
-std::vector<std::optional<uint64_t>> TaintState::physical(void* env, uint64_t vaddr,
-                                                          uint64_t n) const {
-    std::vector<std::optional<uint64_t>> pa(n);
+void TaintState::physical(void* env, uint64_t vaddr, uint64_t n, uint32_t oi, bool is_write,
+                          std::optional<uint64_t>* pa) const {
+    // An access is at most 16 bytes: two pages at most; each translated
+    // once.
     std::optional<uint64_t> page_pa;
     uint64_t page = 0;
     for (uint64_t k = 0; k < n; k++) {
         const uint64_t va = vaddr + k;
         if (k == 0 || (va >> Shadow::kPageBits) != page) {
             page = va >> Shadow::kPageBits;
-            page_pa = translate_ ? translate_(env, va) : std::nullopt;
+            page_pa = translate_ ? translate_(env, va, oi, is_write) : std::nullopt;
             if (page_pa) {
                 *page_pa -= va & (Shadow::kPageSize - 1);  // the page's start
             }
         }
-        if (page_pa) {
-            pa[k] = *page_pa + (va & (Shadow::kPageSize - 1));
-        }
+        pa[k] = page_pa ? std::optional<uint64_t>(*page_pa + (va & (Shadow::kPageSize - 1)))
+                        : std::nullopt;
     }
-    return pa;
 }
 
 void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t vaddr, uint32_t oi,
                             uint64_t addr_slot, uint64_t pc) {
     const uint32_t op = oi >> 4;
-    const uint64_t size = std::min<uint64_t>(uint64_t{1} << (op & kMemOpSize), n);
+    const uint64_t size = std::min<uint64_t>({uint64_t{1} << (op & kMemOpSize), n, kMaxAccess});
     const auto address = tainted_address(env, addr_slot, pc, vaddr, size, false);
-    const auto pa = physical(env, vaddr, size);
-    for (uint64_t k = 0; k < size; k++) {
-        const TaintByte b = pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{};
-        set({Space::kSlot, dst_slot + k}, address ? computed(b, *address) : b);
+    if (shadow(Space::kRam).tainted_bytes() == 0) {
+        // Nothing in RAM is tainted: no need to know where the bytes were.
+        if (address) {
+            const TaintByte b = computed({}, *address);
+            for (uint64_t k = 0; k < size; k++) {
+                set({Space::kSlot, dst_slot + k}, b);
+            }
+        } else {
+            clear({Space::kSlot, dst_slot}, size);
+        }
+    } else {
+        std::optional<uint64_t> pa[kMaxAccess];
+        physical(env, vaddr, size, oi, false, pa);
+        for (uint64_t k = 0; k < size; k++) {
+            const TaintByte b = pa[k] ? get({Space::kRam, *pa[k]}) : TaintByte{};
+            set({Space::kSlot, dst_slot + k}, address ? computed(b, *address) : b);
+        }
     }
     if (n > size && (op & kMemOpSign) != 0) {
         mix({Space::kSlot, dst_slot + size}, n - size, {Space::kSlot, dst_slot + size - 1}, 1,
@@ -219,9 +279,14 @@ void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t v
 
 void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi,
                              uint64_t addr_slot, uint64_t pc) {
-    const uint64_t size = uint64_t{1} << ((oi >> 4) & kMemOpSize);
+    const uint64_t size = std::min<uint64_t>(uint64_t{1} << ((oi >> 4) & kMemOpSize), kMaxAccess);
     const auto address = tainted_address(env, addr_slot, pc, vaddr, size, true);
-    const auto pa = physical(env, vaddr, size);
+    if (!address && shadow(Space::kRam).tainted_bytes() == 0 &&
+        !shadow(Space::kSlot).any(src_slot, size)) {
+        return;  // clean bytes over clean RAM
+    }
+    std::optional<uint64_t> pa[kMaxAccess];
+    physical(env, vaddr, size, oi, true, pa);
     for (uint64_t k = 0; k < size; k++) {
         if (pa[k]) {
             const TaintByte b = get({Space::kSlot, src_slot + k});

@@ -103,7 +103,10 @@ public:
     // (nothing: unmapped, or not RAM); each page of an access is
     // translated on its own. `oi` is the helper's MemOpIdx: its MemOp's
     // size and sign.
-    using Translate = std::function<std::optional<uint64_t>(void* env, uint64_t vaddr)>;
+    // The translation also gets the access's MemOpIdx and direction (a
+    // translator may look in the CPU's TLB, which the access just used).
+    using Translate = std::function<std::optional<uint64_t>(void* env, uint64_t vaddr, uint32_t oi,
+                                                            bool is_write)>;
     void set_translate(Translate fn) { translate_ = std::move(fn); }
     // The access's bytes to the result's slot; the result's other bytes
     // (of its n) clean, or computed from the top byte for a sign-extending
@@ -123,8 +126,10 @@ private:
 
     LabelSetStore store_;
     Shadow shadows_[kSpaces];
-    // Physical addresses of [vaddr, vaddr + n), a page at a time.
-    std::vector<std::optional<uint64_t>> physical(void* env, uint64_t vaddr, uint64_t n) const;
+    // Physical addresses of [vaddr, vaddr + n) into pa[0..n), a page at a
+    // time.
+    void physical(void* env, uint64_t vaddr, uint64_t n, uint32_t oi, bool is_write,
+                  std::optional<uint64_t>* pa) const;
 
     // n bytes at p taken together as one input of compute(): their labels
     // union, and a number that compute() steps from as it would from the

@@ -11,6 +11,7 @@
 #include "qemu/rcu.h"
 #include "cpu.h"
 #include "exec/address-spaces.h"
+#include "exec/cpu_ldst.h"
 #include "exec/exec-all.h"
 #include "exec/memory.h"
 #include "hw/boards.h"
@@ -59,6 +60,23 @@ target_ulong panda_virt_to_phys(CPUState *cpu, target_ulong addr)
         return (target_ulong)-1;
     }
     return page + (addr & ~TARGET_PAGE_MASK);
+}
+
+target_ulong panda_virt_to_phys_tlb(CPUState *cpu, target_ulong addr, int mmu_idx, bool is_write)
+{
+    if (cpu == NULL || mmu_idx < 0 || mmu_idx >= NB_MMU_MODES) {
+        return (target_ulong)-1;
+    }
+    CPUArchState *env = cpu->env_ptr;
+    CPUTLBEntry *entry = tlb_entry(env, mmu_idx, addr);
+    const target_ulong tag = is_write ? tlb_addr_write(entry) : entry->addr_read;
+    if ((tag & (TARGET_PAGE_MASK | TLB_INVALID_MASK)) != (addr & TARGET_PAGE_MASK)) {
+        return (target_ulong)-1;
+    }
+    /* fulltlb's phys_addr: the guest physical address of this TARGET_PAGE
+     * (a large page's entries are made a TARGET_PAGE at a time). */
+    const hwaddr page = env_tlb(env)->d[mmu_idx].fulltlb[tlb_index(env, mmu_idx, addr)].phys_addr;
+    return (page & TARGET_PAGE_MASK) + (addr & ~TARGET_PAGE_MASK);
 }
 
 int panda_virtual_memory_rw(CPUState *cpu, target_ulong addr, uint8_t *buf, int len, int is_write)

@@ -119,6 +119,15 @@ target_ulong panda_virt_to_phys(CPUState *cpu, target_ulong addr)
     return (target_ulong)-1;
 }
 
+target_ulong panda_virt_to_phys_tlb(CPUState *cpu, target_ulong addr, int mmu_idx, bool is_write)
+{
+    (void)cpu;
+    (void)addr;
+    (void)mmu_idx;
+    (void)is_write;
+    return (target_ulong)-1;
+}
+
 int panda_physical_memory_rw(target_phys_addr_t addr, uint8_t *buf, int len, int is_write)
 {
     (void)addr;

@@ -307,7 +307,7 @@ TEST(TaintState, ComputeNumbersCountEachGuestInstructionOnce) {
 
     // Loads through a tainted address (tainted pointers): computed in this
     // instruction, the address adds nothing more; from an earlier one, one.
-    t.set_translate([](void*, uint64_t vaddr) { return std::optional<uint64_t>(vaddr); });
+    t.set_translate([](void*, uint64_t vaddr, uint32_t, bool) { return std::optional<uint64_t>(vaddr); });
     const uint64_t addr_slot = 32, dst_slot = 48;
     const uint32_t oi = 0 << 4;                            // MO_8
     t.next_instruction();                                  // movzbl table(%rax), %ecx
