@@ -9,50 +9,50 @@ namespace {
 TaintState* state;
 
 void rt_copy(uint8_t ds, uint64_t d, uint8_t ss, uint64_t s, uint64_t n) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->copy({static_cast<Space>(ds), d}, {static_cast<Space>(ss), s}, n);
 }
 void rt_clear(uint8_t ds, uint64_t d, uint64_t n) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->clear({static_cast<Space>(ds), d}, n);
 }
 void rt_parallel(uint8_t ds, uint64_t d, uint8_t as, uint64_t a, uint8_t bs, uint64_t b,
                  uint64_t n) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->parallel({static_cast<Space>(ds), d}, {static_cast<Space>(as), a},
                     {static_cast<Space>(bs), b}, n);
 }
 void rt_mix(uint8_t ds, uint64_t d, uint64_t n, uint8_t as, uint64_t a, uint64_t na, uint8_t bs,
             uint64_t b, uint64_t nb) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->mix({static_cast<Space>(ds), d}, n, {static_cast<Space>(as), a}, na,
                {static_cast<Space>(bs), b}, nb);
 }
 void rt_guest_load(uint64_t dst, uint64_t n, void* env, uint64_t vaddr, uint32_t oi,
                    uint64_t addr_slot, uint64_t pc) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->guest_load(dst, n, env, vaddr, oi, addr_slot, pc);
 }
 void rt_guest_store(void* env, uint64_t vaddr, uint64_t src, uint32_t oi, uint64_t addr_slot,
                     uint64_t pc) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->guest_store(env, vaddr, src, oi, addr_slot, pc);
 }
 void rt_branch(void* env, uint64_t slot, uint64_t n, uint64_t pc, uint8_t kind) {
-    if (state == nullptr) {
-        return;
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
     }
     state->branch(env, slot, n, pc, static_cast<TaintState::Transfer>(kind));
 }

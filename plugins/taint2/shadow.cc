@@ -98,10 +98,7 @@ void Shadow::each_present_page(uint64_t addr, uint64_t len, Fn fn) const {
     }
 }
 
-void Shadow::clear(uint64_t addr, uint64_t len) {
-    if (tainted_ == 0) {
-        return;
-    }
+void Shadow::clear_tainted(uint64_t addr, uint64_t len) {
     each_present_page(addr, len, [this](uint64_t lo, uint64_t hi) {
         for (uint64_t k = lo;; k++) {
             set(k, {});
@@ -112,10 +109,7 @@ void Shadow::clear(uint64_t addr, uint64_t len) {
     });
 }
 
-bool Shadow::any(uint64_t addr, uint64_t len) const {
-    if (tainted_ == 0) {
-        return false;
-    }
+bool Shadow::any_tainted(uint64_t addr, uint64_t len) const {
     bool found = false;
     each_present_page(addr, len, [this, &found](uint64_t lo, uint64_t hi) {
         for (uint64_t k = lo; !found; k++) {

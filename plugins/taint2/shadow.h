@@ -60,9 +60,13 @@ public:
     // An untainted `b` clears the byte.
     void set(uint64_t addr, TaintByte b);
     void set_range(uint64_t addr, uint64_t len, TaintByte b);
-    void clear(uint64_t addr, uint64_t len);
+    void clear(uint64_t addr, uint64_t len) {
+        if (tainted_ != 0) {
+            clear_tainted(addr, len);
+        }
+    }
     // Whether any byte of [addr, addr + len) is tainted.
-    bool any(uint64_t addr, uint64_t len) const;
+    bool any(uint64_t addr, uint64_t len) const { return tainted_ != 0 && any_tainted(addr, len); }
 
     uint64_t tainted_bytes() const { return tainted_; }
     size_t pages() const { return pages_.size(); }
@@ -76,6 +80,9 @@ private:
         std::array<uint32_t, kPageSize> at{};
         uint32_t tainted = 0;
     };
+    // clear() and any() where some byte is tainted.
+    void clear_tainted(uint64_t addr, uint64_t len);
+    bool any_tainted(uint64_t addr, uint64_t len) const;
     // The page's shadow, or nullptr; the last page asked for is
     // remembered (present or not): the instrumented code works on a few
     // pages — the block's slots, the CPU state — over and over.

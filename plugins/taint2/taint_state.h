@@ -36,6 +36,15 @@ public:
     LabelSetStore& store() { return store_; }
     const Shadow& shadow(Space s) const { return shadows_[static_cast<int>(s)]; }
     TaintByte get(Place p) const { return shadow(p.space).get(p.addr); }
+    // No byte anywhere is tainted: every operation of the instrumented code
+    // is then a no-op (only labels make taint).
+    bool all_clean() const {
+        uint64_t n = 0;
+        for (const Shadow& s : shadows_) {
+            n |= s.tainted_bytes();
+        }
+        return n == 0;
+    }
 
     // Called with the first RAM address and the length of each run of RAM
     // bytes whose taint an operation changed (on_taint_change).
