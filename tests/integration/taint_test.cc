@@ -145,12 +145,19 @@ std::vector<std::string> expected_branches(uint64_t n) {
     return want;
 }
 
+// taintflow 16 with taint2 (answers to dir/<name>.answers) and
+// tainted_branch with `args`.
+RunResult run_with_tainted_branch(const TempDir& dir, const std::string& name,
+                                  const std::string& args) {
+    return run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                           "taint2:out=" + dir.file(name + ".answers"), "-panda",
+                                           "tainted_branch:" + args}),
+               kLimit);
+}
+
 TEST(Taint2, TaintedBranchListsExactlyTheBranchesOnTheInput) {
     TempDir dir;
-    RunResult r = run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
-                                                  "taint2:out=" + dir.file("taint"), "-panda",
-                                                  "tainted_branch:out=" + dir.file("branches")}),
-                      kLimit);
+    RunResult r = run_with_tainted_branch(dir, "text", "out=" + dir.file("branches"));
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
               std::vector<std::string>{result_line("taintflow", hp_taintflow_value(16))});
@@ -161,11 +168,7 @@ TEST(Taint2, TaintedBranchListsExactlyTheBranchesOnTheInput) {
 // its count and the union of its labels.
 TEST(Taint2, TaintedBranchJsonAndSummaryAgreeWithTheSource) {
     TempDir dir;
-    RunResult r =
-        run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
-                                        "taint2:out=" + dir.file("taint"), "-panda",
-                                        "tainted_branch:json=on,out=" + dir.file("json")}),
-            kLimit);
+    RunResult r = run_with_tainted_branch(dir, "json", "json=on,out=" + dir.file("json"));
     ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
     std::vector<std::string> got;
     std::istringstream in(read_file(dir.file("json")));
@@ -182,11 +185,7 @@ TEST(Taint2, TaintedBranchJsonAndSummaryAgreeWithTheSource) {
     }
     EXPECT_EQ(got, expected_branches(16));
 
-    RunResult s =
-        run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
-                                        "taint2:out=" + dir.file("taint2"), "-panda",
-                                        "tainted_branch:summary=on,out=" + dir.file("summary")}),
-            kLimit);
+    RunResult s = run_with_tainted_branch(dir, "summary", "summary=on,out=" + dir.file("summary"));
     ASSERT_EQ(s.exit_status, debug_exit_status(0)) << describe(s);
     EXPECT_EQ(read_file(dir.file("summary")),
               "TAINTED_BRANCH pc=" + hex(guest_symbol("hp_taintflow_branch")) +
