@@ -93,14 +93,8 @@ void TaintState::copy(Place dst, Place src, uint64_t n) {
     }
     // Read first: the two ranges may overlap.
     ResultBytes bytes(n);
-    bool any = false;
     for (uint64_t k = 0; k < n; k++) {
         bytes[k] = get({src.space, src.addr + k});
-        any = any || bytes[k].tainted();
-    }
-    if (!any) {
-        clear(dst, n);  // cheap where dst is clean already
-        return;
     }
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, bytes[k]);
@@ -114,14 +108,8 @@ void TaintState::parallel(Place dst, Place a, Place b, uint64_t n) {
         return;
     }
     ResultBytes bytes(n);
-    bool any = false;
     for (uint64_t k = 0; k < n; k++) {
         bytes[k] = computed(get({a.space, a.addr + k}), get({b.space, b.addr + k}));
-        any = any || bytes[k].tainted();
-    }
-    if (!any) {
-        clear(dst, n);
-        return;
     }
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, bytes[k]);
@@ -130,32 +118,12 @@ void TaintState::parallel(Place dst, Place a, Place b, uint64_t n) {
 }
 
 void TaintState::mix(Place dst, uint64_t n, Place a, uint64_t n_a, Place b, uint64_t n_b) {
-    const uint32_t now = *counter_;
-    const LabelSet* labels = nullptr;
-    uint32_t tcn = 0;
-    bool tainted = false;
-    auto take = [&](Place p, uint64_t len) {
-        if (!shadow(p.space).any(p.addr, len)) {
-            return;
-        }
-        for (uint64_t k = 0; k < len; k++) {
-            const TaintByte t = get({p.space, p.addr + k});
-            if (t.tainted()) {
-                labels = store_.unite(labels, t.labels);
-                // compute()'s rule: one more, unless this instruction
-                // computed the input already.
-                tcn = std::max(tcn, now != 0 && t.at == now ? t.tcn : t.tcn + 1);
-                tainted = true;
-            }
-        }
-    };
-    take(a, n_a);
-    take(b, n_b);
-    if (!tainted) {
+    // Each operand's bytes taken together, then compute()'s rule.
+    const TaintByte r = computed(as_input(a, n_a), as_input(b, n_b));
+    if (!r.tainted()) {
         clear(dst, n);
         return;
     }
-    const TaintByte r{labels, tcn, now};
     for (uint64_t k = 0; k < n; k++) {
         set({dst.space, dst.addr + k}, r);
     }
@@ -182,6 +150,9 @@ void TaintState::branch(void* env, uint64_t slot, uint64_t n, uint64_t pc, Trans
 }
 
 TaintByte TaintState::as_input(Place p, uint64_t n) {
+    if (!shadow(p.space).any(p.addr, n)) {
+        return {};
+    }
     const uint32_t now = *counter_;
     const LabelSet* labels = nullptr;
     uint32_t best = 0;  // the largest number compute() would give from one byte
