@@ -32,8 +32,12 @@ namespace panda::llvm_pass {
 inline llvm::Function& function(void* f) { return *llvm::unwrap<llvm::Function>(static_cast<LLVMValueRef>(f)); }
 
 // Whether it is a block's function (the lifted code of one translation
-// block, `i64 @tbN(i8* env)`) rather than a helper's.
-inline bool is_block(const llvm::Function& f) { return f.getName().startswith("tb"); }
+// block, `i64 @tbN(i8* env)`, N decimal) rather than a helper's (which may
+// be called tb_something).
+inline bool is_block(const llvm::Function& f) {
+    const llvm::StringRef name = f.getName();
+    return name.size() > 2 && name.startswith("tb") && name.drop_front(2).find_first_not_of("0123456789") == llvm::StringRef::npos;
+}
 
 // The lifter's marks in a block's function (metadata the optimisations
 // before the plugins' passes keep):

@@ -323,6 +323,14 @@ int panda_cpu_index(CPUState *cpu);
  * the vCPU. */
 CPUState *panda_cpu_from_env(void *env);
 
+/* The vCPU with index `index` (0, 1, ...), NULL past the last one. */
+CPUState *panda_cpu_by_index(int index);
+
+/* The reverse: the vCPU's CPU-state pointer, and in *size the CPU state's
+ * size in bytes (what a pass following QEMU's helpers, which reach the
+ * state through pointers, needs to tell it from other memory). */
+void *panda_cpu_env(CPUState *cpu, size_t *size);
+
 /* Where register `reg` (PANDA_REG_X86_RAX .. R15, or PANDA_REG_X86_RIP:
  * its field holds RIP less CS's base) lives in that CPU state: its byte
  * offset from the pointer, for LLVM passes that follow registers; -1 for

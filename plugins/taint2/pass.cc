@@ -8,12 +8,15 @@
 #include <llvm/IR/Function.h>
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Instructions.h>
+#include <llvm/IR/IntrinsicInst.h>
 #include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Operator.h>
 
 #include <algorithm>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -26,6 +29,88 @@ namespace {
 // A call of a softmmu load helper the lifter marked.
 bool is_guest_access(const llvm::Instruction& i) {
     return i.getMetadata("hypanda.load") != nullptr;
+}
+
+// A block's function: tbN (anything else is a helper's).
+bool is_block_name(llvm::StringRef name) {
+    return name.size() > 2 && name.startswith("tb") &&
+           name.drop_front(2).find_first_not_of("0123456789") == llvm::StringRef::npos;
+}
+
+// A function's name as QEMU's source has it: ORC renames the helpers'
+// static functions __orc_lcl.NAME.N when it splits them up.
+llvm::StringRef source_name(llvm::StringRef name) {
+    if (name.consume_front("__orc_lcl.")) {
+        name = name.take_front(name.rfind('.'));
+    }
+    return name;
+}
+
+// The guest access a helper makes by calling QEMU's cpu_ld*/cpu_st*
+// (include/exec/cpu_ldst.h): its size, sign, and which argument holds the
+// MMU index (or a MemOpIdx, for the *_mmu forms) if any.
+struct HelperAccess {
+    bool store = false;
+    uint32_t log2_size = 0;
+    bool sign = false;
+    int mmu_arg = -1;     // the argument with the MMU index, or -1 (use 0)
+    bool oi_arg = false;  // that argument is a MemOpIdx
+};
+
+std::optional<HelperAccess> helper_access(llvm::StringRef name) {
+    name = source_name(name);
+    HelperAccess a;
+    if (name.consume_front("cpu_ld")) {
+        a.store = false;
+    } else if (name.consume_front("cpu_st")) {
+        a.store = true;
+    } else {
+        return std::nullopt;
+    }
+    static const struct {
+        const char* text;
+        uint32_t log2_size;
+        bool sign, loads, stores;
+    } kinds[] = {
+        {"ub", 0, false, true, false}, {"sb", 0, true, true, false}, {"uw", 1, false, true, false},
+        {"sw", 1, true, true, false},  {"16", 4, false, true, true}, {"b", 0, false, true, true},
+        {"w", 1, false, true, true},   {"l", 2, false, true, true},  {"q", 3, false, true, true}};
+    bool found = false;
+    for (const auto& k : kinds) {
+        if ((a.store ? k.stores : k.loads) && name.consume_front(k.text)) {
+            a.log2_size = k.log2_size;
+            a.sign = k.sign;
+            found = true;
+            break;
+        }
+    }
+    if (!found) {
+        return std::nullopt;
+    }
+    if (!name.consume_front("_be")) {
+        name.consume_front("_le");
+    }
+    const int value_args = a.store ? 1 : 0;  // (env, addr[, value], ...)
+    if (name == "_mmuidx_ra") {
+        a.mmu_arg = 2 + value_args;
+    } else if (name == "_mmu") {
+        a.mmu_arg = 2 + value_args;
+        a.oi_arg = true;
+    } else if (name != "_data_ra" && name != "_data" && name != "_code") {
+        return std::nullopt;
+    }
+    return a;
+}
+
+// The softmmu path's own functions: their callers' accesses are followed
+// at the call (guest loads and stores), so their bodies are not
+// instrumented.
+bool is_softmmu_path(llvm::StringRef name) {
+    name = source_name(name);
+    return helper_access(name) || (name.startswith("helper_") && name.endswith("_mmu")) ||
+           (name.startswith("full_") && name.endswith("_mmu")) || name.startswith("load_helper") ||
+           name.startswith("store_helper") || name.startswith("cpu_load_helper") ||
+           name.startswith("cpu_store_helper");
 }
 
 // Where a value's taint lives.
@@ -42,7 +127,9 @@ public:
           dl_(m_.getDataLayout()),
           ctx_(fn.getContext()),
           rt_(rt),
-          options_(options) {}
+          options_(options),
+          helper_(!is_block_name(fn.getName())),
+          frame_(helper_ ? frame_of(fn.getName().data(), fn.getName().size()) : 0) {}
 
     InstrumentStats run();
 
@@ -52,6 +139,9 @@ private:
         return n == 0 ? 1 : n;
     }
     Loc loc(llvm::Value* v) {
+        if (auto* arg = llvm::dyn_cast<llvm::Argument>(v); arg != nullptr && helper_arg(*arg)) {
+            return {Space::kSlot, param_slot(frame_, arg->getArgNo())};
+        }
         auto it = slots_.find(v);
         if (it == slots_.end()) {
             return {Space::kSlot, kCleanSlot};  // constants, arguments: untainted
@@ -70,6 +160,21 @@ private:
     void call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, uint64_t n_a, Loc c,
                   uint64_t n_c);
     void instrument_one(llvm::Instruction& i);
+    // A helper's parameter that carries taint (pointers do not: the CPU
+    // state's, or a helper's locals').
+    bool helper_arg(const llvm::Argument& a) const {
+        return helper_ && !a.getType()->isPointerTy();
+    }
+    // The argument that carries taint into a call's parameter slot.
+    static bool passes_taint(const llvm::Value* arg) { return !arg->getType()->isPointerTy(); }
+    void instrument_call(llvm::CallBase& call, llvm::IRBuilder<>& after);
+    void instrument_helper_access(llvm::CallBase& call, const HelperAccess& a,
+                                  llvm::IRBuilder<>& after);
+    void instrument_return(llvm::ReturnInst& ret);
+    // The byte offset of an extractvalue/insertvalue's indices in its
+    // aggregate.
+    uint64_t aggregate_offset(llvm::Type* type, llvm::ArrayRef<unsigned> indices) const;
+    void store_returned_from(llvm::IRBuilder<>& b, uint64_t frame);
     // Whether i's result is untainted whatever runs: a load of host memory
     // (the block's bookkeeping), or computed from constants, arguments and
     // such values only. It gets no slot and no instrumentation.
@@ -86,7 +191,9 @@ private:
     llvm::LLVMContext& ctx_;
     const Runtime& rt_;
     const PassOptions& options_;
-    uint64_t pc_ = 0;  // the guest instruction being instrumented
+    const bool helper_;     // not a block: a helper in the JIT
+    const uint64_t frame_;  // a helper's frame (pass.h)
+    uint64_t pc_ = 0;       // the guest instruction being instrumented
     std::unordered_map<llvm::Value*, uint64_t> slots_;
     std::unordered_set<const llvm::Value*> clean_;
     InstrumentStats stats_;
@@ -173,6 +280,14 @@ void Instrumenter::call_mix(llvm::IRBuilder<>& b, Loc dst, uint64_t n, Loc a, ui
 
 void Instrumenter::instrument_one(llvm::Instruction& i) {
     llvm::IRBuilder<> b(i.getNextNode());
+    if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&i); store != nullptr && helper_) {
+        // Whatever the pointer: the runtime finds the place (pass.h).
+        call(b, reinterpret_cast<void*>(rt_.host_store),
+             {store->getPointerOperand(), b.getInt64(loc(store->getValueOperand()).addr),
+              b.getInt64(size_of(store->getValueOperand()->getType())),
+              b.getInt64(loc(store->getPointerOperand()).addr)});
+        return;
+    }
     if (auto* store = llvm::dyn_cast<llvm::StoreInst>(&i)) {
         auto off = env_offset(store->getPointerOperand());
         if (off) {
@@ -195,11 +310,22 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
               b.getInt64(loc(access->getArgOperand(1)).addr), b.getInt64(pc_)});
         return;
     }
+    if (auto* c = llvm::dyn_cast<llvm::CallBase>(&i);
+        c != nullptr && !is_guest_access(i) && i.getMetadata("hypanda.store") == nullptr) {
+        instrument_call(*c, b);
+        return;
+    }
     if (i.getType()->isVoidTy()) {
         return;
     }
     const Loc dst = loc(&i);
     const uint64_t n = size_of(i.getType());
+    if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i); load != nullptr && helper_) {
+        call(b, reinterpret_cast<void*>(rt_.host_load),
+             {b.getInt64(dst.addr), b.getInt64(n), load->getPointerOperand(),
+              b.getInt64(loc(load->getPointerOperand()).addr)});
+        return;
+    }
     if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i)) {
         auto off = env_offset(load->getPointerOperand());
         if (off) {
@@ -291,25 +417,188 @@ void Instrumenter::instrument_one(llvm::Instruction& i) {
               b.getInt64(loc(callee->getArgOperand(1)).addr), b.getInt64(pc_)});
         return;
     }
-    if (auto* call = llvm::dyn_cast<llvm::CallBase>(&i)) {
-        // A call into the emulator: for now its result is the mix of its
-        // first two non-pointer arguments (the helpers' own flows come with
-        // helpers in the JIT; guest memory with the softmmu helpers).
-        std::vector<llvm::Value*> args;
-        for (llvm::Value* arg : call->args()) {
-            if (!arg->getType()->isPointerTy() && args.size() < 2) {
-                args.push_back(arg);
-            }
+    if (auto* ev = llvm::dyn_cast<llvm::ExtractValueInst>(&i)) {
+        const uint64_t off =
+            aggregate_offset(ev->getAggregateOperand()->getType(), ev->getIndices());
+        const Loc agg = loc(ev->getAggregateOperand());
+        call_copy(b, dst, is_clean(agg) ? agg : Loc{agg.space, agg.addr + off}, n);
+        return;
+    }
+    if (auto* iv = llvm::dyn_cast<llvm::InsertValueInst>(&i)) {
+        const uint64_t off = aggregate_offset(iv->getType(), iv->getIndices());
+        call_copy(b, dst, loc(iv->getAggregateOperand()), n);
+        call_copy(b, {dst.space, dst.addr + off}, loc(iv->getInsertedValueOperand()),
+                  size_of(iv->getInsertedValueOperand()->getType()));
+        return;
+    }
+    if (auto* ee = llvm::dyn_cast<llvm::ExtractElementInst>(&i)) {
+        const Loc vec = loc(ee->getVectorOperand());
+        auto* index = llvm::dyn_cast<llvm::ConstantInt>(ee->getIndexOperand());
+        if (index != nullptr && !is_clean(vec)) {
+            call_copy(b, dst, {vec.space, vec.addr + index->getZExtValue() * n}, n);
+        } else {
+            call_mix(b, dst, n, vec, size_of(ee->getVectorOperand()->getType()),
+                     loc(ee->getIndexOperand()), size_of(ee->getIndexOperand()->getType()));
         }
-        const Loc clean{Space::kSlot, kCleanSlot};
-        const Loc a = args.size() > 0 ? loc(args[0]) : clean,
-                  c = args.size() > 1 ? loc(args[1]) : clean;
-        call_mix(b, dst, n, a, args.size() > 0 ? size_of(args[0]->getType()) : 0, c,
-                 args.size() > 1 ? size_of(args[1]->getType()) : 0);
+        return;
+    }
+    if (auto* ie = llvm::dyn_cast<llvm::InsertElementInst>(&i)) {
+        auto* index = llvm::dyn_cast<llvm::ConstantInt>(ie->getOperand(2));
+        llvm::Value* elem = ie->getOperand(1);
+        const uint64_t n_elem = size_of(elem->getType());
+        if (index != nullptr) {
+            call_copy(b, dst, loc(ie->getOperand(0)), n);
+            call_copy(b, {dst.space, dst.addr + index->getZExtValue() * n_elem}, loc(elem), n_elem);
+        } else {
+            call_mix(b, dst, n, loc(ie->getOperand(0)), n, loc(elem), n_elem);
+        }
+        return;
+    }
+    if (auto* sv = llvm::dyn_cast<llvm::ShuffleVectorInst>(&i)) {
+        const uint64_t n_op = size_of(sv->getOperand(0)->getType());
+        call_mix(b, dst, n, loc(sv->getOperand(0)), n_op, loc(sv->getOperand(1)), n_op);
+        return;
+    }
+    if (auto* fr = llvm::dyn_cast<llvm::FreezeInst>(&i)) {
+        call_copy(b, dst, loc(fr->getOperand(0)), n);
+        return;
+    }
+    if (auto* un = llvm::dyn_cast<llvm::UnaryOperator>(&i)) {
+        call_mix(b, dst, n, loc(un->getOperand(0)), n, {Space::kSlot, kCleanSlot}, 0);
+        return;
+    }
+    if (sel != nullptr) {
+        // A vector select: element by element, as and/or would.
+        call_parallel(b, dst, loc(sel->getTrueValue()), loc(sel->getFalseValue()), n);
         return;
     }
     stats_.unfollowed++;
     call_clear(b, dst, n);
+}
+
+uint64_t Instrumenter::aggregate_offset(llvm::Type* type, llvm::ArrayRef<unsigned> indices) const {
+    uint64_t off = 0;
+    for (unsigned index : indices) {
+        if (auto* st = llvm::dyn_cast<llvm::StructType>(type)) {
+            off += dl_.getStructLayout(st)->getElementOffset(index);
+            type = st->getElementType(index);
+        } else if (auto* at = llvm::dyn_cast<llvm::ArrayType>(type)) {
+            type = at->getElementType();
+            off += index * dl_.getTypeAllocSize(type).getFixedSize();
+        } else {
+            break;
+        }
+    }
+    return off;
+}
+
+void Instrumenter::store_returned_from(llvm::IRBuilder<>& b, uint64_t frame) {
+    llvm::Value* p = b.CreateIntToPtr(b.getInt64(reinterpret_cast<uintptr_t>(rt_.returned_from)),
+                                      b.getInt64Ty()->getPointerTo());
+    b.CreateStore(b.getInt64(frame), p);
+}
+
+// A call: memcpy/memmove/memset between host pointers; a helper's guest
+// access (cpu_ld*/cpu_st*); a call of a named function, whose frame gets
+// the arguments' taint and gives the result's (or, when the function was
+// native, the result is the mix of its first two non-pointer arguments:
+// what a block's call of a helper outside the JIT gets).
+void Instrumenter::instrument_call(llvm::CallBase& c, llvm::IRBuilder<>& after) {
+    auto i64 = [&](llvm::IRBuilder<>& b, llvm::Value* v) {
+        return b.CreateZExtOrTrunc(v, b.getInt64Ty());
+    };
+    if (auto* mt = llvm::dyn_cast<llvm::MemTransferInst>(&c)) {
+        call(after, reinterpret_cast<void*>(rt_.host_copy),
+             {mt->getRawDest(), mt->getRawSource(), i64(after, mt->getLength())});
+        return;
+    }
+    if (auto* ms = llvm::dyn_cast<llvm::MemSetInst>(&c)) {
+        call(after, reinterpret_cast<void*>(rt_.host_clear),
+             {ms->getRawDest(), i64(after, ms->getLength())});
+        return;
+    }
+    llvm::Function* callee = c.getCalledFunction();
+    if (callee != nullptr && !callee->isIntrinsic()) {
+        if (auto access = helper_access(callee->getName())) {
+            instrument_helper_access(c, *access, after);
+            return;
+        }
+    }
+    std::vector<llvm::Value*> args;
+    for (llvm::Value* arg : c.args()) {
+        if (passes_taint(arg) && args.size() < 2) {
+            args.push_back(arg);
+        }
+    }
+    const Loc clean{Space::kSlot, kCleanSlot};
+    const Loc a = args.size() > 0 ? loc(args[0]) : clean,
+              d = args.size() > 1 ? loc(args[1]) : clean;
+    const uint64_t n_a = args.size() > 0 && !is_clean(a) ? size_of(args[0]->getType()) : 0;
+    const uint64_t n_d = args.size() > 1 && !is_clean(d) ? size_of(args[1]->getType()) : 0;
+    const bool returns = !c.getType()->isVoidTy();
+    if (callee == nullptr || callee->isIntrinsic() || is_softmmu_path(callee->getName())) {
+        if (returns) {
+            call_mix(after, loc(&c), size_of(c.getType()), a, n_a, d, n_d);
+        }
+        return;
+    }
+    const uint64_t frame = frame_of(callee->getName().data(), callee->getName().size());
+    llvm::IRBuilder<> before(&c);
+    for (unsigned k = 0; k < c.arg_size(); k++) {
+        llvm::Value* arg = c.getArgOperand(k);
+        if (passes_taint(arg)) {
+            call_copy(before, {Space::kSlot, param_slot(frame, k)}, loc(arg),
+                      std::min(size_of(arg->getType()), kParamSlot));
+        }
+    }
+    store_returned_from(before, 0);
+    if (returns) {
+        call(after, reinterpret_cast<void*>(rt_.call_result),
+             {after.getInt64(loc(&c).addr),
+              after.getInt64(std::min(size_of(c.getType()), kParamSlot)), after.getInt64(frame),
+              after.getInt64(a.addr), after.getInt64(n_a), after.getInt64(d.addr),
+              after.getInt64(n_d)});
+    }
+}
+
+// cpu_ld*(env, addr, ...) and cpu_st*(env, addr, value, ...) in a helper: the
+// guest access, as a block's softmmu call. The MemOpIdx is made from the
+// name's size and sign and the call's MMU index (0 where the call has none:
+// the translation then falls back to the page walk when index 0's TLB
+// entry is not the page's).
+void Instrumenter::instrument_helper_access(llvm::CallBase& c, const HelperAccess& a,
+                                            llvm::IRBuilder<>& b) {
+    if (c.arg_size() < (a.store ? 3u : 2u)) {
+        return;
+    }
+    llvm::Value* idx = b.getInt32(0);
+    if (a.mmu_arg >= 0 && static_cast<unsigned>(a.mmu_arg) < c.arg_size()) {
+        idx = b.CreateAnd(b.CreateZExtOrTrunc(c.getArgOperand(a.mmu_arg), b.getInt32Ty()), 15);
+    }
+    const uint32_t op = a.log2_size | (a.sign ? 8u : 0u);
+    llvm::Value* oi = b.CreateOr(idx, b.getInt32(op << 4));
+    llvm::Value* env = c.getArgOperand(0);
+    llvm::Value* vaddr = b.CreateZExtOrTrunc(c.getArgOperand(1), b.getInt64Ty());
+    const uint64_t addr_slot = loc(c.getArgOperand(1)).addr;
+    if (a.store) {
+        call(b, reinterpret_cast<void*>(rt_.guest_store),
+             {env, vaddr, b.getInt64(loc(c.getArgOperand(2)).addr), oi, b.getInt64(addr_slot),
+              b.getInt64(pc_)});
+    } else if (!c.getType()->isVoidTy()) {
+        call(b, reinterpret_cast<void*>(rt_.guest_load),
+             {b.getInt64(loc(&c).addr), b.getInt64(size_of(c.getType())), env, vaddr, oi,
+              b.getInt64(addr_slot), b.getInt64(pc_)});
+    }
+}
+
+// A helper's return: its value's taint to the frame's return slot, and the
+// frame to returned_from (the caller's call_result checks it).
+void Instrumenter::instrument_return(llvm::ReturnInst& ret) {
+    llvm::IRBuilder<> b(&ret);
+    if (llvm::Value* v = ret.getReturnValue()) {
+        call_copy(b, {Space::kSlot, frame_}, loc(v), std::min(size_of(v->getType()), kParamSlot));
+    }
+    store_returned_from(b, frame_);
 }
 
 void Instrumenter::call_branch(llvm::IRBuilder<>& b, llvm::Value* v, uint64_t n, uint8_t kind) {
@@ -415,10 +704,13 @@ bool Instrumenter::statically_clean(const llvm::Instruction& i) const {
         return false;
     }
     if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i)) {
-        return !env_offset(const_cast<llvm::Value*>(load->getPointerOperand()));
+        return !helper_ && !env_offset(const_cast<llvm::Value*>(load->getPointerOperand()));
     }
     for (const llvm::Value* op : i.operands()) {
         if (llvm::isa<llvm::Instruction>(op) && clean_.count(op) == 0) {
+            return false;
+        }
+        if (auto* arg = llvm::dyn_cast<llvm::Argument>(op); arg != nullptr && helper_arg(*arg)) {
             return false;
         }
     }
@@ -427,7 +719,10 @@ bool Instrumenter::statically_clean(const llvm::Instruction& i) const {
 
 InstrumentStats Instrumenter::run() {
     std::vector<std::pair<llvm::Instruction*, uint64_t>> work;  // with its guest PC
-    uint64_t next = 0;
+    if (helper_ && is_softmmu_path(fn_.getName())) {
+        return stats_;  // its callers follow the access (is_softmmu_path)
+    }
+    uint64_t next = helper_ ? param_slot(frame_, fn_.arg_size()) : 0;
     uint64_t pc = 0;
     for (llvm::BasicBlock& bb : fn_) {
         for (llvm::Instruction& i : bb) {
@@ -457,6 +752,9 @@ InstrumentStats Instrumenter::run() {
         pc_ = at;
         if (i->isTerminator()) {
             instrument_branch(*i);
+            if (auto* ret = llvm::dyn_cast<llvm::ReturnInst>(i); ret != nullptr && helper_) {
+                instrument_return(*ret);
+            }
         } else if (!llvm::isa<llvm::PHINode>(i) && clean_.count(i) == 0) {
             instrument_one(*i);
         }
@@ -471,6 +769,17 @@ InstrumentStats Instrumenter::run() {
 }
 
 }  // namespace
+
+uint64_t frame_of(const char* name, size_t length) {
+    static std::mutex lock;
+    static std::unordered_map<std::string, uint64_t> frames;
+    std::lock_guard<std::mutex> hold(lock);
+    auto [it, added] = frames.try_emplace(std::string(name, length), 0);
+    if (added) {
+        it->second = kFrames + (frames.size() - 1) * kFrameSize;
+    }
+    return it->second;
+}
 
 InstrumentStats instrument(llvm::Function& fn, const Runtime& runtime, const PassOptions& options) {
     return Instrumenter(fn, runtime, options).run();

@@ -6,17 +6,22 @@
 // instrumented code calls the Runtime's functions, which the plugin (or a
 // test) defines over a TaintState.
 //
-// Covered so far: the CPU state's loads and stores, guest memory through
-// the softmmu helpers (system emulation), binary operations, casts,
+// Covered: the CPU state's loads and stores, guest memory through the
+// softmmu helpers (system emulation), binary operations, casts,
 // comparisons, select and phi; guest conditional branches (the lifter's
 // !hypanda.branch) and stores to the program counter are reported to the
-// runtime's branch(). Other loads (host memory: the block's own
-// bookkeeping) give untainted values; other calls give their result the
-// mix of their first two arguments.
+// runtime's branch(). Other loads in a block (host memory: the block's own
+// bookkeeping) give untainted values. Functions that are not blocks (QEMU's
+// helpers in the JIT) are instrumented with a frame of their own (below):
+// every load and store through whatever pointer, calls between frames, and
+// the guest accesses they make through cpu_ld*/cpu_st*. A call of a
+// function that turns out not to be instrumented (native) gives its result
+// the mix of its first two arguments.
 //
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace llvm {
@@ -54,7 +59,41 @@ struct Runtime {
     // conditional branch's condition (kind 0) or an indirect jump's
     // target (kind 1), at guest PC pc.
     void (*branch)(void* env, uint64_t slot, uint64_t n, uint64_t pc, uint8_t kind);
+
+    // Helpers in the JIT: host memory through a pointer (the CPU state, a
+    // helper's locals, the emulator's globals), n bytes between it and a
+    // slot; the pointer's own taint in addr_slot.
+    void (*host_load)(uint64_t dst_slot, uint64_t n, void* ptr, uint64_t addr_slot);
+    void (*host_store)(void* ptr, uint64_t src_slot, uint64_t n, uint64_t addr_slot);
+    // memcpy/memmove and memset between host pointers.
+    void (*host_copy)(void* dst, void* src, uint64_t n);
+    void (*host_clear)(void* dst, uint64_t n);
+    // After a call: when the callee was instrumented and has just returned
+    // (*returned_from is its frame), its return slot's n bytes to the
+    // result's slot; otherwise (a native function) the result is the mix
+    // of the n_a bytes of slot a and the n_b of slot b (its arguments).
+    void (*call_result)(uint64_t dst_slot, uint64_t n, uint64_t frame, uint64_t a, uint64_t n_a,
+                        uint64_t b, uint64_t n_b);
+    // Written by the instrumented code: 0 before each call, a function's
+    // frame as it returns.
+    uint64_t* returned_from;
 };
+
+// Functions other than blocks (helpers in the JIT) each have a frame of
+// slots of their own, at kFrames + k × kFrameSize for the k-th function
+// named (helpers do not recurse): its return value's slot first, then one
+// slot of kParamSlot bytes per parameter, then its values'. A call site
+// copies its arguments' taint to the callee's parameter slots and takes the
+// result's from its return slot.
+constexpr uint64_t kFrames = uint64_t{1} << 40;
+constexpr uint64_t kFrameSize = uint64_t{1} << 32;
+constexpr uint64_t kParamSlot = 64;
+// The frame of the function called `name` (the same for a call site and
+// the function's own body; thread-safe).
+uint64_t frame_of(const char* name, size_t length);
+inline uint64_t param_slot(uint64_t frame, unsigned k) {
+    return frame + kParamSlot * (1 + uint64_t{k});
+}
 
 struct PassOptions {
     // The CPU-state offset of the guest's program counter (x86: eip), so

@@ -57,8 +57,49 @@ void rt_branch(void* env, uint64_t slot, uint64_t n, uint64_t pc, uint8_t kind) 
     state->branch(env, slot, n, pc, static_cast<TaintState::Transfer>(kind));
 }
 
-const Runtime kForwarding = {rt_copy,       rt_clear,       rt_parallel, rt_mix,
-                             rt_guest_load, rt_guest_store, rt_branch};
+void rt_host_load(uint64_t dst, uint64_t n, void* ptr, uint64_t addr_slot) {
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
+    }
+    state->host_load(dst, n, ptr, addr_slot);
+}
+void rt_host_store(void* ptr, uint64_t src, uint64_t n, uint64_t addr_slot) {
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
+    }
+    state->host_store(ptr, src, n, addr_slot);
+}
+void rt_host_copy(void* dst, void* src, uint64_t n) {
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
+    }
+    state->copy(state->host_place(dst), state->host_place(src), n);
+}
+void rt_host_clear(void* dst, uint64_t n) {
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
+    }
+    state->clear(state->host_place(dst), n);
+}
+
+uint64_t returned_from;
+
+void rt_call_result(uint64_t dst, uint64_t n, uint64_t frame, uint64_t a, uint64_t n_a, uint64_t b,
+                    uint64_t n_b) {
+    if (state == nullptr || state->all_clean()) {
+        return;  // taint off, or nothing tainted yet
+    }
+    if (returned_from == frame) {
+        state->copy({Space::kSlot, dst}, {Space::kSlot, frame}, n);
+    } else {
+        state->mix({Space::kSlot, dst}, n, {Space::kSlot, a}, n_a, {Space::kSlot, b}, n_b);
+    }
+}
+
+const Runtime kForwarding = {rt_copy,       rt_clear,       rt_parallel,   rt_mix,
+                             rt_guest_load, rt_guest_store, rt_branch,     rt_host_load,
+                             rt_host_store, rt_host_copy,   rt_host_clear, rt_call_result,
+                             &returned_from};
 
 }  // namespace
 

@@ -2,12 +2,17 @@
 // block, the runtime over one TaintState, and a guest hypercall to label a
 // buffer and to ask what a buffer's bytes carry.
 //
-//   -panda taint2[:out=FILE][,manual=on][,no_tp=on]
+//   -panda taint2[:out=FILE][,manual=on][,no_tp=on][,no_helpers=on]
 //     out      query answers go to FILE (default: stdout)
 //     manual   tracking starts only when asked (taint2_enable_taint, a
 //              label), from an empty shadow state
 //     no_tp    PANDA's: a tainted address does not taint what is loaded
 //              or stored through it (on_ptr_load/store still run)
+//     no_helpers  QEMU's helpers stay native (by default they run in the
+//              JIT, instrumented: division, SSE, string and system helpers'
+//              flows are followed); a native helper's result is the mix of
+//              its first two arguments, and what it writes to the CPU
+//              state or memory keeps its old taint
 //
 // Other plugins use it through taint2.h (PPP callbacks, exported queries).
 //
@@ -56,6 +61,7 @@ constexpr uint64_t kMaxBytes = 1 << 20;
 std::unique_ptr<TaintState> state;  // null while taint is off
 FILE* out;
 bool tainted_pointers = true;
+bool helpers = true;  // QEMU's helpers in the JIT, instrumented
 bool initialising = false;
 hypanda::taint2::PassOptions pass_options;
 // The guest instructions run in LLVM mode (compute numbers count each
@@ -89,10 +95,9 @@ std::optional<uint64_t> physical(CPUState* cpu, uint64_t vaddr) {
 void taint_pass(void* function, void* opaque) {
     (void)opaque;
     llvm::Function& f = panda::llvm_pass::function(function);
-    if (panda::llvm_pass::is_block(f)) {
-        hypanda::taint2::instrument(f, hypanda::taint2::forwarding_runtime(),
-                                    pass_options);  // helpers' bodies: not yet
-    }
+    // Blocks, and with the helpers in the JIT each helper function too
+    // (pass.h: a frame each).
+    hypanda::taint2::instrument(f, hypanda::taint2::forwarding_runtime(), pass_options);
 }
 
 void start_tracking() {
@@ -122,6 +127,12 @@ void start_tracking() {
         }
     });
     state->use_instruction_counter(&instructions);
+    CPUState* cpu = nullptr;
+    for (int k = 0; (cpu = panda_cpu_by_index(k)) != nullptr; k++) {
+        size_t size = 0;
+        void* env = panda_cpu_env(cpu, &size);
+        state->add_cpu_state(env, size);
+    }
     state->on_ram_change(
         [](uint64_t addr, uint64_t len) { PPP_RUN_CB(on_taint_change, addr, len); });
     hypanda::taint2::forward_to(state.get());
@@ -194,6 +205,9 @@ void taint2_enable_taint(void) {
     }
     start_tracking();
     panda_enable_llvm();
+    if (helpers) {
+        panda_enable_llvm_helpers();
+    }
 }
 
 void taint2_disable_taint(void) {
@@ -271,6 +285,8 @@ extern "C" bool init_plugin(void* self) {
         args, "manual", "track only once asked (taint2_enable_taint, a label)");
     tainted_pointers =
         !panda_parse_bool_opt(args, "no_tp", "a tainted address taints nothing it reaches");
+    helpers = !panda_parse_bool_opt(
+        args, "no_helpers", "QEMU's helpers run native: flows through them are not followed");
     panda_free_args(args);
     out = stdout;
     if (!path.empty()) {

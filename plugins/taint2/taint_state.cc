@@ -267,4 +267,26 @@ void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint3
     flush_ram_changes();
 }
 
+void TaintState::through_address(Place dst, uint64_t n, uint64_t addr_slot) {
+    if (!tainted_pointers_ || !shadow(Space::kSlot).any(addr_slot, 8)) {
+        return;
+    }
+    const TaintByte address = as_input({Space::kSlot, addr_slot}, 8);
+    for (uint64_t k = 0; k < n; k++) {
+        set({dst.space, dst.addr + k}, computed(get({dst.space, dst.addr + k}), address));
+    }
+    flush_ram_changes();
+}
+
+void TaintState::host_load(uint64_t dst_slot, uint64_t n, const void* ptr, uint64_t addr_slot) {
+    copy({Space::kSlot, dst_slot}, host_place(ptr), n);
+    through_address({Space::kSlot, dst_slot}, n, addr_slot);
+}
+
+void TaintState::host_store(const void* ptr, uint64_t src_slot, uint64_t n, uint64_t addr_slot) {
+    const Place dst = host_place(ptr);
+    copy(dst, {Space::kSlot, src_slot}, n);
+    through_address(dst, n, addr_slot);
+}
+
 }  // namespace hypanda::taint2

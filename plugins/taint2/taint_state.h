@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-
+#include <utility>
 #include <vector>
 
 #include "label_set.h"
@@ -23,8 +23,10 @@ enum class Space : uint8_t {
     kEnv,   // the CPU state, by offset (registers)
     kSlot,  // the block's LLVM values, a slot of 16 bytes each
     kIo,    // device buffers (disk and network transfers), by the replay's address
+    kHost,  // the emulator's own memory outside the CPU state, by host address
+            // (helpers' locals and the globals they use: helpers in the JIT)
 };
-constexpr int kSpaces = 4;
+constexpr int kSpaces = 5;
 
 struct Place {
     Space space;
@@ -127,6 +129,26 @@ public:
     void guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi, uint64_t addr_slot,
                      uint64_t pc);
 
+    // Helpers in the JIT reach memory through host pointers: one inside a
+    // CPU state registered here is that register's place in kEnv, any other
+    // one's is kHost. (kEnv has one CPU state's offsets: one vCPU.)
+    void add_cpu_state(const void* env, uint64_t size) {
+        cpu_states_.push_back({reinterpret_cast<uintptr_t>(env), size});
+    }
+    Place host_place(const void* ptr) const {
+        const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+        for (const auto& [base, size] : cpu_states_) {
+            if (p - base < size) {
+                return {Space::kEnv, p - base};
+            }
+        }
+        return {Space::kHost, p};
+    }
+    // A helper's load or store of n bytes through ptr, whose own taint is
+    // in addr_slot (tainted pointers: as for guest accesses).
+    void host_load(uint64_t dst_slot, uint64_t n, const void* ptr, uint64_t addr_slot);
+    void host_store(const void* ptr, uint64_t src_slot, uint64_t n, uint64_t addr_slot);
+
 private:
     Shadow& shadow_mut(Space s) { return shadows_[static_cast<int>(s)]; }
     void set(Place p, TaintByte b);
@@ -148,6 +170,10 @@ private:
     std::optional<TaintByte> tainted_address(void* env, uint64_t addr_slot, uint64_t pc,
                                              uint64_t vaddr, uint64_t size, bool is_store);
 
+    std::vector<std::pair<uintptr_t, uint64_t>> cpu_states_;
+    // Tainted pointers for n bytes at dst computed through an address in
+    // a slot.
+    void through_address(Place dst, uint64_t n, uint64_t addr_slot);
     std::function<void(uint64_t, uint64_t)> ram_changed_;
     BranchHandler branch_;
     PointerHandler pointer_;

@@ -188,6 +188,17 @@ CPUState *panda_cpu_from_env(void *env)
     return env_cpu((CPUArchState *)env);
 }
 
+CPUState *panda_cpu_by_index(int index)
+{
+    return index >= 0 ? qemu_get_cpu(index) : NULL;
+}
+
+void *panda_cpu_env(CPUState *cpu, size_t *size)
+{
+    *size = sizeof(CPUArchState);
+    return cpu->env_ptr;
+}
+
 long panda_reg_env_offset(int reg)
 {
     if (reg >= PANDA_REG_X86_RAX && reg <= PANDA_REG_X86_R15) {

@@ -508,8 +508,10 @@ static inline uint64_t hp_fpustate_value(uint64_t n)
  * then out[0] = dst[0] + dst[N-1] and out[1] = dst[1] * dst[3]; a branch
  * on each dst[k] and a jump through a table indexed by dst[2]; dst[0..15]
  * copied with MOVDQU; a byte stored through an address computed from
- * dst[3]; dst, out, the copy and the 8-byte table are queried (EBX =
- * HP_TAINT2_QUERY). The value is FNV-1a of out. */
+ * dst[3]; dst[4] divided by dst[5] (DIV r/m8: quotient and remainder
+ * stored, 2 bytes); dst, out, the copy, the 8-byte table and the division's
+ * 2 bytes are queried (EBX = HP_TAINT2_QUERY). The value is FNV-1a of out.
+ * (The inputs are never 0 for k < HP_TAINTFLOW_MAX: the divisor is not.) */
 #define HP_TAINT2_MAGIC 0x746e7432 /* "2tnt" */
 #define HP_TAINT2_LABEL 1
 #define HP_TAINT2_QUERY 2

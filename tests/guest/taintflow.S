@@ -9,6 +9,8 @@
  *   xor     out[k] = dst[k] ^ 0x5a, k = 0..n-1        (byte loads and stores)
  *   add     out[0] = dst[0] + dst[n-1]
  *   mul     out[1] = low byte of dst[1] * dst[3]      (MUL r/m8)
+ *   divide  div[0] = dst[4] / dst[5], div[1] = dst[4] % dst[5] (DIV r/m8:
+ *           QEMU runs it in a helper, helper_divb_AL)
  *   branch  for each k: CMP dst[k] with HP_TAINTFLOW_CUT, JAE at
  *           hp_taintflow_branch (tainted by {k}, taken or not)
  *   jump    JMP through a table of two entries indexed by dst[2] & 1, at
@@ -17,7 +19,7 @@
  *   sse     sse[0..15] = dst[0..15]                   (MOVDQU load, store)
  *   pointer ptrs[dst[3] & 7] = 0x77                    (a store through an
  *           address computed from dst[3]: that byte carries {3})
- *   query   dst, out, sse, then ptrs                  (CPUID, EBX=2)
+ *   query   dst, out, sse, ptrs, then div             (CPUID, EBX=2)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -61,6 +63,10 @@ hp_taintflow:
     movzbl 1(%r9), %eax
     mulb 3(%r9)
     mov %al, 1(%r10)
+
+    movzbl 4(%r9), %eax         /* AX = dst[4] */
+    divb 5(%r9)                 /* AL = AX / dst[5], AH = AX % dst[5] */
+    mov %ax, hp_taintflow_div(%rip)
 
     xor %ecx, %ecx
     xor %edx, %edx
@@ -108,6 +114,11 @@ hp_taintflow_jump:
     lea hp_taintflow_ptrs(%rip), %rcx
     mov $8, %edx
     cpuid
+    mov $HP_TAINT2_MAGIC, %eax
+    mov $HP_TAINT2_QUERY, %ebx
+    lea hp_taintflow_div(%rip), %rcx
+    mov $2, %edx
+    cpuid
 
     pop %rbx
     ret
@@ -122,6 +133,8 @@ hp_taintflow_sse:
     .skip 16
 hp_taintflow_ptrs:
     .skip 8
+hp_taintflow_div:
+    .skip 2
     .text
 
 /*

@@ -106,7 +106,16 @@ public:
         }
         jit_ = std::move(*jit);
         module->setDataLayout(jit_->getDataLayout());
-        stats_ = instrument(*module->getFunction(name), forwarding_runtime());
+        // Every function defined, as the plugin's pass sees them: the block
+        // and any helpers in the JIT it calls.
+        for (llvm::Function& f : *module) {
+            if (!f.isDeclaration()) {
+                const InstrumentStats stats = instrument(f, forwarding_runtime());
+                if (f.getName() == name) {
+                    stats_ = stats;
+                }
+            }
+        }
         llvm::raw_string_ostream why(error_);
         if (llvm::verifyModule(*module, &why)) {
             why << "(the instrumented block does not verify)";
@@ -326,6 +335,99 @@ TEST(Taint2Pass, GuestMemoryGoesThroughThePhysicalPagesOfEachAccess) {
         EXPECT_FALSE(t.get({Space::kEnv, 16 + k}).tainted()) << k;
     }
     EXPECT_EQ(t.shadow(Space::kRam).tainted_bytes(), 4u + 2 + 4);
+    forward_to(nullptr);
+}
+
+// Helpers in the JIT: a block calls a helper instrumented with its own
+// frame (pass.h) and a native function. The helper reads rbx through its
+// CPU-state pointer, multiplies it with its first argument, adds the
+// second, goes through a local variable (host memory), writes its first
+// argument to rdx and returns the sum; the block stores the result to
+// 32, and the native function's (which the pass cannot see into) to 40.
+constexpr const char* kHelperBlock = R"IR(
+define i64 @helper_mulsum(i8* %env, i64 %a, i64 %b) {
+  %local = alloca i64
+  %p1 = getelementptr inbounds i8, i8* %env, i64 8
+  %r1 = bitcast i8* %p1 to i64*
+  %rbx = load i64, i64* %r1
+  %m = mul i64 %a, %rbx
+  %s = add i64 %m, %b
+  store i64 %s, i64* %local
+  %back = load i64, i64* %local
+  %p3 = getelementptr inbounds i8, i8* %env, i64 24
+  %r3 = bitcast i8* %p3 to i64*
+  store i64 %a, i64* %r3
+  ret i64 %back
+}
+
+declare i64 @native_add(i64, i64)
+
+define i64 @tb2(i8* noalias %env) {
+  %r0 = bitcast i8* %env to i64*
+  %rax = load i64, i64* %r0
+  %p2 = getelementptr inbounds i8, i8* %env, i64 16
+  %r2 = bitcast i8* %p2 to i64*
+  %rcx = load i64, i64* %r2
+  %h = call i64 @helper_mulsum(i8* %env, i64 %rax, i64 %rcx)
+  %p4 = getelementptr inbounds i8, i8* %env, i64 32
+  %r4 = bitcast i8* %p4 to i64*
+  store i64 %h, i64* %r4
+  %n = call i64 @native_add(i64 %rax, i64 %rcx)
+  %p5 = getelementptr inbounds i8, i8* %env, i64 40
+  %r5 = bitcast i8* %p5 to i64*
+  store i64 %n, i64* %r5
+  ret i64 0
+}
+)IR";
+
+uint64_t native_add(uint64_t a, uint64_t b) {
+    return a + b;
+}
+
+TEST(Taint2Pass, HelpersInTheJitCarryTaintThroughTheirFrames) {
+    InstrumentedBlock block(kHelperBlock, "tb2",
+                            {{"native_add", reinterpret_cast<void*>(native_add)}});
+    ASSERT_EQ(block.error(), "");
+    TaintState t;
+    forward_to(&t);
+    uint8_t env[64] = {};
+    t.add_cpu_state(env, sizeof env);
+    t.label_positional({Space::kEnv, 0}, 8, 0);                 // rax: byte k {k}
+    t.label_positional({Space::kEnv, 8}, 8, 100);               // rbx: byte k {100 + k}
+    const uint64_t rax = 0x1122334455667788, rbx = 3, rcx = 5;  // rcx clean
+    std::memcpy(env, &rax, 8);
+    std::memcpy(env + 8, &rbx, 8);
+    std::memcpy(env + 16, &rcx, 8);
+    EXPECT_EQ(block.run(env), 0u);
+    uint64_t rdx = 0, h = 0, n = 0;
+    std::memcpy(&rdx, env + 24, 8);
+    std::memcpy(&h, env + 32, 8);
+    std::memcpy(&n, env + 40, 8);
+    EXPECT_EQ(rdx, rax);
+    EXPECT_EQ(h, rax * rbx + rcx);
+    EXPECT_EQ(n, rax + rcx);
+
+    std::set<Label> both;
+    for (Label k = 0; k < 8; k++) {
+        both.insert(k);
+        both.insert(100 + k);
+    }
+    std::set<Label> rax_labels(both.begin(), both.find(100));
+    for (uint64_t k = 0; k < 8; k++) {
+        // rdx: the helper's first parameter, a copy of rax (through the
+        // call's parameter slot and the CPU-state pointer).
+        EXPECT_EQ(labels_at(t, 24 + k), std::set<Label>{static_cast<Label>(k)}) << "rdx " << k;
+        EXPECT_EQ(t.get({Space::kEnv, 24 + k}).tcn, 0u);
+        // The helper's result: (rax × rbx) + clean, through a local and the
+        // return slot: every byte {rax's, rbx's}, two computations.
+        EXPECT_EQ(labels_at(t, 32 + k), both) << "result " << k;
+        EXPECT_EQ(t.get({Space::kEnv, 32 + k}).tcn, 2u) << "result " << k;
+        // The native function: the mix of its arguments, one computation.
+        EXPECT_EQ(labels_at(t, 40 + k), rax_labels) << "native " << k;
+        EXPECT_EQ(t.get({Space::kEnv, 40 + k}).tcn, 1u) << "native " << k;
+    }
+    // The helper's local went through host memory's shadow.
+    EXPECT_EQ(t.shadow(Space::kHost).tainted_bytes(), 8u);
     forward_to(nullptr);
 }
 
