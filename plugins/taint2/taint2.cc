@@ -45,6 +45,8 @@ PPP_CB_BOILERPLATE(on_branch)
 PPP_CB_BOILERPLATE(on_ptr_load)
 PPP_CB_BOILERPLATE(on_ptr_store)
 PPP_CB_BOILERPLATE(on_taint_change)
+PPP_CB_BOILERPLATE(on_after_load)
+PPP_CB_BOILERPLATE(on_after_store)
 
 namespace {
 
@@ -117,15 +119,34 @@ void start_tracking() {
     });
     state->on_pointer([](void* env, uint64_t pc, uint64_t vaddr, uint64_t size, bool is_store,
                          TaintByte address) {
+        CPUState* cpu = panda_cpu_from_env(env);
         const auto labels = labels_of(address);
+        if (pc == 0) {
+            pc = panda_current_pc(cpu);  // an access a helper makes
+        }
         if (is_store) {
-            PPP_RUN_CB(on_ptr_store, panda_cpu_from_env(env), pc, vaddr, size, labels.data(),
+            PPP_RUN_CB(on_ptr_store, cpu, pc, vaddr, size, labels.data(),
                        static_cast<uint32_t>(labels.size()));
         } else {
-            PPP_RUN_CB(on_ptr_load, panda_cpu_from_env(env), pc, vaddr, size, labels.data(),
+            PPP_RUN_CB(on_ptr_load, cpu, pc, vaddr, size, labels.data(),
                        static_cast<uint32_t>(labels.size()));
         }
     });
+    state->on_tainted_access(
+        [](void* env, uint64_t pc, uint64_t vaddr, uint64_t size, bool is_store, TaintByte what) {
+            CPUState* cpu = panda_cpu_from_env(env);
+            const auto labels = labels_of(what);
+            if (pc == 0) {
+                pc = panda_current_pc(cpu);  // an access a helper makes
+            }
+            if (is_store) {
+                PPP_RUN_CB(on_after_store, cpu, pc, vaddr, size, labels.data(),
+                           static_cast<uint32_t>(labels.size()), what.tcn);
+            } else {
+                PPP_RUN_CB(on_after_load, cpu, pc, vaddr, size, labels.data(),
+                           static_cast<uint32_t>(labels.size()), what.tcn);
+            }
+        });
     state->use_instruction_counter(&instructions);
     CPUState* cpu = nullptr;
     for (int k = 0; (cpu = panda_cpu_by_index(k)) != nullptr; k++) {

@@ -41,6 +41,20 @@ PPP_CB_TYPEDEF(void, on_ptr_store, CPUState *cpu, target_ulong pc, target_ulong 
                const TaintLabel *labels, uint32_t n_labels);
 PPP_PROT_REG_CB(on_ptr_store);
 
+/* A guest load (on_after_load) or store (on_after_store) of `size` bytes
+ * at virtual address addr whose loaded or stored bytes carry taint, after
+ * it is done: the union of those bytes' labels and the largest compute
+ * number among them. (PANDA calls these after every access; ours run only
+ * for tainted ones — an analysis of clean accesses has the memory
+ * callbacks.) pc is the instruction's, or for an access a QEMU helper
+ * makes, the current PC. */
+PPP_CB_TYPEDEF(void, on_after_load, CPUState *cpu, target_ulong pc, target_ulong addr,
+               uint64_t size, const TaintLabel *labels, uint32_t n_labels, uint32_t tcn);
+PPP_PROT_REG_CB(on_after_load);
+PPP_CB_TYPEDEF(void, on_after_store, CPUState *cpu, target_ulong pc, target_ulong addr,
+               uint64_t size, const TaintLabel *labels, uint32_t n_labels, uint32_t tcn);
+PPP_PROT_REG_CB(on_after_store);
+
 /* Guest RAM bytes [addr, addr + len) (physical) whose labels or compute
  * numbers just changed. */
 PPP_CB_TYPEDEF(void, on_taint_change, uint64_t addr, uint64_t len);

@@ -246,6 +246,9 @@ void TaintState::guest_load(uint64_t dst_slot, uint64_t n, void* env, uint64_t v
     } else if (n > size) {
         clear({Space::kSlot, dst_slot + size}, n - size);
     }
+    if (access_ && shadow(Space::kSlot).any(dst_slot, size)) {
+        access_(env, pc, vaddr, size, false, summarize({Space::kSlot, dst_slot}, size));
+    }
 }
 
 void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint32_t oi,
@@ -258,13 +261,22 @@ void TaintState::guest_store(void* env, uint64_t vaddr, uint64_t src_slot, uint3
     }
     std::optional<uint64_t> pa[kMaxAccess];
     physical(env, vaddr, size, oi, true, pa);
+    TaintByte stored;  // what the stored bytes carry together
     for (uint64_t k = 0; k < size; k++) {
+        const TaintByte b = get({Space::kSlot, src_slot + k});
+        const TaintByte t = address ? computed(b, *address) : b;
         if (pa[k]) {
-            const TaintByte b = get({Space::kSlot, src_slot + k});
-            set({Space::kRam, *pa[k]}, address ? computed(b, *address) : b);
+            set({Space::kRam, *pa[k]}, t);
+        }
+        if (t.tainted()) {
+            stored.tcn = stored.tainted() ? std::max(stored.tcn, t.tcn) : t.tcn;
+            stored.labels = store_.unite(stored.labels, t.labels);
         }
     }
     flush_ram_changes();
+    if (access_ && stored.tainted()) {
+        access_(env, pc, vaddr, size, true, stored);
+    }
 }
 
 void TaintState::through_address(Place dst, uint64_t n, uint64_t addr_slot) {

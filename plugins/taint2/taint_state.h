@@ -109,6 +109,14 @@ public:
     // address's bytes taken together.
     void set_tainted_pointers(bool on) { tainted_pointers_ = on; }
 
+    // A guest load whose loaded bytes, or a store whose stored bytes,
+    // carry taint once it is done (on_after_load/on_after_store): the PC,
+    // the virtual address, the access's size and what its bytes carry
+    // together.
+    using AccessHandler = std::function<void(void* env, uint64_t pc, uint64_t vaddr, uint64_t size,
+                                             bool is_store, TaintByte what)>;
+    void on_tainted_access(AccessHandler fn) { access_ = std::move(fn); }
+
     // Guest memory through QEMU's softmmu helpers. `translate` gives the
     // guest physical address of a virtual one for the CPU state `env`
     // (nothing: unmapped, or not RAM); each page of an access is
@@ -177,6 +185,7 @@ private:
     std::function<void(uint64_t, uint64_t)> ram_changed_;
     BranchHandler branch_;
     PointerHandler pointer_;
+    AccessHandler access_;
     bool tainted_pointers_ = true;
     Translate translate_;
     uint64_t changed_first_ = 0, changed_len_ = 0;

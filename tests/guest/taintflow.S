@@ -46,30 +46,56 @@ hp_taintflow:
     mov %r9, %rdi
     mov %r11, %rcx
     cld
+    .globl hp_taintflow_copy
+hp_taintflow_copy:
     rep movsb
 
     xor %ecx, %ecx
+    .globl hp_taintflow_xor_load
+hp_taintflow_xor_load:
 1:  movzbl (%r9,%rcx), %eax
     xor $HP_TAINTFLOW_XOR, %al
+    .globl hp_taintflow_xor_store
+hp_taintflow_xor_store:
     mov %al, (%r10,%rcx)
     inc %rcx
     cmp %r11, %rcx
     jb 1b
 
+    .globl hp_taintflow_add_load
+hp_taintflow_add_load:
     movzbl (%r9), %eax
+    .globl hp_taintflow_add
+hp_taintflow_add:
     add -1(%r9,%r11), %al
+    .globl hp_taintflow_add_store
+hp_taintflow_add_store:
     mov %al, (%r10)
 
+    .globl hp_taintflow_mul_load
+hp_taintflow_mul_load:
     movzbl 1(%r9), %eax
+    .globl hp_taintflow_mul
+hp_taintflow_mul:
     mulb 3(%r9)
+    .globl hp_taintflow_mul_store
+hp_taintflow_mul_store:
     mov %al, 1(%r10)
 
+    .globl hp_taintflow_divide_load
+hp_taintflow_divide_load:
     movzbl 4(%r9), %eax         /* AX = dst[4] */
+    .globl hp_taintflow_divide
+hp_taintflow_divide:
     divb 5(%r9)                 /* AL = AX / dst[5], AH = AX % dst[5] */
+    .globl hp_taintflow_divide_store
+hp_taintflow_divide_store:
     mov %ax, hp_taintflow_div(%rip)
 
     xor %ecx, %ecx
     xor %edx, %edx
+    .globl hp_taintflow_cmp
+hp_taintflow_cmp:
 2:  cmpb $HP_TAINTFLOW_CUT, (%r9,%rcx)
     .globl hp_taintflow_branch
 hp_taintflow_branch:
@@ -79,6 +105,8 @@ hp_taintflow_branch:
     cmp %r11, %rcx
     jb 2b
 
+    .globl hp_taintflow_jump_load
+hp_taintflow_jump_load:
     movzbl 2(%r9), %eax
     and $1, %eax
     lea hp_taintflow_table(%rip), %rdx
@@ -86,12 +114,20 @@ hp_taintflow_branch:
 hp_taintflow_jump:
     jmp *(%rdx,%rax,8)
 4:
+    .globl hp_taintflow_sse_load
+hp_taintflow_sse_load:
     movdqu (%r9), %xmm0
+    .globl hp_taintflow_sse_store
+hp_taintflow_sse_store:
     movdqu %xmm0, hp_taintflow_sse(%rip)
 
+    .globl hp_taintflow_ptr_load
+hp_taintflow_ptr_load:
     movzbl 3(%r9), %eax
     and $7, %eax
     lea hp_taintflow_ptrs(%rip), %rdx
+    .globl hp_taintflow_ptr_store
+hp_taintflow_ptr_store:
     movb $HP_TAINTFLOW_MARK, (%rdx,%rax)
 
     mov $HP_TAINT2_MAGIC, %eax

@@ -7,8 +7,11 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -272,6 +275,127 @@ TEST(Taint2, ReplayedTwiceGivesTheModelsAnswersAndTheSameBytes) {
             EXPECT_EQ(read_file(branches), first_branches);
         }
     }
+}
+
+// tainted_instr on taintflow 16: the source gives every instruction that
+// loads or stores a tainted byte or branches on one, how often and with
+// which labels (tainted pointers: the JMP's table entry, loaded through an
+// address computed from dst[2], carries {2}; MOVDQU is two 8-byte
+// accesses under QEMU). Outside hp_taintflow the guest touches taint in
+// two places, 16 times each: the FNV loop of workload_taintflow reading
+// out[k], and con_put_hex printing the RESULT's 16 hex digits (each a
+// table lookup through a nibble of the tainted value).
+std::vector<std::string> expected_instructions() {
+    const std::string all = "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15";
+    const std::vector<std::tuple<std::string, std::string, int, std::string>> at = {
+        {"copy", "load", 16, all},
+        {"copy", "store", 16, all},
+        {"xor_load", "load", 16, all},
+        {"xor_store", "store", 16, all},
+        {"add_load", "load", 1, "0"},
+        {"add", "load", 1, "15"},
+        {"add_store", "store", 1, "0,15"},
+        {"mul_load", "load", 1, "1"},
+        {"mul", "load", 1, "3"},
+        {"mul_store", "store", 1, "1,3"},
+        {"divide_load", "load", 1, "4"},
+        {"divide", "load", 1, "5"},
+        {"divide_store", "store", 1, "4,5"},
+        {"cmp", "load", 16, all},
+        {"branch", "branch", 16, all},
+        {"jump_load", "load", 1, "2"},
+        {"jump", "load", 1, "2"},
+        {"jump", "jump", 1, "2"},
+        {"sse_load", "load", 2, all},
+        {"sse_store", "store", 2, all},
+        {"ptr_load", "load", 1, "3"},
+        {"ptr_store", "store", 1, "3"}};
+    std::vector<std::string> want;
+    for (const auto& [symbol, kind, count, labels] : at) {
+        want.push_back(hex(guest_symbol("hp_taintflow_" + symbol)) + " " + kind + " " +
+                       std::to_string(count) + " " + labels);
+    }
+    return want;
+}
+
+TEST(Taint2, TaintedInstrListsExactlyTheInstructionsTouchingTheInput) {
+    TempDir dir;
+    const auto run_instr = [&](const std::string& args) {
+        return run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                               "taint2:out=" + dir.file("answers"), "-panda",
+                                               "tainted_instr:" + args}),
+                   kLimit);
+    };
+    RunResult r = run_instr("summary=on,out=" + dir.file("summary"));
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    // "pc kind count labels" per summary line, the C code's apart.
+    std::vector<std::string> in_assembly, in_c;
+    const uint64_t start = guest_symbol("hp_taintflow"),
+                   end = guest_image().next_symbol_after(guest_symbol("hp_taintflow_ptr_store"));
+    std::istringstream in(read_file(dir.file("summary")));
+    std::string line;
+    std::map<std::string, std::string> by_key;  // "pc kind" -> "count labels"
+    while (std::getline(in, line)) {
+        char kind[16] = {}, labels[512] = {};
+        uint64_t pc = 0, count = 0;
+        ASSERT_EQ(
+            std::sscanf(line.c_str(),
+                        "TAINTED_INSTR pc=%" SCNx64 " kind=%15s count=%" SCNu64 " labels=%511s",
+                        &pc, kind, &count, labels),
+            4)
+            << line;
+        const std::string entry = hex(pc) + " " + kind + " " + std::to_string(count) + " " + labels;
+        (pc >= start && pc < end ? in_assembly : in_c).push_back(entry);
+        by_key[hex(pc) + " " + kind] = std::to_string(count) + " " + labels;
+    }
+    EXPECT_EQ(in_assembly, expected_instructions());
+    ASSERT_EQ(in_c.size(), 2u) << read_file(dir.file("summary"));
+    const std::string all = "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15";
+    for (const auto& [function, entry] :
+         {std::make_pair("con_put_hex", in_c[0]), std::make_pair("workload_taintflow", in_c[1])}) {
+        uint64_t pc = 0;
+        std::sscanf(entry.c_str(), "%" SCNx64, &pc);
+        EXPECT_GE(pc, guest_symbol(function)) << entry;
+        EXPECT_LT(pc, guest_image().next_symbol_after(guest_symbol(function))) << entry;
+        EXPECT_EQ(entry.substr(entry.find(' ')), " load 16 " + all);
+    }
+
+    // One line per touch, as JSON: the same touches as the summary counts,
+    // each with its compute number (the stores of computed bytes 1, the
+    // jump's target and the byte stored through the tainted address 2).
+    RunResult j = run_instr("json=on,out=" + dir.file("json"));
+    ASSERT_EQ(j.exit_status, debug_exit_status(0)) << describe(j);
+    std::map<std::string, std::pair<uint64_t, std::set<unsigned>>> counted;
+    std::map<std::string, std::set<unsigned>> tcns;
+    std::istringstream json_in(read_file(dir.file("json")));
+    while (std::getline(json_in, line)) {
+        const auto e = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_FALSE(e.is_discarded()) << line;
+        const std::string key =
+            hex(e.at("pc").get<uint64_t>()) + " " + e.at("kind").get<std::string>();
+        counted[key].first++;
+        for (const auto& l : e.at("labels")) {
+            counted[key].second.insert(l.get<unsigned>());
+        }
+        tcns[key].insert(e.at("tcn").get<unsigned>());
+    }
+    std::map<std::string, std::string> from_json;
+    for (const auto& [key, c] : counted) {
+        std::string labels;
+        for (unsigned l : c.second) {
+            labels += (labels.empty() ? "" : ",") + std::to_string(l);
+        }
+        from_json[key] = std::to_string(c.first) + " " + labels;
+    }
+    EXPECT_EQ(from_json, by_key);
+    const auto tcn_at = [&](const std::string& symbol, const std::string& kind) {
+        return tcns[hex(guest_symbol("hp_taintflow_" + symbol)) + " " + kind];
+    };
+    EXPECT_EQ(tcn_at("copy", "store"), std::set<unsigned>{0});
+    EXPECT_EQ(tcn_at("add_store", "store"), std::set<unsigned>{1});
+    EXPECT_EQ(tcn_at("divide_store", "store"), std::set<unsigned>{1});
+    EXPECT_EQ(tcn_at("jump", "jump"), std::set<unsigned>{2});
+    EXPECT_EQ(tcn_at("ptr_store", "store"), std::set<unsigned>{2});
 }
 
 // Without the plugin the hypercalls are plain CPUIDs: the same RESULT.
