@@ -398,6 +398,130 @@ TEST(Taint2, TaintedInstrListsExactlyTheInstructionsTouchingTheInput) {
     EXPECT_EQ(tcn_at("ptr_store", "store"), std::set<unsigned>{2});
 }
 
+// taintcap on taintflow 16: per tap point (PC, caller, load or store) the
+// tainted bytes of memory that flowed through it, values and labels, all
+// from the source: src[k] = hp_taintflow_input(k) labelled k, the copies,
+// the XOR's, ADD's, MUL's and DIV's results; the JMP's table entry is
+// clean in memory (tainted only through its address) and the RESULT's hex
+// digits too, so neither is a tap point. All of hp_taintflow's have one
+// caller, in workload_taintflow, whose FNV loop is the last tap point.
+struct CapturedTap {
+    std::string symbol, kind;
+    std::vector<uint8_t> data;
+    std::vector<std::string> labels;
+};
+
+std::string hex_bytes(const std::vector<uint8_t>& data) {
+    std::string s;
+    for (uint8_t b : data) {
+        char two[3];
+        std::snprintf(two, sizeof two, "%02x", b);
+        s += two;
+    }
+    return s;
+}
+
+std::string joined_labels(const std::vector<std::string>& labels) {
+    std::string s;
+    for (const auto& l : labels) {
+        s += (s.empty() ? "" : ";") + l;
+    }
+    return s;
+}
+
+TEST(Taint2, TaintcapCapturesEachTapPointsBytesAndLabels) {
+    const auto in = [](uint64_t k) { return hp_taintflow_input(k); };
+    std::vector<uint8_t> src, xored, out;
+    std::vector<std::string> each;
+    for (uint64_t k = 0; k < 16; k++) {
+        src.push_back(in(k));
+        xored.push_back(in(k) ^ HP_TAINTFLOW_XOR);
+        each.push_back(std::to_string(k));
+    }
+    const uint8_t sum = in(0) + in(15), product = in(1) * in(3);
+    out = xored;
+    out[0] = sum;
+    out[1] = product;
+    std::vector<std::string> out_labels = each;
+    out_labels[0] = "0,15";
+    out_labels[1] = "1,3";
+    const std::vector<CapturedTap> want = {
+        {"copy", "load", src, each},
+        {"copy", "store", src, each},
+        {"xor_load", "load", src, each},
+        {"xor_store", "store", xored, each},
+        {"add_load", "load", {in(0)}, {"0"}},
+        {"add", "load", {in(15)}, {"15"}},
+        {"add_store", "store", {sum}, {"0,15"}},
+        {"mul_load", "load", {in(1)}, {"1"}},
+        {"mul", "load", {in(3)}, {"3"}},
+        {"mul_store", "store", {product}, {"1,3"}},
+        {"divide_load", "load", {in(4)}, {"4"}},
+        {"divide", "load", {in(5)}, {"5"}},
+        {"divide_store",
+         "store",
+         {static_cast<uint8_t>(in(4) / in(5)), static_cast<uint8_t>(in(4) % in(5))},
+         {"4,5", "4,5"}},
+        {"cmp", "load", src, each},
+        {"jump_load", "load", {in(2)}, {"2"}},
+        {"sse_load", "load", src, each},
+        {"sse_store", "store", src, each},
+        {"ptr_load", "load", {in(3)}, {"3"}},
+        {"ptr_store", "store", {HP_TAINTFLOW_MARK}, {"3"}},
+    };
+    std::vector<std::string> expected;
+    for (const CapturedTap& t : want) {
+        expected.push_back(hex(guest_symbol("hp_taintflow_" + t.symbol)) + " " + t.kind + " " +
+                           std::to_string(t.data.size()) + " " + hex_bytes(t.data) + " " +
+                           joined_labels(t.labels));
+    }
+
+    TempDir dir;
+    RunResult r = run(guest_args("taintflow 16",
+                                 {"-cpu", "qemu64,vendor=GenuineIntel", "-panda",
+                                  "taint2:out=" + dir.file("answers"), "-panda", "callstack_instr",
+                                  "-panda", "taintcap:out=" + dir.file("taps")}),
+                      kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    std::vector<std::string> got;
+    std::vector<uint64_t> callers;
+    std::istringstream lines(read_file(dir.file("taps")));
+    std::string line;
+    while (std::getline(lines, line)) {
+        uint64_t caller = 0, pc = 0, asid = 0, bytes = 0;
+        char kind[16] = {}, data[4096] = {}, labels[8192] = {};
+        ASSERT_EQ(std::sscanf(line.c_str(),
+                              "TAINTCAP caller=%" SCNx64 " pc=%" SCNx64 " asid=%" SCNx64
+                              " kind=%15s bytes=%" SCNu64 " data=%4095s labels=%8191s",
+                              &caller, &pc, &asid, kind, &bytes, data, labels),
+                  7)
+            << line;
+        got.push_back(hex(pc) + " " + kind + " " + std::to_string(bytes) + " " + data + " " +
+                      labels);
+        callers.push_back(caller);
+    }
+    ASSERT_EQ(got.size(), want.size() + 1) << read_file(dir.file("taps"));
+    const std::string fnv = got.back();
+    got.pop_back();
+    EXPECT_EQ(got, expected);
+    // hp_taintflow's one caller: the return address of its call, in
+    // workload_taintflow.
+    const uint64_t w = guest_symbol("workload_taintflow"),
+                   w_end = guest_image().next_symbol_after(w);
+    for (size_t k = 0; k + 1 < callers.size(); k++) {
+        EXPECT_EQ(callers[k], callers[0]);
+    }
+    EXPECT_GT(callers[0], w);
+    EXPECT_LT(callers[0], w_end);
+    // The FNV loop reading out[k]: every byte as the XOR, ADD and MUL left it.
+    uint64_t fnv_pc = 0;
+    std::sscanf(fnv.c_str(), "%" SCNx64, &fnv_pc);
+    EXPECT_GE(fnv_pc, w);
+    EXPECT_LT(fnv_pc, w_end);
+    EXPECT_EQ(fnv.substr(fnv.find(' ')),
+              " load 16 " + hex_bytes(out) + " " + joined_labels(out_labels));
+}
+
 // Without the plugin the hypercalls are plain CPUIDs: the same RESULT.
 TEST(Taint2, TaintflowRunsTheSameWithoutThePlugin) {
     RunResult r = run(guest_args("taintflow 16", {"-cpu", "qemu64,vendor=GenuineIntel"}), kLimit);
@@ -415,6 +539,16 @@ TEST(Taint2, AnOutputFileThatCannotBeMadeIsOneErrorLine) {
     // debug-exit device's for a clean guest exit too: the output tells.)
     EXPECT_EQ(lines_starting_with(r.err, "taint2:"),
               std::vector<std::string>{"taint2: out=" + bad + ": No such file or directory"});
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "), std::vector<std::string>{});
+}
+
+// taintcap keeping nothing per tap point: one line naming it, and no run.
+TEST(Taint2, TaintcapWithMaxZeroIsOneErrorLine) {
+    RunResult r = run(guest_args("taintflow 16", {"-panda", "taint2", "-panda", "callstack_instr",
+                                                  "-panda", "taintcap:max=0"}),
+                      kLimit);
+    EXPECT_EQ(lines_starting_with(r.err, "taintcap:"),
+              std::vector<std::string>{"taintcap: max=0: a tap point must keep at least one byte"});
     EXPECT_EQ(lines_starting_with(r.out, "RESULT "), std::vector<std::string>{});
 }
 
