@@ -162,7 +162,7 @@ void start_tracking() {
 void query(CPUState* cpu, uint64_t vaddr, uint64_t len) {
     for (uint64_t k = 0; k < len; k++) {
         const auto pa = physical(cpu, vaddr + k);
-        const TaintByte b = pa ? state->get({Space::kRam, *pa}) : TaintByte{};
+        const TaintByte b = pa && state != nullptr ? state->get({Space::kRam, *pa}) : TaintByte{};
         if (!b.tainted()) {
             fprintf(out, "TAINT %#" PRIx64 " clean\n", vaddr + k);
             continue;
@@ -174,6 +174,16 @@ void query(CPUState* cpu, uint64_t vaddr, uint64_t len) {
         fprintf(out, "TAINT %#" PRIx64 " %s tcn %u\n", vaddr + k, labels.c_str(), b.tcn);
     }
     fflush(out);
+}
+
+// Replay: a device's DMA write into guest RAM puts device data there,
+// clean (label sources such as tainted_net label it after).
+int on_dma(CPUState* cpu, uint32_t is_write, uint64_t src, uint64_t dest, uint32_t n) {
+    (void)cpu, (void)src;
+    if (is_write != 0 && state != nullptr) {
+        state->clear({Space::kRam, dest}, n);
+    }
+    return 0;
 }
 
 int on_hypercall(CPUState* cpu) {
@@ -322,6 +332,8 @@ extern "C" bool init_plugin(void* self) {
     panda_cb cb;
     cb.guest_hypercall = on_hypercall;
     panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb);
+    cb.replay_before_cpu_physical_mem_rw_ram = on_dma;
+    panda_register_callback(self, PANDA_CB_REPLAY_BEFORE_CPU_PHYSICAL_MEM_RW_RAM, cb);
     panda_llvm_add_function_pass(nullptr, taint_pass, nullptr);
     if (enable) {
         initialising = true;

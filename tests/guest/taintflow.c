@@ -26,11 +26,14 @@ uint64_t workload_taintflow(uint64_t n) {
     return h;
 }
 
-/* taintbad N: N rounds of two taint2 hypercalls the plugin must refuse,
- * each with one error line: an unknown command (7), and a query of
- * HP_TAINTBAD_LENGTH bytes (over its 1 MiB limit). The value is N. */
+/* taintbad N: a query of 16 bytes before anything is labelled (with
+ * taint2:manual=on, while tracking is off: 16 clean answers), then N rounds
+ * of two taint2 hypercalls the plugin must refuse, each with one error
+ * line: an unknown command (7), and a query of HP_TAINTBAD_LENGTH bytes
+ * (over its 1 MiB limit). The value is N. */
 uint64_t workload_taintbad(uint64_t n) {
     static uint8_t buffer[16];
+    hp_taint2_call(HP_TAINT2_QUERY, (uint64_t)(uintptr_t)buffer, sizeof buffer);
     for (uint64_t i = 0; i < n; i++) {
         hp_taint2_call(7, (uint64_t)(uintptr_t)buffer, 16);
         hp_taint2_call(HP_TAINT2_QUERY, (uint64_t)(uintptr_t)buffer, HP_TAINTBAD_LENGTH);

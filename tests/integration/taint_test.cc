@@ -552,6 +552,38 @@ TEST(Taint2, TaintcapWithMaxZeroIsOneErrorLine) {
     EXPECT_EQ(lines_starting_with(r.out, "RESULT "), std::vector<std::string>{});
 }
 
+// tainted_net's arguments out of range: one line each, naming it.
+TEST(Taint2, TaintedNetRefusesAPortOrLabelOutOfRange) {
+    for (const auto& [arg, line] :
+         {std::make_pair("port=70000", "tainted_net: port=70000: not a TCP port (0..65535)"),
+          std::make_pair("label=4294967296",
+                         "tainted_net: label=4294967296: labels are 32 bits")}) {
+        RunResult r = run(guest_args("taintflow 16", {"-panda", "taint2", "-panda",
+                                                      std::string("tainted_net:") + arg}),
+                          kLimit);
+        EXPECT_EQ(lines_starting_with(r.err, "tainted_net:"), std::vector<std::string>{line})
+            << r.err;
+        EXPECT_EQ(lines_starting_with(r.out, "RESULT "), std::vector<std::string>{});
+    }
+}
+
+// A query while tracking is off (manual=on, nothing labelled yet): every
+// byte clean, and the guest runs on (it once crashed the emulator).
+TEST(Taint2, AQueryBeforeTrackingStartsAnswersClean) {
+    TempDir dir;
+    RunResult r =
+        run(guest_args("taintbad 1", {"-panda", "taint2:manual=on,out=" + dir.file("answers")}),
+            kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << describe(r);
+    EXPECT_EQ(lines_starting_with(r.out, "RESULT "),
+              std::vector<std::string>{result_line("taintbad", 1)});
+    const std::vector<Answer> answers = read_answers(read_file(dir.file("answers")));
+    ASSERT_EQ(answers.size(), 16u);
+    for (const Answer& a : answers) {
+        EXPECT_EQ(a.labels, "clean");
+    }
+}
+
 // taintbad 3 (model.h): three rounds of an unknown command and a query of
 // 2 MiB. Each is one error line; the guest runs on to its RESULT.
 TEST(Taint2, BadHypercallsAreOneErrorLineEach) {

@@ -29,6 +29,9 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
+#include <sstream>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -396,6 +399,201 @@ TEST(LinuxRecordReplay, VirtioDiskAndNetworkReplayOffline) {
 // PCI DMA API).
 TEST(LinuxRecordReplay, E1000AndIdeReplayOffline) {
     record_and_replay({"e1000", {"-drive", "file=DISK,format=raw,if=ide"}, "/dev/sda"});
+}
+
+// ---- network taint -------------------------------------------------------------
+
+constexpr size_t kTaintBytes = 2500;  // two segments of the body at least
+
+// The address and size of an hpana function, from binutils' nm.
+std::pair<uint64_t, uint64_t> hpana_function(const std::string& name) {
+    const RunResult r = run({"nm", "-S", "--defined-only", guest_dir() + "/hpana"}, std::chrono::seconds(60));
+    std::istringstream in(r.out);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);  // "addr size type name" (no size: 3 fields)
+        std::string address, size, type, symbol;
+        if (fields >> address >> size >> type >> symbol && symbol == name) {
+            return {std::stoull(address, nullptr, 16), std::stoull(size, nullptr, 16)};
+        }
+    }
+    ADD_FAILURE() << "nm lists no " << name << " in " << guest_dir() << "/hpana";
+    return {0, 0};
+}
+
+// hplinux=nettaint: the guest fetches a file over HTTP (as above, on
+// virtio-net), then `hpana netsum` reads it, asks taint2 what each byte
+// carries, computes its SHA-256 and asks the same of the digest, and
+// prints the digest through hpana_hex, which branches once per hex digit
+// (hpana.c). Recorded with no plugin; replayed with tainted_net labelling
+// every TCP payload byte from the server's port with its offset in the
+// stream the server sent (headers, then the body: body byte i is at
+// offset H + i, H the headers' length). So, from the source and the bytes
+// the server sent: file byte i carries exactly {H + i}, a copy of a copy
+// (compute number 0) through the guest's NIC, kernel, wget, tmpfs and
+// read(); every digest byte carries all of {H .. H + N - 1} (SHA-256 mixes
+// every input byte into every output byte) and the length's (below); the
+// printed digest is
+// sha256sum's; and the tainted branches in hpana's own code are
+// hpana_hex's 64, one instruction, each with the digest's labels, and the
+// loops' ends on the file's length, which carries exactly the labels of the
+// Content-Length header's digits (wget writes what that says; the length
+// goes into SHA-256's padding too, so the digest carries them as well).
+// SHA-256 itself branches on nothing it computes from the bytes. Without tainted pointers
+// (no_tp=on): with them, wget's stdio buffer positions, computed while it
+// parsed the headers (where each line ends, Content-Length), taint every
+// body byte it copies out with those header bytes' labels too — right,
+// and what PANDA does, but not a model one can write down from the bytes.
+TEST(LinuxTaint, NetworkBytesCarryTheirStreamOffsetsIntoTheChecksum) {
+    TempDir tmp;
+    const std::string body = file_bytes().substr(0, kTaintBytes);
+    std::ofstream(tmp.file("file"), std::ios::binary) << body;
+    const std::string want = sha256sum(tmp.file("file"));
+    HttpServer server(body);
+    ASSERT_NE(server.port(), 0);
+    const std::string dir = guest_dir(), rec = tmp.file("rec");
+    Child recording({emulator(), "-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none",
+                     "-no-reboot", "-m", "512", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel",
+                     dir + "/vmlinuz", "-initrd", dir + "/initramfs.cpio.gz", "-append",
+                     "console=ttyS0 panic=-1 hplinux=nettaint hplinux.url=http://10.0.2.2:" +
+                         std::to_string(server.port()) + "/file",
+                     "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-record-from", ":" + rec},
+                    {});
+    const RunResult r = recording.wait(kLimit);
+    ASSERT_EQ(r.exit_status, debug_exit_status(0)) << r.out << r.err;
+    ASSERT_EQ(only_line(r.out, "HPANA netsum "), "HPANA netsum " + std::to_string(kTaintBytes) + " " + want);
+    ASSERT_EQ(server.requests(), 1);
+    const std::string sent = server.sent();
+    ASSERT_EQ(sent.substr(sent.size() - body.size()), body);
+    const size_t headers = sent.size() - body.size();
+
+    const RunResult p = run({emulator(), "-replay", rec, "-panda",
+                             "taint2:manual=on,no_tp=on,out=" + tmp.file("answers") + ";tainted_net:port=" +
+                                 std::to_string(server.port()) + ";tainted_branch:process=on,out=" + tmp.file("branches")},
+                            kLimit);
+    ASSERT_EQ(p.exit_status, 0) << p.err;
+    EXPECT_EQ(hypanda::test::lines_starting_with(p.err, "replay verified").size(), 1u) << p.err;
+    // Every byte of the stream labelled (a retransmitted one again), and
+    // each found in RAM where the recording says its frame went.
+    unsigned long long labelled = 0, frames = 0, missing = 1;
+    ASSERT_EQ(std::sscanf(only_line(p.err, "tainted_net: ").c_str(),
+                          "tainted_net: labelled %llu bytes of %llu frames (%llu not found in RAM)", &labelled,
+                          &frames, &missing),
+              3)
+        << p.err;
+    EXPECT_GE(labelled, sent.size());
+    EXPECT_GE(frames, 2u) << p.err;
+    EXPECT_EQ(missing, 0u);
+
+    // The answers: N lines for the file's bytes, 32 for the digest's.
+    std::vector<std::string> labels;
+    std::vector<unsigned> tcns;
+    std::istringstream in(read_file(tmp.file("answers")));
+    std::string line;
+    while (std::getline(in, line)) {
+        char got[65536] = {};
+        unsigned long long address = 0;
+        unsigned tcn = 0;
+        ASSERT_GE(std::sscanf(line.c_str(), "TAINT %llx %65535s tcn %u", &address, got, &tcn), 2) << line;
+        labels.push_back(got);
+        tcns.push_back(tcn);
+    }
+    ASSERT_EQ(labels.size(), kTaintBytes + 32);
+    // (Failures name the first byte that differs: label lists are long.)
+    std::string all;
+    size_t wrong = 0, first_wrong = 0;
+    for (size_t i = 0; i < kTaintBytes; i++) {
+        if (labels[i] != std::to_string(headers + i) || tcns[i] != 0) {
+            first_wrong = wrong++ == 0 ? i : first_wrong;
+        }
+        all += (i == 0 ? "" : ",") + std::to_string(headers + i);
+    }
+    EXPECT_EQ(wrong, 0u) << "file byte " << first_wrong << ": " << labels[first_wrong].substr(0, 100) << " tcn "
+                         << tcns[first_wrong];
+    // The digest: every body byte, and the Content-Length value's digits
+    // (wget's writes, so the file's size, so the length SHA-256's padding
+    // holds, come from it).
+    const size_t length_at = sent.find("Content-Length: ") + 16;
+    const size_t length_end = sent.find("\r\n", length_at);
+    std::string length_labels;
+    for (size_t i = length_at; i < length_end; i++) {
+        length_labels += (i == length_at ? "" : ",") + std::to_string(i);
+    }
+    const std::string digest_labels = length_labels + "," + all;
+    for (size_t i = 0; i < 32; i++) {
+        EXPECT_TRUE(labels[kTaintBytes + i] == digest_labels)
+            << "digest byte " << i << ": " << labels[kTaintBytes + i].substr(0, 100);
+        EXPECT_GT(tcns[kTaintBytes + i], 0u) << "digest byte " << i;
+    }
+
+    // hpana_hex's branches, and no other tainted branch in hpana's own code
+    // (user space; the kernel's, on hpana's behalf, are the kernel's).
+    const auto [hex_at, hex_size] = hpana_function("hpana_hex");
+    std::istringstream branches(read_file(tmp.file("branches")));
+    size_t in_hex = 0, length_branches = 0;
+    std::set<uint64_t> hex_pcs;
+    static char got[1 << 16];
+    while (std::getline(branches, line)) {
+        unsigned long long pc = 0, asid = 0;
+        char kind[32] = {}, process[64] = {};
+        unsigned tcn = 0;
+        long pid = 0;
+        ASSERT_EQ(std::sscanf(line.c_str(),
+                              "TAINTED_BRANCH pc=%llx kind=%31s asid=%llx labels=%65535s tcn=%u process=%63s pid=%ld",
+                              &pc, kind, &asid, got, &tcn, process, &pid),
+                  7)
+            << line.substr(0, 200);
+        if (std::string(process) != "hpana" || pc >= 0x800000000000ull) {
+            continue;
+        }
+        if (pc >= hex_at && pc < hex_at + hex_size) {
+            in_hex++;
+            hex_pcs.insert(pc);
+            EXPECT_EQ(std::string(kind), "conditional");
+            EXPECT_TRUE(std::string(got) == digest_labels) << "hpana_hex branch " << in_hex;
+        } else {
+            // The loops over the file (read's, SHA-256's blocks) end on its
+            // length: the Content-Length digits', nothing of the body's.
+            length_branches++;
+            EXPECT_EQ(std::string(got), length_labels) << line.substr(0, 200);
+        }
+    }
+    EXPECT_EQ(in_hex, 64u);
+    EXPECT_GT(length_branches, 0u);
+
+    // The same recording as if the recorder had not found where the frames
+    // went (their entries' guest address 0), and the first data frame's
+    // entry before the device write that carries it: tainted_net finds
+    // them in the device writes replayed before, and after. The same
+    // answers, byte for byte.
+    std::vector<rr::Event> events = read_events(rec);
+    bool moved = false;
+    size_t zeroed = 0;
+    for (size_t i = 0; i < events.size(); i++) {
+        rr::Event& e = events[i];
+        if (e.kind != rr::Kind::Packet || e.size != 0 || e.data.size() <= 54 || e.addr == 0) {
+            continue;
+        }
+        e.addr = 0;
+        zeroed++;
+        if (!moved && i > 0 && events[i - 1].kind == rr::Kind::DmaWrite && events[i - 1].icount == e.icount &&
+            events[i - 1].site == e.site) {
+            std::swap(events[i - 1], events[i]);
+            moved = true;
+        }
+    }
+    ASSERT_GE(zeroed, 2u);
+    ASSERT_TRUE(moved) << "no data frame's entry right after its device write";
+    ASSERT_EQ(run({"cp", "-r", rec, tmp.file("unplaced")}, kLimit).exit_status, 0);
+    rewrite_log(tmp.file("unplaced"), events);
+    const RunResult u = run({emulator(), "-replay", tmp.file("unplaced"), "-panda",
+                             "taint2:manual=on,no_tp=on,out=" + tmp.file("answers2") + ";tainted_net:port=" +
+                                 std::to_string(server.port())},
+                            kLimit);
+    ASSERT_EQ(u.exit_status, 0) << u.err;
+    EXPECT_EQ(only_line(u.err, "tainted_net: "), only_line(p.err, "tainted_net: "));
+    EXPECT_TRUE(read_file(tmp.file("answers2")) == read_file(tmp.file("answers")));
+    EXPECT_EQ(hex_pcs.size(), 1u);
 }
 
 }  // namespace
