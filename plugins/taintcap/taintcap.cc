@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "callstack_instr/callstack_instr.h"
+#include "taint2/report.h"
 #include "taint2/taint2.h"
 
 namespace {
@@ -124,13 +125,9 @@ extern "C" bool init_plugin(void* self) {
         fprintf(stderr, "taintcap: max=0: a tap point must keep at least one byte\n");
         return false;
     }
-    out = stdout;
-    if (!path.empty()) {
-        out = fopen(path.c_str(), "we");
-        if (out == nullptr) {
-            fprintf(stderr, "taintcap: out=%s: %s\n", path.c_str(), strerror(errno));
-            return false;
-        }
+    out = hypanda::taint_report::open("taintcap", path);
+    if (out == nullptr) {
+        return false;
     }
     if (panda_require("taint2") == nullptr || panda_require("callstack_instr") == nullptr) {
         return false;
@@ -163,12 +160,6 @@ extern "C" void uninit_plugin(void* self) {
         }
         fputc('\n', out);
     }
-    if (out != nullptr) {
-        fflush(out);
-        if (out != stdout) {
-            fclose(out);
-        }
-    }
-    out = nullptr;
+    hypanda::taint_report::close(out);
     taps.clear();
 }

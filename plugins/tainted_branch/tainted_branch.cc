@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "osi/osi.h"
+#include "taint2/report.h"
 #include "taint2/taint2.h"
 
 namespace {
@@ -41,30 +42,16 @@ bool summary;
 decltype(&get_current_process) current_process;
 decltype(&free_osiproc) free_process;
 
-struct Seen {
-    uint64_t count = 0;
-    std::set<TaintLabel> labels;
-};
-std::map<std::pair<uint64_t, bool>, Seen> seen;  // (pc, indirect)
+hypanda::taint_report::Summary<bool> seen;
 
 const char* kind_name(bool indirect) {
     return indirect ? "indirect" : "conditional";
 }
 
-std::string joined(const TaintLabel* labels, size_t n) {
-    std::string s;
-    for (size_t k = 0; k < n; k++) {
-        s += (k == 0 ? "" : ",") + std::to_string(labels[k]);
-    }
-    return s;
-}
-
 void report_branch(CPUState* cpu, target_ulong pc, bool indirect, const TaintLabel* labels,
                    uint32_t n_labels, uint32_t tcn) {
     if (summary) {
-        Seen& s = seen[{pc, indirect}];
-        s.count++;
-        s.labels.insert(labels, labels + n_labels);
+        seen.add(pc, indirect, labels, n_labels);
         return;
     }
     const uint64_t asid = panda_current_asid(cpu);
@@ -91,29 +78,12 @@ void report_branch(CPUState* cpu, target_ulong pc, bool indirect, const TaintLab
         return;
     }
     fprintf(out, "TAINTED_BRANCH pc=%#" PRIx64 " kind=%s asid=%#" PRIx64 " labels=%s tcn=%u",
-            static_cast<uint64_t>(pc), kind_name(indirect), asid, joined(labels, n_labels).c_str(),
-            tcn);
+            static_cast<uint64_t>(pc), kind_name(indirect), asid,
+            hypanda::taint_report::joined(labels, n_labels).c_str(), tcn);
     if (current_process != nullptr) {
         fprintf(out, " process=%s pid=%ld", name.c_str(), pid);
     }
     fputc('\n', out);
-}
-
-void write_summary() {
-    for (const auto& [key, s] : seen) {
-        const std::vector<TaintLabel> labels(s.labels.begin(), s.labels.end());
-        if (json) {
-            nlohmann::json line = {{"pc", key.first},
-                                   {"kind", kind_name(key.second)},
-                                   {"count", s.count},
-                                   {"labels", labels}};
-            fprintf(out, "%s\n", line.dump().c_str());
-        } else {
-            fprintf(out, "TAINTED_BRANCH pc=%#" PRIx64 " kind=%s count=%" PRIu64 " labels=%s\n",
-                    key.first, kind_name(key.second), s.count,
-                    joined(labels.data(), labels.size()).c_str());
-        }
-    }
 }
 
 }  // namespace
@@ -127,13 +97,9 @@ extern "C" bool init_plugin(void* self) {
     summary = panda_parse_bool_opt(args, "summary", "one line per branch, at the end");
     const bool process = panda_parse_bool_opt(args, "process", "name each branch's process (osi)");
     panda_free_args(args);
-    out = stdout;
-    if (!path.empty()) {
-        out = fopen(path.c_str(), "we");
-        if (out == nullptr) {
-            fprintf(stderr, "tainted_branch: out=%s: %s\n", path.c_str(), strerror(errno));
-            return false;
-        }
+    out = hypanda::taint_report::open("tainted_branch", path);
+    if (out == nullptr) {
+        return false;
     }
     if (panda_require("taint2") == nullptr) {
         return false;
@@ -152,14 +118,8 @@ extern "C" bool init_plugin(void* self) {
 extern "C" void uninit_plugin(void* self) {
     (void)self;
     if (summary) {
-        write_summary();
+        seen.write(out, json, "TAINTED_BRANCH", kind_name);
     }
-    if (out != nullptr) {
-        fflush(out);
-        if (out != stdout) {
-            fclose(out);
-        }
-    }
-    out = nullptr;
-    seen.clear();
+    hypanda::taint_report::close(out);
+    seen = {};
 }

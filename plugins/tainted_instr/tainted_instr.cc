@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "taint2/report.h"
 #include "taint2/taint2.h"
 
 namespace {
@@ -41,27 +42,13 @@ FILE* out;
 bool json;
 bool summary;
 
-struct Seen {
-    uint64_t count = 0;
-    std::set<TaintLabel> labels;
-};
-std::map<std::pair<uint64_t, Kind>, Seen> seen;
-
-std::string joined(const TaintLabel* labels, size_t n) {
-    std::string s;
-    for (size_t k = 0; k < n; k++) {
-        s += (k == 0 ? "" : ",") + std::to_string(labels[k]);
-    }
-    return s;
-}
+hypanda::taint_report::Summary<Kind> seen;
 
 // One instruction's touch: an access (size > 0) or a branch (size 0).
 void report(CPUState* cpu, target_ulong pc, Kind kind, target_ulong addr, uint64_t size,
             const TaintLabel* labels, uint32_t n_labels, uint32_t tcn) {
     if (summary) {
-        Seen& s = seen[{pc, kind}];
-        s.count++;
-        s.labels.insert(labels, labels + n_labels);
+        seen.add(pc, kind, labels, n_labels);
         return;
     }
     const uint64_t asid = panda_current_asid(cpu);
@@ -82,7 +69,8 @@ void report(CPUState* cpu, target_ulong pc, Kind kind, target_ulong addr, uint64
     if (access) {
         fprintf(out, " addr=%#" PRIx64 " size=%" PRIu64, static_cast<uint64_t>(addr), size);
     }
-    fprintf(out, " labels=%s tcn=%u\n", joined(labels, n_labels).c_str(), tcn);
+    fprintf(out, " labels=%s tcn=%u\n", hypanda::taint_report::joined(labels, n_labels).c_str(),
+            tcn);
 }
 
 void on_load(CPUState* cpu, target_ulong pc, target_ulong addr, uint64_t size,
@@ -100,23 +88,6 @@ void on_branch(CPUState* cpu, target_ulong pc, bool indirect, const TaintLabel* 
     report(cpu, pc, indirect ? kJump : kBranch, 0, 0, labels, n_labels, tcn);
 }
 
-void write_summary() {
-    for (const auto& [key, s] : seen) {
-        const std::vector<TaintLabel> labels(s.labels.begin(), s.labels.end());
-        if (json) {
-            nlohmann::json line = {{"pc", key.first},
-                                   {"kind", kKindNames[key.second]},
-                                   {"count", s.count},
-                                   {"labels", labels}};
-            fprintf(out, "%s\n", line.dump().c_str());
-        } else {
-            fprintf(out, "TAINTED_INSTR pc=%#" PRIx64 " kind=%s count=%" PRIu64 " labels=%s\n",
-                    key.first, kKindNames[key.second], s.count,
-                    joined(labels.data(), labels.size()).c_str());
-        }
-    }
-}
-
 }  // namespace
 
 extern "C" bool init_plugin(void* self) {
@@ -127,13 +98,9 @@ extern "C" bool init_plugin(void* self) {
     json = panda_parse_bool_opt(args, "json", "one JSON object a line");
     summary = panda_parse_bool_opt(args, "summary", "one line per instruction, at the end");
     panda_free_args(args);
-    out = stdout;
-    if (!path.empty()) {
-        out = fopen(path.c_str(), "we");
-        if (out == nullptr) {
-            fprintf(stderr, "tainted_instr: out=%s: %s\n", path.c_str(), strerror(errno));
-            return false;
-        }
+    out = hypanda::taint_report::open("tainted_instr", path);
+    if (out == nullptr) {
+        return false;
     }
     if (panda_require("taint2") == nullptr) {
         return false;
@@ -147,14 +114,8 @@ extern "C" bool init_plugin(void* self) {
 extern "C" void uninit_plugin(void* self) {
     (void)self;
     if (summary) {
-        write_summary();
+        seen.write(out, json, "TAINTED_INSTR", [](Kind k) { return kKindNames[k]; });
     }
-    if (out != nullptr) {
-        fflush(out);
-        if (out != stdout) {
-            fclose(out);
-        }
-    }
-    out = nullptr;
-    seen.clear();
+    hypanda::taint_report::close(out);
+    seen = {};
 }
