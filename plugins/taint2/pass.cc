@@ -536,7 +536,8 @@ void Instrumenter::instrument_call(llvm::CallBase& c, llvm::IRBuilder<>& after) 
     const uint64_t n_a = args.size() > 0 && !is_clean(a) ? size_of(args[0]->getType()) : 0;
     const uint64_t n_d = args.size() > 1 && !is_clean(d) ? size_of(args[1]->getType()) : 0;
     const bool returns = !c.getType()->isVoidTy();
-    if (callee == nullptr || callee->isIntrinsic() || is_softmmu_path(callee->getName())) {
+    if (!options_.helper_frames || callee == nullptr || callee->isIntrinsic() ||
+        is_softmmu_path(callee->getName())) {
         if (returns) {
             call_mix(after, loc(&c), size_of(c.getType()), a, n_a, d, n_d);
         }

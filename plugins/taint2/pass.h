@@ -105,6 +105,12 @@ struct PassOptions {
     // once: bumped at each instruction's start (wrapping past 0 to 1).
     // Null: not counted (each operation is a computation).
     uint32_t* instruction_counter = nullptr;
+    // Whether a call may reach an instrumented function (QEMU's helpers in
+    // the JIT): then its arguments go to the callee's frame and its result
+    // comes from there when the callee ran instrumented. Off, every call is
+    // to native code and gets the mix of its first two arguments, with no
+    // frame traffic at each call site.
+    bool helper_frames = true;
 };
 
 struct InstrumentStats {

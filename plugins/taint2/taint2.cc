@@ -102,6 +102,13 @@ void taint_pass(void* function, void* opaque) {
     hypanda::taint2::instrument(f, hypanda::taint2::forwarding_runtime(), pass_options);
 }
 
+// A guest access's PC: the instruction's, as the pass passes it, or for an
+// access a helper makes (the pass knows no instruction there: 0) the
+// current one.
+uint64_t access_pc(CPUState* cpu, uint64_t pc) {
+    return pc != 0 ? pc : panda_current_pc(cpu);
+}
+
 void start_tracking() {
     state = std::make_unique<TaintState>();
     state->set_tainted_pointers(tainted_pointers);
@@ -121,9 +128,7 @@ void start_tracking() {
                          TaintByte address) {
         CPUState* cpu = panda_cpu_from_env(env);
         const auto labels = labels_of(address);
-        if (pc == 0) {
-            pc = panda_current_pc(cpu);  // an access a helper makes
-        }
+        pc = access_pc(cpu, pc);
         if (is_store) {
             PPP_RUN_CB(on_ptr_store, cpu, pc, vaddr, size, labels.data(),
                        static_cast<uint32_t>(labels.size()));
@@ -136,9 +141,7 @@ void start_tracking() {
         [](void* env, uint64_t pc, uint64_t vaddr, uint64_t size, bool is_store, TaintByte what) {
             CPUState* cpu = panda_cpu_from_env(env);
             const auto labels = labels_of(what);
-            if (pc == 0) {
-                pc = panda_current_pc(cpu);  // an access a helper makes
-            }
+            pc = access_pc(cpu, pc);
             if (is_store) {
                 PPP_RUN_CB(on_after_store, cpu, pc, vaddr, size, labels.data(),
                            static_cast<uint32_t>(labels.size()), what.tcn);
@@ -329,6 +332,7 @@ extern "C" bool init_plugin(void* self) {
     }
     pass_options.pc_offset = panda_reg_env_offset(PANDA_REG_X86_RIP);
     pass_options.instruction_counter = &instructions;
+    pass_options.helper_frames = helpers;
     panda_cb cb;
     cb.guest_hypercall = on_hypercall;
     panda_register_callback(self, PANDA_CB_GUEST_HYPERCALL, cb);
